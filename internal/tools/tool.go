@@ -1,0 +1,314 @@
+// Package tools is kitegate's catalog of Buildkite tools: each tool is a
+// definition (name, description, input schema, annotations), the Buildkite
+// scopes it needs, a stable definition hash that policy pins approvals to, and
+// a handler that validates its arguments before anything reaches Buildkite.
+package tools
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+
+	"github.com/google/jsonschema-go/jsonschema"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// Kind classifies a tool by what it does to Buildkite.
+type Kind string
+
+// The kinds of tool. They decide the MCP annotations and the automatic
+// read-only toolset.
+const (
+	Read        Kind = "read"
+	Write       Kind = "write"
+	Destructive Kind = "destructive"
+)
+
+// Spec is what a tool author writes besides the handler.
+type Spec struct {
+	Name        string
+	Title       string
+	Description string
+	// Area is the Buildkite area the tool belongs to (user, pipelines,
+	// builds, logs, ...), as grouped in the catalog table.
+	Area   string
+	Kind   Kind
+	Scopes []string
+}
+
+// Tool is one catalog entry, built once at start and shared by every MCP
+// server instance; it is immutable after construction.
+type Tool struct {
+	spec     Spec
+	def      *mcp.Tool
+	hash     string
+	props    map[string]*jsonschema.Resolved
+	required []string
+	call     func(ctx context.Context, args json.RawMessage) (any, error)
+}
+
+// argumentPatterns constrains arguments by name across the whole catalog, so
+// a hostile path segment ("../", "%2F", "a/b") is refused before any handler
+// or Buildkite call sees it.
+var argumentPatterns = map[string]string{
+	"org_slug":      `^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$`,
+	"pipeline_slug": `^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$`,
+	"build_number":  `^[1-9][0-9]{0,9}$`,
+	"job_id":        `^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`,
+}
+
+// Define builds a Tool whose arguments decode into In. The input schema is
+// inferred from In once, here; Call validates against it on every call.
+func Define[In any](spec Spec, fn func(ctx context.Context, in In) (any, error)) (*Tool, error) {
+	if spec.Name == "" || spec.Description == "" {
+		return nil, errors.New("define tool: name and description are required")
+	}
+	switch spec.Kind {
+	case Read, Write, Destructive:
+	default:
+		return nil, fmt.Errorf("define tool %s: unknown kind %q", spec.Name, spec.Kind)
+	}
+	schema, err := jsonschema.For[In](nil)
+	if err != nil {
+		return nil, fmt.Errorf("define tool %s: input schema: %w", spec.Name, err)
+	}
+	if schema.Type != "object" {
+		return nil, fmt.Errorf("define tool %s: arguments must be a struct", spec.Name)
+	}
+	if schema.Properties == nil {
+		schema.Properties = map[string]*jsonschema.Schema{}
+	}
+	// Closed objects: a misspelt argument is an error, not silently ignored.
+	schema.AdditionalProperties = &jsonschema.Schema{Not: &jsonschema.Schema{}}
+	t := &Tool{spec: spec, props: make(map[string]*jsonschema.Resolved, len(schema.Properties)), required: slices.Clone(schema.Required)}
+	for name, ps := range schema.Properties {
+		if p, ok := argumentPatterns[name]; ok && ps.Type == "string" {
+			ps.Pattern = p
+		}
+		r, err := ps.Resolve(nil)
+		if err != nil {
+			return nil, fmt.Errorf("define tool %s: argument %s: %w", spec.Name, name, err)
+		}
+		t.props[name] = r
+	}
+	t.def = &mcp.Tool{
+		Name:        spec.Name,
+		Title:       spec.Title,
+		Description: spec.Description,
+		InputSchema: schema,
+		Annotations: annotations(spec),
+	}
+	t.hash, err = definitionHash(spec, t.def)
+	if err != nil {
+		return nil, fmt.Errorf("define tool %s: %w", spec.Name, err)
+	}
+	t.call = func(ctx context.Context, raw json.RawMessage) (any, error) {
+		var in In
+		if err := t.decode(raw, &in); err != nil {
+			return nil, err
+		}
+		return fn(ctx, in)
+	}
+	return t, nil
+}
+
+func annotations(spec Spec) *mcp.ToolAnnotations {
+	yes, no := true, false
+	a := &mcp.ToolAnnotations{Title: spec.Title, OpenWorldHint: &yes}
+	switch spec.Kind {
+	case Read:
+		a.ReadOnlyHint = true
+		a.IdempotentHint = true
+		a.DestructiveHint = &no
+	case Write:
+		a.DestructiveHint = &no
+	case Destructive:
+		a.DestructiveHint = &yes
+	}
+	return a
+}
+
+// definitionHash is a digest of everything a reviewer approves: what the
+// model is told, what it may send, what the tool may do and need.
+func definitionHash(spec Spec, def *mcp.Tool) (string, error) {
+	b, err := json.Marshal(struct {
+		Def    *mcp.Tool `json:"def"`
+		Kind   Kind      `json:"kind"`
+		Scopes []string  `json:"scopes"`
+	}{def, spec.Kind, spec.Scopes})
+	if err != nil {
+		return "", fmt.Errorf("hash definition: %w", err)
+	}
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:]), nil
+}
+
+// Name is the tool's MCP name.
+func (t *Tool) Name() string { return t.spec.Name }
+
+// Spec returns what the tool was defined with.
+func (t *Tool) Spec() Spec { return t.spec }
+
+// Definition is the MCP tool definition, shared: callers must not modify it.
+func (t *Tool) Definition() *mcp.Tool { return t.def }
+
+// Hash is the stable definition hash ("sha256:<hex>").
+func (t *Tool) Hash() string { return t.hash }
+
+// ArgumentError says which argument was refused and why. Its message is safe
+// to show the caller.
+type ArgumentError struct {
+	Argument string
+	Reason   string
+}
+
+func (e *ArgumentError) Error() string {
+	if e.Argument == "" {
+		return "invalid arguments: " + e.Reason
+	}
+	return fmt.Sprintf("invalid argument %q: %s", e.Argument, e.Reason)
+}
+
+// decode validates raw arguments argument by argument, so the error names
+// the argument at fault, then decodes them into in.
+func (t *Tool) decode(raw json.RawMessage, in any) error {
+	var args map[string]any
+	if len(raw) > 0 && string(raw) != "null" {
+		if err := json.Unmarshal(raw, &args); err != nil {
+			return &ArgumentError{Reason: "arguments must be a JSON object"}
+		}
+	}
+	for _, name := range t.required {
+		if _, ok := args[name]; !ok {
+			return &ArgumentError{Argument: name, Reason: "is required"}
+		}
+	}
+	for _, name := range sortedKeys(args) {
+		r, ok := t.props[name]
+		if !ok {
+			return &ArgumentError{Argument: name, Reason: "is not an argument of " + t.spec.Name}
+		}
+		if err := r.Validate(args[name]); err != nil {
+			return &ArgumentError{Argument: name, Reason: validationReason(err)}
+		}
+	}
+	if len(args) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(raw, in); err != nil {
+		return &ArgumentError{Reason: err.Error()}
+	}
+	return nil
+}
+
+// validationReason trims the validator's path prefixes, which name schema
+// locations rather than anything the caller wrote.
+func validationReason(err error) string {
+	msg := err.Error()
+	if i := strings.LastIndex(msg, ": "); i >= 0 && strings.HasPrefix(msg, "validating") {
+		msg = msg[i+2:]
+	}
+	return msg
+}
+
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// SafeError is implemented by errors whose message may be shown to the
+// caller as is (argument errors, mapped Buildkite errors).
+type SafeError interface {
+	error
+	SafeMessage() string
+}
+
+// SafeMessage implements SafeError.
+func (e *ArgumentError) SafeMessage() string { return e.Error() }
+
+// Call runs the tool. The result is always a valid MCP result: on failure it
+// is a tool error (IsError) with a message safe for the caller, and the
+// returned error carries the detail for the log and audit.
+func (t *Tool) Call(ctx context.Context, args json.RawMessage) (*mcp.CallToolResult, error) {
+	out, err := t.call(ctx, args)
+	if err != nil {
+		return errorResult(err), err
+	}
+	res, err := Result(out)
+	if err != nil {
+		return errorResult(err), err
+	}
+	return res, nil
+}
+
+// Result renders a handler's output as a JSON text block and, when it is a
+// JSON object, as structured content too.
+func Result(out any) (*mcp.CallToolResult, error) {
+	b, err := json.Marshal(out)
+	if err != nil {
+		return nil, fmt.Errorf("encode result: %w", err)
+	}
+	res := &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: string(b)}}}
+	if v := reflect.ValueOf(out); v.IsValid() && isObject(v) {
+		res.StructuredContent = json.RawMessage(b)
+	}
+	return res, nil
+}
+
+func isObject(v reflect.Value) bool {
+	for v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface {
+		if v.IsNil() {
+			return false
+		}
+		v = v.Elem()
+	}
+	return v.Kind() == reflect.Struct || v.Kind() == reflect.Map
+}
+
+func errorResult(err error) *mcp.CallToolResult {
+	msg := "internal error: the tool failed; the details are in the server log"
+	var safe SafeError
+	if errors.As(err, &safe) {
+		msg = safe.SafeMessage()
+	}
+	return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: msg}}}
+}
+
+// Catalog is the set of tools this build ships.
+type Catalog struct {
+	tools  []*Tool
+	byName map[string]*Tool
+}
+
+// NewCatalog indexes tools, refusing duplicate names.
+func NewCatalog(tools ...*Tool) (*Catalog, error) {
+	c := &Catalog{byName: make(map[string]*Tool, len(tools))}
+	for _, t := range tools {
+		if _, dup := c.byName[t.Name()]; dup {
+			return nil, fmt.Errorf("catalog: duplicate tool %s", t.Name())
+		}
+		c.byName[t.Name()] = t
+		c.tools = append(c.tools, t)
+	}
+	slices.SortFunc(c.tools, func(a, b *Tool) int { return strings.Compare(a.Name(), b.Name()) })
+	return c, nil
+}
+
+// Lookup finds a tool by name.
+func (c *Catalog) Lookup(name string) (*Tool, bool) {
+	t, ok := c.byName[name]
+	return t, ok
+}
+
+// Tools lists the catalog sorted by name.
+func (c *Catalog) Tools() []*Tool { return slices.Clone(c.tools) }

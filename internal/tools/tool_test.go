@@ -1,0 +1,119 @@
+package tools
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+type echoArgs struct {
+	OrgSlug     string `json:"org_slug" jsonschema:"the organization slug"`
+	BuildNumber string `json:"build_number,omitempty"`
+	PerPage     int    `json:"per_page,omitempty"`
+}
+
+func echoTool(t *testing.T, calls *int) *Tool {
+	t.Helper()
+	tool, err := Define(Spec{Name: "echo", Description: "echoes", Kind: Read, Scopes: []string{"read_builds"}},
+		func(_ context.Context, in echoArgs) (any, error) {
+			*calls++
+			return in, nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tool
+}
+
+func TestCallValidatesEachArgument(t *testing.T) {
+	tests := []struct {
+		name, args   string
+		wantArgument string
+		wantReason   string
+	}{
+		{"missing required", `{}`, "org_slug", "is required"},
+		{"unknown argument", `{"org_slug":"acme","orgslug":"x"}`, "orgslug", "is not an argument of echo"},
+		{"wrong type", `{"org_slug":42}`, "org_slug", "type"},
+		{"path traversal", `{"org_slug":"../admin"}`, "org_slug", "does not match"},
+		{"encoded slash", `{"org_slug":"acme%2Fother"}`, "org_slug", "does not match"},
+		{"bad build number", `{"org_slug":"acme","build_number":"1/../2"}`, "build_number", "does not match"},
+		{"not an object", `[1,2]`, "", "JSON object"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			calls := 0
+			tool := echoTool(t, &calls)
+			res, err := tool.Call(context.Background(), json.RawMessage(tt.args))
+			var ae *ArgumentError
+			if !errors.As(err, &ae) {
+				t.Fatalf("err = %v, want *ArgumentError", err)
+			}
+			if ae.Argument != tt.wantArgument || !strings.Contains(ae.Reason, tt.wantReason) {
+				t.Errorf("got %q / %q, want argument %q with reason containing %q", ae.Argument, ae.Reason, tt.wantArgument, tt.wantReason)
+			}
+			if !res.IsError || !strings.Contains(res.Content[0].(*mcp.TextContent).Text, tt.wantArgument) {
+				t.Errorf("result = %+v, want a tool error naming %q", res, tt.wantArgument)
+			}
+			if calls != 0 {
+				t.Errorf("handler ran %d times on invalid arguments", calls)
+			}
+		})
+	}
+}
+
+func TestCallReturnsStructuredResult(t *testing.T) {
+	calls := 0
+	tool := echoTool(t, &calls)
+	res, err := tool.Call(context.Background(), json.RawMessage(`{"org_slug":"acme","per_page":5}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"org_slug":"acme","per_page":5}`
+	if diff := cmp.Diff(want, res.Content[0].(*mcp.TextContent).Text); diff != "" {
+		t.Errorf("text (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(want, string(res.StructuredContent.(json.RawMessage))); diff != "" {
+		t.Errorf("structured (-want +got):\n%s", diff)
+	}
+}
+
+func TestHashIsStableAndSensitive(t *testing.T) {
+	calls := 0
+	a, b := echoTool(t, &calls), echoTool(t, &calls)
+	if a.Hash() != b.Hash() {
+		t.Fatalf("same definition, different hashes: %s %s", a.Hash(), b.Hash())
+	}
+	c, err := Define(Spec{Name: "echo", Description: "echoes more", Kind: Read, Scopes: []string{"read_builds"}},
+		func(_ context.Context, in echoArgs) (any, error) { return in, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Hash() == a.Hash() {
+		t.Error("a changed description kept the same hash")
+	}
+}
+
+func TestAnnotationsFollowKind(t *testing.T) {
+	for _, kind := range []Kind{Read, Write, Destructive} {
+		tool, err := Define(Spec{Name: "t", Description: "d", Kind: kind}, func(context.Context, echoArgs) (any, error) { return nil, nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := tool.Definition().Annotations
+		if a.ReadOnlyHint != (kind == Read) || *a.DestructiveHint != (kind == Destructive) {
+			t.Errorf("%s: annotations %+v", kind, a)
+		}
+	}
+}
+
+func TestCatalogRefusesDuplicates(t *testing.T) {
+	calls := 0
+	if _, err := NewCatalog(echoTool(t, &calls), echoTool(t, &calls)); err == nil {
+		t.Error("duplicate tool names accepted")
+	}
+}
