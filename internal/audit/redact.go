@@ -1,0 +1,70 @@
+package audit
+
+import (
+	"encoding/json"
+	"regexp"
+	"strings"
+)
+
+// Redacted replaces a value judged secret.
+const Redacted = "[REDACTED]"
+
+// secretKey matches argument names whose values are secrets whatever they
+// hold; environment maps are included because build environments carry
+// credentials more often than not.
+var secretKey = regexp.MustCompile(`(?i)(token|secret|passw|credential|api_?key|private_?key|auth|cookie|session|^env$|environment)`)
+
+// secretValue matches values that look like credentials whatever their key:
+// Buildkite API and agent tokens, AWS access keys, bearer tokens, PEM keys.
+var secretValue = regexp.MustCompile(`(?i)(bkua_|bkat_|bkct_|AKIA[0-9A-Z]{16}|ASIA[0-9A-Z]{16}|bearer\s+\S|-----BEGIN [A-Z ]*PRIVATE KEY)`)
+
+// Redact returns args with secret values replaced, capped at max bytes. When
+// the redacted arguments are larger than max they are replaced by a JSON
+// string holding a prefix, and truncated is true. Arguments that are not
+// JSON are kept only as their size.
+func Redact(args json.RawMessage, max int) (out json.RawMessage, truncated bool) {
+	if len(args) == 0 {
+		return nil, false
+	}
+	var v any
+	if err := json.Unmarshal(args, &v); err != nil {
+		b, _ := json.Marshal(map[string]any{"unparsable_bytes": len(args)})
+		return b, false
+	}
+	b, err := json.Marshal(redactValue(v))
+	if err != nil {
+		return nil, false
+	}
+	if len(b) <= max {
+		return b, false
+	}
+	prefix := strings.ToValidUTF8(string(b[:max]), "")
+	b, _ = json.Marshal(prefix)
+	return b, true
+}
+
+func redactValue(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, e := range v {
+			if secretKey.MatchString(k) {
+				v[k] = Redacted
+				continue
+			}
+			v[k] = redactValue(e)
+		}
+		return v
+	case []any:
+		for i, e := range v {
+			v[i] = redactValue(e)
+		}
+		return v
+	case string:
+		if secretValue.MatchString(v) {
+			return Redacted
+		}
+		return v
+	default:
+		return v
+	}
+}
