@@ -1,0 +1,119 @@
+package identity
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"slices"
+
+	yaml "go.yaml.in/yaml/v3"
+)
+
+// DevConfig configures the local-mode authenticator.
+type DevConfig struct {
+	// Default is the caller of every request when there is no token file,
+	// and of requests without a token when AllowAnonymous is set.
+	Default Caller
+	// TokenFile, if set, is a YAML file mapping bearer tokens to callers:
+	//
+	//	tokens:
+	//	  "<bearer>": {sub: alice, email: alice@example.com, groups: [admins]}
+	TokenFile string
+	// AllowAnonymous lets a request without a token through as Default even
+	// when a token file is in use.
+	AllowAnonymous bool
+}
+
+// Dev is the local-mode Authenticator. It trusts its configuration, not a
+// signature: never use it where the server is reachable by others.
+type Dev struct {
+	def       Caller
+	anonymous bool // requests without a token are def
+	tokens    []devToken
+}
+
+type devToken struct {
+	token  []byte
+	caller Caller
+}
+
+var _ Authenticator = (*Dev)(nil)
+
+// NewDev reads cfg.TokenFile, if any, and returns the dev authenticator.
+func NewDev(cfg DevConfig) (*Dev, error) {
+	d := &Dev{def: cfg.Default, anonymous: cfg.TokenFile == "" || cfg.AllowAnonymous}
+	d.def.Source = SourceDev
+	if d.anonymous && d.def.Subject == "" {
+		return nil, errors.New("dev identity: the default caller needs a subject")
+	}
+	if cfg.TokenFile == "" {
+		return d, nil
+	}
+	data, err := os.ReadFile(cfg.TokenFile)
+	if err != nil {
+		return nil, fmt.Errorf("dev identity: %w", err)
+	}
+	var file struct {
+		Tokens map[string]struct {
+			Sub    string   `yaml:"sub"`
+			Email  string   `yaml:"email"`
+			Groups []string `yaml:"groups"`
+		} `yaml:"tokens"`
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&file); err != nil {
+		return nil, fmt.Errorf("dev identity: %s: %w", cfg.TokenFile, err)
+	}
+	if len(file.Tokens) == 0 {
+		return nil, fmt.Errorf("dev identity: %s: no tokens", cfg.TokenFile)
+	}
+	for token, u := range file.Tokens {
+		if token == "" || u.Sub == "" {
+			// The token itself is a secret: name the file, not the entry.
+			return nil, fmt.Errorf("dev identity: %s: every token needs a non-empty value and a sub", cfg.TokenFile)
+		}
+		d.tokens = append(d.tokens, devToken{
+			token:  []byte(token),
+			caller: Caller{Subject: u.Sub, Email: u.Email, Groups: u.Groups, Source: SourceDev},
+		})
+	}
+	return d, nil
+}
+
+// Authenticate returns the caller named by the request's token, or the
+// default caller where the configuration allows it.
+func (d *Dev) Authenticate(_ context.Context, r *http.Request) (Caller, error) {
+	if len(d.tokens) == 0 {
+		return d.def.clone(), nil
+	}
+	token, err := bearerToken(r)
+	if errors.Is(err, ErrMissingToken) && d.anonymous {
+		return d.def.clone(), nil
+	}
+	if err != nil {
+		return Caller{}, err
+	}
+	// Compare against every entry in constant time so timing says nothing
+	// about how close a guess was.
+	var found *devToken
+	for i := range d.tokens {
+		if subtle.ConstantTimeCompare(d.tokens[i].token, []byte(token)) == 1 {
+			found = &d.tokens[i]
+		}
+	}
+	if found == nil {
+		return Caller{}, invalid("unknown token", nil)
+	}
+	return found.caller.clone(), nil
+}
+
+// clone keeps callers from changing the authenticator's copy of Groups.
+func (c Caller) clone() Caller {
+	c.Groups = slices.Clone(c.Groups)
+	return c
+}
