@@ -1,0 +1,298 @@
+// Package policy is kitegate's governance model: which tools exist and in
+// which state, which toolsets group them, which access profiles bind toolsets
+// to people, and the server kill switch. Decide is the one rule every call
+// goes through; it is a pure function of an immutable Snapshot so that it can
+// be table-tested and evaluated without I/O on the hot path. Stores (the
+// embedded file store here, DynamoDB later) load and save the plain Policy
+// value with optimistic concurrency.
+package policy
+
+import (
+	"fmt"
+	"slices"
+	"time"
+)
+
+// State is the lifecycle state of a tool. Only StateApproved tools can be called.
+type State string
+
+// Tool states. Admins move tools between pending_review, approved and
+// disabled; removed and unavailable are set by reconciliation (a tool that
+// left the catalog, a tool whose Buildkite scopes the token lacks).
+const (
+	StatePendingReview State = "pending_review"
+	StateApproved      State = "approved"
+	StateDisabled      State = "disabled"
+	StateRemoved       State = "removed"
+	StateUnavailable   State = "unavailable"
+)
+
+// Valid reports whether s is one of the known states.
+func (s State) Valid() bool {
+	switch s {
+	case StatePendingReview, StateApproved, StateDisabled, StateRemoved, StateUnavailable:
+		return true
+	}
+	return false
+}
+
+// Class is what a tool does to Buildkite, taken from its MCP annotations.
+type Class string
+
+// Tool classes. An empty Class means "not yet known" and is treated as not
+// read-only (it never lands in the read-only toolset).
+const (
+	ClassRead        Class = "read"
+	ClassWrite       Class = "write"
+	ClassDestructive Class = "destructive"
+)
+
+// Valid reports whether c is one of the known classes. The empty class is not valid.
+func (c Class) Valid() bool {
+	switch c {
+	case ClassRead, ClassWrite, ClassDestructive:
+		return true
+	}
+	return false
+}
+
+// Names of the toolsets that are computed from the tools and never stored.
+const (
+	// ToolsetAllApproved holds every approved tool.
+	ToolsetAllApproved = "all-approved"
+	// ToolsetReadOnly holds every approved tool whose Class is ClassRead.
+	ToolsetReadOnly = "read-only"
+)
+
+// GroupEveryone in a profile's Groups binds the profile to every
+// authenticated caller, that is every Subject with a non-empty ID.
+const GroupEveryone = "*"
+
+// Tool is one MCP tool as governed: its definition hash, classification,
+// the Buildkite token scopes it needs, and its state.
+type Tool struct {
+	Name      string    `json:"name"`
+	Hash      string    `json:"hash,omitempty"`
+	Class     Class     `json:"class,omitempty"`
+	Scopes    []string  `json:"scopes,omitempty"`
+	State     State     `json:"state"`
+	ChangedBy string    `json:"changed_by,omitempty"`
+	ChangedAt time.Time `json:"changed_at,omitzero"`
+	Note      string    `json:"note,omitempty"`
+}
+
+// Toolset is a named set of tool names. Names of tools that are unknown or
+// not approved are kept but grant nothing, so a toolset may list a tool
+// before the catalog has it (or after it was removed) without breaking the
+// policy.
+type Toolset struct {
+	Name  string   `json:"name"`
+	Tools []string `json:"tools,omitempty"`
+}
+
+// Profile binds toolsets to subjects: users (by sub, or by email compared
+// case-insensitively) and groups (compared exactly; GroupEveryone matches
+// every authenticated caller). A disabled profile grants nothing.
+// CallsPerMinute is a per-caller limit enforced by the server; 0 means no
+// profile limit.
+type Profile struct {
+	Name           string   `json:"name"`
+	Toolsets       []string `json:"toolsets,omitempty"`
+	Users          []string `json:"users,omitempty"`
+	Groups         []string `json:"groups,omitempty"`
+	Disabled       bool     `json:"disabled,omitempty"`
+	CallsPerMinute int      `json:"calls_per_minute,omitempty"`
+}
+
+// Settings are the policy-wide switches.
+type Settings struct {
+	// ServerDisabled is the kill switch: while set, every call is denied.
+	ServerDisabled bool   `json:"server_disabled,omitempty"`
+	DisabledReason string `json:"disabled_reason,omitempty"`
+	// DefaultState is the state given to a tool that appears in the catalog
+	// for the first time. Empty means StatePendingReview.
+	DefaultState State `json:"default_state,omitempty"`
+}
+
+// Policy is the whole governance state as plain data: what stores load and
+// save. Map keys must equal the Name of their value. Version is bumped by
+// the store on every successful Apply.
+type Policy struct {
+	Version  int64              `json:"version"`
+	Tools    map[string]Tool    `json:"tools,omitempty"`
+	Toolsets map[string]Toolset `json:"toolsets,omitempty"`
+	Profiles map[string]Profile `json:"profiles,omitempty"`
+	Settings Settings           `json:"settings"`
+}
+
+// Subject is who asks. The MCP server builds it from its verified caller.
+type Subject struct {
+	ID     string // the OIDC sub
+	Email  string
+	Groups []string
+}
+
+// clone returns a deep copy of p, so that neither copy can change the other.
+func (p Policy) clone() Policy {
+	out := Policy{Version: p.Version, Settings: p.Settings}
+	if p.Tools != nil {
+		out.Tools = make(map[string]Tool, len(p.Tools))
+		for k, t := range p.Tools {
+			t.Scopes = slices.Clone(t.Scopes)
+			out.Tools[k] = t
+		}
+	}
+	if p.Toolsets != nil {
+		out.Toolsets = make(map[string]Toolset, len(p.Toolsets))
+		for k, ts := range p.Toolsets {
+			ts.Tools = slices.Clone(ts.Tools)
+			out.Toolsets[k] = ts
+		}
+	}
+	if p.Profiles != nil {
+		out.Profiles = make(map[string]Profile, len(p.Profiles))
+		for k, pr := range p.Profiles {
+			pr.Toolsets = slices.Clone(pr.Toolsets)
+			pr.Users = slices.Clone(pr.Users)
+			pr.Groups = slices.Clone(pr.Groups)
+			out.Profiles[k] = pr
+		}
+	}
+	return out
+}
+
+// validToolName reports whether name is a tool name: lower-case letters,
+// digits and underscores, starting with a letter, at most 64 bytes.
+func validToolName(name string) bool {
+	if name == "" || len(name) > 64 || name[0] < 'a' || name[0] > 'z' {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' {
+			return false
+		}
+	}
+	return true
+}
+
+// validSetName reports whether name is a toolset or profile name:
+// lower-case letters, digits, '-' and '_', starting with a letter or digit,
+// at most 64 bytes.
+func validSetName(name string) bool {
+	if name == "" || len(name) > 64 {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		alnum := (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')
+		if !alnum && (i == 0 || (c != '-' && c != '_')) {
+			return false
+		}
+	}
+	return true
+}
+
+// validSubjectEntry reports whether a user or group entry is usable: not
+// empty, no surrounding or control whitespace, at most 256 bytes.
+func validSubjectEntry(s string) bool {
+	if s == "" || len(s) > 256 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// validate checks p's structure: names, states, classes, map keys, and that
+// every toolset named by a profile exists. It returns all problems joined,
+// each naming its item.
+func (p Policy) validate() []error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+
+	if p.Settings.DefaultState != "" && !validDefaultState(p.Settings.DefaultState) {
+		add("settings: default_state %q is not one of pending_review, approved, disabled", p.Settings.DefaultState)
+	}
+	for _, k := range sortedKeys(p.Tools) {
+		t := p.Tools[k]
+		if t.Name != k {
+			add("tool %q: stored under key %q", t.Name, k)
+		}
+		if !validToolName(k) {
+			add("tool %q: name must be lower-case letters, digits and '_', starting with a letter, at most 64 bytes", k)
+		}
+		if !t.State.Valid() {
+			add("tool %q: state %q is not one of pending_review, approved, disabled, removed, unavailable", k, t.State)
+		}
+		if t.Class != "" && !t.Class.Valid() {
+			add("tool %q: class %q is not one of read, write, destructive", k, t.Class)
+		}
+	}
+	for _, k := range sortedKeys(p.Toolsets) {
+		ts := p.Toolsets[k]
+		if ts.Name != k {
+			add("toolset %q: stored under key %q", ts.Name, k)
+		}
+		if k == ToolsetAllApproved || k == ToolsetReadOnly {
+			add("toolset %q: the name is reserved for an automatic toolset", k)
+		} else if !validSetName(k) {
+			add("toolset %q: name must be lower-case letters, digits, '-' and '_', at most 64 bytes", k)
+		}
+		for _, name := range ts.Tools {
+			if !validToolName(name) {
+				add("toolset %q: tool name %q is not a valid tool name", k, name)
+			}
+		}
+	}
+	for _, k := range sortedKeys(p.Profiles) {
+		pr := p.Profiles[k]
+		if pr.Name != k {
+			add("profile %q: stored under key %q", pr.Name, k)
+		}
+		if !validSetName(k) {
+			add("profile %q: name must be lower-case letters, digits, '-' and '_', at most 64 bytes", k)
+		}
+		for _, ts := range pr.Toolsets {
+			_, stored := p.Toolsets[ts]
+			if !stored && ts != ToolsetAllApproved && ts != ToolsetReadOnly {
+				add("profile %q: unknown toolset %q", k, ts)
+			}
+		}
+		for _, u := range pr.Users {
+			switch {
+			case u == GroupEveryone:
+				add("profile %q: user %q is not allowed; bind everyone with groups: [\"*\"]", k, u)
+			case !validSubjectEntry(u):
+				add("profile %q: user %q must be a non-empty sub or email without spaces", k, u)
+			}
+		}
+		for _, g := range pr.Groups {
+			if !validSubjectEntry(g) {
+				add("profile %q: group %q must be non-empty and without spaces", k, g)
+			}
+		}
+		if pr.CallsPerMinute < 0 {
+			add("profile %q: calls_per_minute %d must not be negative", k, pr.CallsPerMinute)
+		}
+	}
+	return errs
+}
+
+// validDefaultState reports whether s may be given to new tools: the system
+// states removed and unavailable may not.
+func validDefaultState(s State) bool {
+	return s == StatePendingReview || s == StateApproved || s == StateDisabled
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

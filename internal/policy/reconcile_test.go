@@ -1,0 +1,192 @@
+package policy
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// testCatalog is the tool catalog of buildkite-tools.md (54 tools, 38 read).
+func testCatalog() []Tool {
+	defs := []struct {
+		name   string
+		class  Class
+		scopes []string
+	}{
+		{"current_user", ClassRead, []string{"read_user"}},
+		{"user_token_organization", ClassRead, []string{"read_organizations"}},
+		{"access_token", ClassRead, nil},
+		{"list_clusters", ClassRead, []string{"read_clusters"}},
+		{"get_cluster", ClassRead, []string{"read_clusters"}},
+		{"create_cluster", ClassWrite, []string{"write_clusters"}},
+		{"update_cluster", ClassDestructive, []string{"write_clusters"}},
+		{"list_cluster_queues", ClassRead, []string{"read_clusters"}},
+		{"get_cluster_queue", ClassRead, []string{"read_clusters"}},
+		{"create_cluster_queue", ClassWrite, []string{"write_clusters"}},
+		{"update_cluster_queue", ClassDestructive, []string{"write_clusters"}},
+		{"pause_cluster_queue_dispatch", ClassDestructive, []string{"write_clusters"}},
+		{"resume_cluster_queue_dispatch", ClassDestructive, []string{"write_clusters"}},
+		{"list_agents", ClassRead, []string{"read_agents"}},
+		{"get_agent", ClassRead, []string{"read_agents"}},
+		{"list_pipelines", ClassRead, []string{"read_pipelines"}},
+		{"get_pipeline", ClassRead, []string{"read_pipelines"}},
+		{"create_pipeline", ClassWrite, []string{"write_pipelines"}},
+		{"update_pipeline", ClassDestructive, []string{"write_pipelines"}},
+		{"list_pipeline_schedules", ClassRead, []string{"read_pipelines"}},
+		{"get_pipeline_schedule", ClassRead, []string{"read_pipelines"}},
+		{"create_pipeline_schedule", ClassWrite, []string{"write_pipelines"}},
+		{"update_pipeline_schedule", ClassDestructive, []string{"write_pipelines"}},
+		{"list_builds", ClassRead, []string{"read_builds"}},
+		{"get_build", ClassRead, []string{"read_builds"}},
+		{"get_build_test_engine_runs", ClassRead, []string{"read_builds"}},
+		{"wait_for_build", ClassRead, []string{"read_builds"}},
+		{"list_step_uploads", ClassRead, []string{"read_builds"}},
+		{"get_step_upload", ClassRead, []string{"read_builds"}},
+		{"create_build", ClassWrite, []string{"write_builds"}},
+		{"cancel_build", ClassDestructive, []string{"write_builds"}},
+		{"rebuild_build", ClassDestructive, []string{"write_builds"}},
+		{"list_jobs", ClassRead, []string{"read_builds"}},
+		{"get_job", ClassRead, []string{"read_builds"}},
+		{"unblock_job", ClassDestructive, []string{"write_builds"}},
+		{"retry_job", ClassDestructive, []string{"write_builds"}},
+		{"get_job_env", ClassRead, []string{"read_job_env"}},
+		{"list_artifacts_for_build", ClassRead, []string{"read_artifacts"}},
+		{"list_artifacts_for_job", ClassRead, []string{"read_artifacts"}},
+		{"get_artifact", ClassRead, []string{"read_artifacts"}},
+		{"search_logs", ClassRead, []string{"read_build_logs"}},
+		{"tail_logs", ClassRead, []string{"read_build_logs"}},
+		{"read_logs", ClassRead, []string{"read_build_logs"}},
+		{"list_tests", ClassRead, []string{"read_suites"}},
+		{"get_test", ClassRead, []string{"read_suites"}},
+		{"list_tests_for_build", ClassRead, []string{"read_suites"}},
+		{"list_test_runs", ClassRead, []string{"read_suites"}},
+		{"get_test_run", ClassRead, []string{"read_suites"}},
+		{"get_failed_executions", ClassRead, []string{"read_suites"}},
+		{"list_annotations", ClassRead, []string{"read_builds"}},
+		{"create_annotation", ClassDestructive, []string{"write_builds"}},
+		{"get_build_failure_summary", ClassRead, []string{"read_builds", "read_build_logs", "read_suites"}},
+		{"list_skills", ClassRead, nil},
+		{"load_skill", ClassRead, nil},
+	}
+	out := make([]Tool, 0, len(defs))
+	for _, d := range defs {
+		out = append(out, Tool{Name: d.name, Hash: "h-" + d.name, Class: d.class, Scopes: d.scopes})
+	}
+	return out
+}
+
+func TestReconcile(t *testing.T) {
+	p := Policy{
+		Version: 3,
+		Tools: map[string]Tool{
+			"get_build":    {Name: "get_build", State: StateApproved, Hash: "old", ChangedBy: "alice", Note: "ok"},
+			"create_build": {Name: "create_build", State: StateDisabled},
+			"list_agents":  {Name: "list_agents", State: StateRemoved, Note: "was gone"},
+			"gone_tool":    {Name: "gone_tool", State: StateApproved, Class: ClassRead},
+			"dead_tool":    {Name: "dead_tool", State: StateRemoved},
+		},
+		Settings: Settings{DefaultState: StateApproved},
+	}
+	catalog := []Tool{
+		{Name: "get_build", Hash: "h1", Class: ClassRead, Scopes: []string{"read_builds"}},
+		{Name: "create_build", Hash: "h2", Class: ClassWrite, Scopes: []string{"write_builds"}},
+		{Name: "list_agents", Hash: "h3", Class: ClassRead, Scopes: []string{"read_agents"}},
+		{Name: "new_tool", Hash: "h4", Class: ClassDestructive},
+	}
+	want := Policy{
+		Version: 3,
+		Tools: map[string]Tool{
+			"get_build":    {Name: "get_build", State: StateApproved, Hash: "h1", Class: ClassRead, Scopes: []string{"read_builds"}, ChangedBy: "alice", Note: "ok"},
+			"create_build": {Name: "create_build", State: StateDisabled, Hash: "h2", Class: ClassWrite, Scopes: []string{"write_builds"}},
+			"list_agents":  {Name: "list_agents", State: StatePendingReview, Hash: "h3", Class: ClassRead, Scopes: []string{"read_agents"}, Note: "was gone"},
+			"new_tool":     {Name: "new_tool", State: StatePendingReview, Hash: "h4", Class: ClassDestructive},
+			"gone_tool":    {Name: "gone_tool", State: StateRemoved, Class: ClassRead},
+			"dead_tool":    {Name: "dead_tool", State: StateRemoved},
+		},
+		Settings: Settings{DefaultState: StateApproved},
+	}
+	before := p.clone()
+	got := Reconcile(p, catalog, "")
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Reconcile mismatch (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(before, p); diff != "" {
+		t.Errorf("Reconcile changed its input (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(got, Reconcile(got, catalog, "")); diff != "" {
+		t.Errorf("Reconcile is not idempotent (-first +second):\n%s", diff)
+	}
+
+	for _, tt := range []struct {
+		def  State
+		want State
+	}{
+		{StateApproved, StateApproved},
+		{StateDisabled, StateDisabled},
+		{"", StatePendingReview},
+		{StateRemoved, StatePendingReview},
+		{StateUnavailable, StatePendingReview},
+		{"bogus", StatePendingReview},
+	} {
+		if got := Reconcile(Policy{}, catalog, tt.def).Tools["new_tool"].State; got != tt.want {
+			t.Errorf("Reconcile with default %q: new tool state %q, want %q", tt.def, got, tt.want)
+		}
+	}
+}
+
+func TestReconcileInfraPolicy(t *testing.T) {
+	p, err := LoadFile("../../infra/policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := mustSnapshot(t, Reconcile(p, testCatalog(), p.Settings.DefaultState))
+	wantRead := []string{
+		"access_token", "current_user", "get_build", "get_job", "get_pipeline", "list_builds",
+		"list_jobs", "list_pipelines", "read_logs", "search_logs", "tail_logs", "user_token_organization",
+	}
+	tests := []struct {
+		name string
+		sub  Subject
+		want []string
+	}{
+		{"any authenticated user", Subject{ID: "someone"}, wantRead},
+		{"engineering without a sub", Subject{Groups: []string{"engineering"}}, wantRead},
+		{"on-call: build operations are still pending review", Subject{ID: "x", Groups: []string{"platform-oncall"}}, wantRead},
+		{"unauthenticated", Subject{}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, s.Allowed(s.Profiles(tt.sub))); diff != "" {
+				t.Errorf("Allowed mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+	if d := s.Decide(Subject{ID: "x", Groups: []string{"platform-oncall"}}, "create_build"); d.Reason != ReasonToolPendingReview {
+		t.Errorf("create_build: %+v, want pending review", d)
+	}
+	if d := s.Decide(Subject{ID: "x", Groups: []string{"platform-oncall"}}, "cancel_build"); d.Reason != ReasonToolPendingReview {
+		t.Errorf("cancel_build (not in the file, default state): %+v, want pending review", d)
+	}
+
+	// Once an admin approves the build operations, on-call gets them and nobody else does.
+	p2 := s.Policy()
+	for _, name := range []string{"create_build", "cancel_build", "retry_job"} {
+		tool := p2.Tools[name]
+		tool.State = StateApproved
+		p2.Tools[name] = tool
+	}
+	s2 := mustSnapshot(t, p2)
+	oncall := s2.Allowed(s2.Profiles(Subject{ID: "x", Groups: []string{"platform-oncall"}}))
+	wantOncall := append([]string{"cancel_build", "create_build", "retry_job"}, wantRead...)
+	slices.Sort(wantOncall)
+	if diff := cmp.Diff(wantOncall, oncall); diff != "" {
+		t.Errorf("on-call after approval mismatch (-want +got):\n%s", diff)
+	}
+	if d := s2.Decide(Subject{ID: "y", Groups: []string{"engineering"}}, "create_build"); d.Reason != ReasonNotInToolset {
+		t.Errorf("engineering create_build: %+v, want not_in_toolset", d)
+	}
+	if pr, _ := s2.Profile("builds-operator"); pr.CallsPerMinute != 30 {
+		t.Errorf("builds-operator calls_per_minute = %d, want 30", pr.CallsPerMinute)
+	}
+}

@@ -1,0 +1,178 @@
+package policy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Store loads and saves the policy.
+type Store interface {
+	// Load returns the current policy. An empty store returns a Policy with
+	// Version 0, which denies every call.
+	Load(ctx context.Context) (Policy, error)
+	// Apply stores p if the current version equals p.Version and bumps the
+	// version (optimistic concurrency); it returns ErrConflict otherwise.
+	// p must pass NewSnapshot. Tools whose state, definition or note
+	// changed are stamped with actor and the time. Apply returns the policy
+	// as stored.
+	Apply(ctx context.Context, p Policy, actor string) (Policy, error)
+}
+
+// ErrConflict is returned by Apply when the policy changed since it was loaded.
+var ErrConflict = errors.New("policy changed since it was loaded")
+
+// Embedded is the local-mode Store: one JSON file in a folder. It is safe
+// for concurrent use within one process (not across processes) and writes
+// atomically (temporary file, fsync, rename), so a crash leaves either the
+// old or the new policy.
+type Embedded struct {
+	path string
+	now  func() time.Time
+
+	mu sync.Mutex
+}
+
+var _ Store = (*Embedded)(nil)
+
+const embeddedFile = "policy.json"
+
+// NewEmbedded opens the store in dir, creating the folder if missing. If
+// the folder holds no policy yet and seed is not nil, the seed's policy is
+// stored as version 1 (the seed's own Version is ignored).
+func NewEmbedded(dir string, seed func() (Policy, error)) (*Embedded, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("policy store: %w", err)
+	}
+	e := &Embedded{path: filepath.Join(dir, embeddedFile), now: time.Now}
+	if seed == nil {
+		return e, nil
+	}
+	if _, err := os.Stat(e.path); err == nil {
+		return e, nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("policy store: %w", err)
+	}
+	p, err := seed()
+	if err != nil {
+		return nil, fmt.Errorf("policy store seed: %w", err)
+	}
+	p.Version = 0
+	if _, err := e.Apply(context.Background(), p, "seed"); err != nil {
+		return nil, fmt.Errorf("policy store seed: %w", err)
+	}
+	return e, nil
+}
+
+// Load returns the stored policy, or an empty Policy with Version 0.
+func (e *Embedded) Load(ctx context.Context) (Policy, error) {
+	if err := ctx.Err(); err != nil {
+		return Policy{}, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.read()
+}
+
+// Apply implements Store.
+func (e *Embedded) Apply(ctx context.Context, p Policy, actor string) (Policy, error) {
+	if err := ctx.Err(); err != nil {
+		return Policy{}, err
+	}
+	if _, err := NewSnapshot(p); err != nil {
+		return Policy{}, fmt.Errorf("apply: %w", err)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	cur, err := e.read()
+	if err != nil {
+		return Policy{}, err
+	}
+	if cur.Version != p.Version {
+		return Policy{}, fmt.Errorf("apply version %d over version %d: %w", p.Version, cur.Version, ErrConflict)
+	}
+	next := stamp(cur, p.clone(), actor, e.now().UTC())
+	next.Version = cur.Version + 1
+	if err := e.write(next); err != nil {
+		return Policy{}, err
+	}
+	return next.clone(), nil
+}
+
+func (e *Embedded) read() (Policy, error) {
+	data, err := os.ReadFile(e.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return Policy{}, nil
+	}
+	if err != nil {
+		return Policy{}, fmt.Errorf("policy store: %w", err)
+	}
+	var p Policy
+	if err := json.Unmarshal(data, &p); err != nil {
+		return Policy{}, fmt.Errorf("policy store %s: %w", e.path, err)
+	}
+	return p, nil
+}
+
+func (e *Embedded) write(p Policy) error {
+	data, err := json.MarshalIndent(p, "", "  ")
+	if err != nil {
+		return fmt.Errorf("policy store: %w", err)
+	}
+	data = append(data, '\n')
+	dir := filepath.Dir(e.path)
+	f, err := os.CreateTemp(dir, embeddedFile+".*.tmp")
+	if err != nil {
+		return fmt.Errorf("policy store: %w", err)
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, e.path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("policy store: %w", err)
+	}
+	// Make the rename itself durable; not every platform can sync a folder.
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// stamp sets ChangedBy and ChangedAt on every tool of next that is new or
+// whose state, definition or note differs from prev, unless the caller set
+// its own stamp. Unchanged tools keep prev's stamps.
+func stamp(prev, next Policy, actor string, now time.Time) Policy {
+	for name, t := range next.Tools {
+		old, existed := prev.Tools[name]
+		changed := !existed || old.State != t.State || old.Hash != t.Hash ||
+			old.Class != t.Class || !slices.Equal(old.Scopes, t.Scopes) || old.Note != t.Note
+		switch {
+		case !changed:
+			t.ChangedBy, t.ChangedAt = old.ChangedBy, old.ChangedAt
+		case existed && (t.ChangedBy != old.ChangedBy || !t.ChangedAt.Equal(old.ChangedAt)):
+			// The caller stamped the change itself.
+		case !existed && t.ChangedBy != "":
+		default:
+			t.ChangedBy, t.ChangedAt = actor, now
+		}
+		next.Tools[name] = t
+	}
+	return next
+}
