@@ -1,0 +1,170 @@
+// Package config parses the mcp function's configuration from the
+// environment once, at start, and validates it before anything is served.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the mcp function's configuration. The variable behind each
+// field is named in its comment.
+type Config struct {
+	// OnLambda is true when AWS_LAMBDA_RUNTIME_API is set.
+	OnLambda bool
+	// Addr is the local listen address (KITEGATE_ADDR, default 127.0.0.1:8080).
+	Addr string
+	// ResourceURL is this server's MCP URL, the audience of caller tokens
+	// (KITEGATE_RESOURCE_URL; default http://<Addr>/mcp locally, required on Lambda).
+	ResourceURL string
+
+	// OIDCIssuer turns on JWT verification (KITEGATE_OIDC_ISSUER); required on Lambda.
+	OIDCIssuer string
+	// OIDCAudience defaults to ResourceURL (KITEGATE_OIDC_AUDIENCE).
+	OIDCAudience string
+	// OIDCJWKSURL skips discovery when set (KITEGATE_OIDC_JWKS_URL).
+	OIDCJWKSURL string
+	// GroupClaim names the claim holding groups (KITEGATE_GROUP_CLAIM, default groups).
+	GroupClaim string
+	// DevUser is the local caller without a token file (KITEGATE_DEV_USER, default dev@localhost).
+	DevUser string
+	// DevGroups are the local caller's groups (KITEGATE_DEV_GROUPS, comma separated, default engineering).
+	DevGroups []string
+	// DevTokenFile maps bearer tokens to local users (KITEGATE_DEV_TOKENS).
+	DevTokenFile string
+
+	// BuildkiteToken is a token given directly (BUILDKITE_API_TOKEN, local only).
+	BuildkiteToken string
+	// BuildkiteTokenFile is a file holding the token (BUILDKITE_API_TOKEN_FILE).
+	BuildkiteTokenFile string
+	// BuildkiteSecretID is the Secrets Manager secret of the token (KITEGATE_BUILDKITE_SECRET_ID).
+	BuildkiteSecretID string
+	// BuildkiteAPIURL overrides the API base URL (BUILDKITE_API_URL).
+	BuildkiteAPIURL string
+	// TokenTTL is how long the token is cached (KITEGATE_TOKEN_TTL, default 5m).
+	TokenTTL time.Duration
+	// BuildkiteTimeout bounds each Buildkite request (KITEGATE_BUILDKITE_TIMEOUT, default 10s).
+	BuildkiteTimeout time.Duration
+
+	// PolicyFile seeds the embedded store (KITEGATE_POLICY_FILE; default: the policy built in).
+	PolicyFile string
+	// StateDir holds the embedded policy store (KITEGATE_STATE_DIR, default .local/state; /tmp/kitegate on Lambda).
+	StateDir string
+	// PolicyTTL is the longest a policy change takes to bite (KITEGATE_POLICY_TTL, default 5s).
+	PolicyTTL time.Duration
+	// AuditFile is the local audit log (KITEGATE_AUDIT_FILE, default .local/audit.jsonl;
+	// on Lambda the audit goes to standard output).
+	AuditFile string
+
+	// AllowedOrigins are browser origins allowed to call (KITEGATE_ALLOWED_ORIGINS, comma separated).
+	AllowedOrigins []string
+	// MaxBodyBytes caps request bodies (KITEGATE_MAX_BODY_BYTES, default 1048576).
+	MaxBodyBytes int64
+	// LogLevel is debug, info, warn or error (KITEGATE_LOG_LEVEL, default info).
+	LogLevel string
+}
+
+// DevMode reports whether callers are not authenticated by OIDC.
+func (c Config) DevMode() bool { return c.OIDCIssuer == "" }
+
+// Load reads the configuration through lookup (os.LookupEnv in main).
+func Load(lookup func(string) (string, bool)) (Config, error) {
+	get := func(k, def string) string {
+		if v, ok := lookup(k); ok && strings.TrimSpace(v) != "" {
+			return strings.TrimSpace(v)
+		}
+		return def
+	}
+	var errs []error
+	dur := func(k string, def time.Duration) time.Duration {
+		v := get(k, "")
+		if v == "" {
+			return def
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			errs = append(errs, fmt.Errorf("%s: %q is not a duration like 5s or 2m", k, v))
+			return def
+		}
+		return d
+	}
+	c := Config{
+		OnLambda:           get("AWS_LAMBDA_RUNTIME_API", "") != "",
+		Addr:               get("KITEGATE_ADDR", "127.0.0.1:8080"),
+		OIDCIssuer:         get("KITEGATE_OIDC_ISSUER", ""),
+		OIDCJWKSURL:        get("KITEGATE_OIDC_JWKS_URL", ""),
+		GroupClaim:         get("KITEGATE_GROUP_CLAIM", "groups"),
+		DevUser:            get("KITEGATE_DEV_USER", "dev@localhost"),
+		DevGroups:          list(get("KITEGATE_DEV_GROUPS", "engineering")),
+		DevTokenFile:       get("KITEGATE_DEV_TOKENS", ""),
+		BuildkiteToken:     get("BUILDKITE_API_TOKEN", ""),
+		BuildkiteTokenFile: get("BUILDKITE_API_TOKEN_FILE", ""),
+		BuildkiteSecretID:  get("KITEGATE_BUILDKITE_SECRET_ID", ""),
+		BuildkiteAPIURL:    get("BUILDKITE_API_URL", ""),
+		TokenTTL:           dur("KITEGATE_TOKEN_TTL", 5*time.Minute),
+		BuildkiteTimeout:   dur("KITEGATE_BUILDKITE_TIMEOUT", 10*time.Second),
+		PolicyFile:         get("KITEGATE_POLICY_FILE", ""),
+		PolicyTTL:          dur("KITEGATE_POLICY_TTL", 5*time.Second),
+		AllowedOrigins:     list(get("KITEGATE_ALLOWED_ORIGINS", "")),
+		LogLevel:           get("KITEGATE_LOG_LEVEL", "info"),
+	}
+	c.ResourceURL = get("KITEGATE_RESOURCE_URL", "")
+	if c.ResourceURL == "" && !c.OnLambda {
+		c.ResourceURL = "http://" + c.Addr + "/mcp"
+	}
+	c.OIDCAudience = get("KITEGATE_OIDC_AUDIENCE", c.ResourceURL)
+	stateDefault, auditDefault := ".local/state", ".local/audit.jsonl"
+	if c.OnLambda {
+		stateDefault, auditDefault = "/tmp/kitegate", ""
+	}
+	c.StateDir = get("KITEGATE_STATE_DIR", stateDefault)
+	c.AuditFile = get("KITEGATE_AUDIT_FILE", auditDefault)
+
+	n, err := strconv.ParseInt(get("KITEGATE_MAX_BODY_BYTES", "1048576"), 10, 64)
+	if err != nil || n < 1024 || n > 6<<20 {
+		errs = append(errs, errors.New("KITEGATE_MAX_BODY_BYTES: want a whole number of bytes from 1024 to 6291456 (API Gateway's payload limit)"))
+	}
+	c.MaxBodyBytes = n
+	if c.BuildkiteTimeout <= 0 || c.BuildkiteTimeout > 25*time.Second {
+		errs = append(errs, errors.New("KITEGATE_BUILDKITE_TIMEOUT: want more than 0 and at most 25s, inside API Gateway's 30s"))
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("KITEGATE_LOG_LEVEL: %q is not debug, info, warn or error", c.LogLevel))
+	}
+	if c.ResourceURL != "" {
+		if u, err := url.Parse(c.ResourceURL); err != nil || u.Scheme == "" || u.Host == "" {
+			errs = append(errs, fmt.Errorf("KITEGATE_RESOURCE_URL: %q is not an absolute URL", c.ResourceURL))
+		}
+	}
+	if c.OnLambda {
+		if c.OIDCIssuer == "" {
+			errs = append(errs, errors.New("KITEGATE_OIDC_ISSUER is required on Lambda: callers must be authenticated"))
+		}
+		if c.ResourceURL == "" {
+			errs = append(errs, errors.New("KITEGATE_RESOURCE_URL is required on Lambda"))
+		}
+		if c.BuildkiteSecretID == "" {
+			errs = append(errs, errors.New("KITEGATE_BUILDKITE_SECRET_ID is required on Lambda"))
+		}
+		if c.BuildkiteToken != "" {
+			errs = append(errs, errors.New("BUILDKITE_API_TOKEN must not be set on Lambda: keep the token in Secrets Manager"))
+		}
+	}
+	return c, errors.Join(errs...)
+}
+
+func list(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -1,0 +1,83 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func env(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestLoadLocalDefaults(t *testing.T) {
+	c, err := Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{
+		Addr: "127.0.0.1:8080", ResourceURL: "http://127.0.0.1:8080/mcp", OIDCAudience: "http://127.0.0.1:8080/mcp",
+		GroupClaim: "groups", DevUser: "dev@localhost", DevGroups: []string{"engineering"},
+		TokenTTL: 5 * time.Minute, BuildkiteTimeout: 10 * time.Second, PolicyTTL: 5 * time.Second,
+		StateDir: ".local/state", AuditFile: ".local/audit.jsonl", MaxBodyBytes: 1 << 20, LogLevel: "info",
+	}
+	if diff := cmp.Diff(want, c); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	if !c.DevMode() {
+		t.Error("no issuer, not dev mode")
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		want []string
+	}{
+		{"lambda needs oidc, resource and secret", map[string]string{"AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001"},
+			[]string{"KITEGATE_OIDC_ISSUER is required", "KITEGATE_RESOURCE_URL is required", "KITEGATE_BUILDKITE_SECRET_ID is required"}},
+		{"no raw token on lambda", map[string]string{"AWS_LAMBDA_RUNTIME_API": "x", "BUILDKITE_API_TOKEN": "bkua_x", "KITEGATE_OIDC_ISSUER": "https://idp", "KITEGATE_RESOURCE_URL": "https://x/mcp", "KITEGATE_BUILDKITE_SECRET_ID": "s"},
+			[]string{"BUILDKITE_API_TOKEN must not be set on Lambda"}},
+		{"bad duration", map[string]string{"KITEGATE_POLICY_TTL": "soon"}, []string{"KITEGATE_POLICY_TTL"}},
+		{"body cap too big", map[string]string{"KITEGATE_MAX_BODY_BYTES": "99999999"}, []string{"KITEGATE_MAX_BODY_BYTES"}},
+		{"timeout past the gateway", map[string]string{"KITEGATE_BUILDKITE_TIMEOUT": "40s"}, []string{"KITEGATE_BUILDKITE_TIMEOUT"}},
+		{"relative resource", map[string]string{"KITEGATE_RESOURCE_URL": "/mcp"}, []string{"not an absolute URL"}},
+		{"log level", map[string]string{"KITEGATE_LOG_LEVEL": "loud"}, []string{"KITEGATE_LOG_LEVEL"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(env(tt.env))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), "bkua_x") {
+				t.Error("error repeats the token")
+			}
+		})
+	}
+}
+
+func TestLoadLambda(t *testing.T) {
+	c, err := Load(env(map[string]string{
+		"AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001", "KITEGATE_OIDC_ISSUER": "https://idp.example.com",
+		"KITEGATE_RESOURCE_URL": "https://api.example.com/mcp", "KITEGATE_BUILDKITE_SECRET_ID": "kitegate/buildkite",
+		"KITEGATE_ALLOWED_ORIGINS": "https://a.example.com, https://b.example.com",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DevMode() || c.StateDir != "/tmp/kitegate" || c.AuditFile != "" || c.OIDCAudience != "https://api.example.com/mcp" {
+		t.Errorf("lambda config %+v", c)
+	}
+	if diff := cmp.Diff([]string{"https://a.example.com", "https://b.example.com"}, c.AllowedOrigins); diff != "" {
+		t.Errorf("origins (-want +got):\n%s", diff)
+	}
+}
