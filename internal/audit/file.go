@@ -4,20 +4,25 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
 )
 
-// File appends events as JSON lines to a local file: the audit log of local
-// mode. It is safe for concurrent use.
-type File struct {
+// JSONLines appends events as JSON lines: to a local file (the audit log of
+// local mode) or to standard output (CloudWatch, until the audit table
+// takes over). It is safe for concurrent use.
+type JSONLines struct {
 	mu sync.Mutex
-	f  *os.File
+	w  io.Writer
 }
 
+// NewJSONLines writes events to w.
+func NewJSONLines(w io.Writer) *JSONLines { return &JSONLines{w: w} }
+
 // OpenFile opens (creating if needed) the JSON-lines file at path.
-func OpenFile(path string) (*File, error) {
+func OpenFile(path string) (*JSONLines, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("audit file: %w", err)
 	}
@@ -25,12 +30,12 @@ func OpenFile(path string) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("audit file: %w", err)
 	}
-	return &File{f: f}, nil
+	return &JSONLines{w: f}, nil
 }
 
 // Write appends one event as a single line; one write call per event keeps
 // lines whole even when several processes share the file.
-func (w *File) Write(_ context.Context, e Event) error {
+func (w *JSONLines) Write(_ context.Context, e Event) error {
 	b, err := json.Marshal(e)
 	if err != nil {
 		return fmt.Errorf("encode audit event %s: %w", e.ID, err)
@@ -38,15 +43,18 @@ func (w *File) Write(_ context.Context, e Event) error {
 	b = append(b, '\n')
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if _, err := w.f.Write(b); err != nil {
+	if _, err := w.w.Write(b); err != nil {
 		return fmt.Errorf("write audit event %s: %w", e.ID, err)
 	}
 	return nil
 }
 
-// Close closes the file.
-func (w *File) Close() error {
+// Close closes the underlying writer if it can be closed.
+func (w *JSONLines) Close() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.f.Close()
+	if c, ok := w.w.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
 }
