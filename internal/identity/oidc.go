@@ -1,0 +1,241 @@
+package identity
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	jose "github.com/go-jose/go-jose/v4"
+)
+
+// OIDCConfig configures an OIDC authenticator.
+type OIDCConfig struct {
+	Issuer     string        // exact iss
+	Audience   string        // this server's resource URL; aud must contain it exactly
+	JWKSURL    string        // if empty: discovered from Issuer + /.well-known/openid-configuration
+	GroupClaim string        // default "groups"; a string array or a space/comma separated string
+	EmailClaim string        // default "email"
+	Algorithms []string      // default RS256, ES256; asymmetric only (HS* and none are refused)
+	HTTPClient *http.Client  // must have a timeout; default one with 5s
+	Leeway     time.Duration // clock skew allowed on exp and nbf, default 30s
+	Now        func() time.Time
+}
+
+// asymmetricAlgs are the only algorithms OIDC will verify: with a public key
+// set, a symmetric algorithm would make the public key a shared secret.
+var asymmetricAlgs = []string{
+	"RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
+	"ES256", "ES384", "ES512", "EdDSA",
+}
+
+// OIDC authenticates JWT access tokens issued by an OpenID Connect provider.
+type OIDC struct {
+	cfg      OIDCConfig
+	algs     []jose.SignatureAlgorithm
+	keys     *keySet
+	verifier *oidc.IDTokenVerifier
+}
+
+var _ Authenticator = (*OIDC)(nil)
+
+// NewOIDC validates cfg and returns an authenticator. It makes no network
+// call: discovery and the key set are fetched on first use, so a cold start
+// stays fast and an unreachable provider does not stop the server.
+func NewOIDC(ctx context.Context, cfg OIDCConfig) (*OIDC, error) {
+	if cfg.Issuer == "" {
+		return nil, errors.New("oidc: issuer is required")
+	}
+	if cfg.Audience == "" {
+		return nil, errors.New("oidc: audience is required")
+	}
+	if err := checkFetchURL(cfg.Issuer); err != nil {
+		return nil, fmt.Errorf("oidc: issuer: %w", err)
+	}
+	if cfg.JWKSURL != "" {
+		if err := checkFetchURL(cfg.JWKSURL); err != nil {
+			return nil, fmt.Errorf("oidc: jwks url: %w", err)
+		}
+	}
+	if cfg.GroupClaim == "" {
+		cfg.GroupClaim = "groups"
+	}
+	if cfg.EmailClaim == "" {
+		cfg.EmailClaim = "email"
+	}
+	if len(cfg.Algorithms) == 0 {
+		cfg.Algorithms = []string{"RS256", "ES256"}
+	}
+	cfg.Algorithms = slices.Clone(cfg.Algorithms)
+	algs := make([]jose.SignatureAlgorithm, 0, len(cfg.Algorithms))
+	for _, a := range cfg.Algorithms {
+		if !slices.Contains(asymmetricAlgs, a) {
+			return nil, fmt.Errorf("oidc: algorithm %q is not allowed (want one of %s)", a, strings.Join(asymmetricAlgs, ", "))
+		}
+		algs = append(algs, jose.SignatureAlgorithm(a))
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: 5 * time.Second}
+	} else if cfg.HTTPClient.Timeout <= 0 {
+		return nil, errors.New("oidc: http client must have a timeout")
+	}
+	if cfg.Leeway == 0 {
+		cfg.Leeway = 30 * time.Second
+	} else if cfg.Leeway < 0 {
+		return nil, errors.New("oidc: leeway must not be negative")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+
+	o := &OIDC{
+		cfg:  cfg,
+		algs: algs,
+		keys: newKeySet(cfg.HTTPClient, cfg.Issuer, cfg.JWKSURL, algs, cfg.Now),
+	}
+	o.verifier = oidc.NewVerifier(cfg.Issuer, o.keys, &oidc.Config{
+		ClientID:             cfg.Audience,
+		SupportedSigningAlgs: cfg.Algorithms,
+		// go-oidc checks exp against this clock with no leeway; running it
+		// Leeway behind gives exp the leeway. nbf is checked below.
+		Now: func() time.Time { return cfg.Now().Add(-cfg.Leeway) },
+	})
+	return o, nil
+}
+
+// Authenticate verifies the request's bearer token and returns its Caller.
+func (o *OIDC) Authenticate(ctx context.Context, r *http.Request) (Caller, error) {
+	token, err := bearerToken(r)
+	if err != nil {
+		return Caller{}, err
+	}
+	if !compactJWS(token) {
+		return Caller{}, invalid("malformed token", nil)
+	}
+	// Parsing with the allow-list rejects "none", HS* and anything else not
+	// configured before any key is looked at.
+	jws, err := jose.ParseSignedCompact(token, o.algs)
+	if err != nil {
+		return Caller{}, invalid("malformed token or unsupported algorithm", err)
+	}
+	h := jws.Signatures[0].Header
+	if typ, ok := h.ExtraHeaders[jose.HeaderType]; ok && !accessTokenType(typ) {
+		return Caller{}, invalid("unexpected token type", fmt.Errorf("typ %v", typ))
+	}
+	if err := o.keys.ensure(ctx, h.KeyID); err != nil {
+		return Caller{}, fmt.Errorf("verify token: %w", err)
+	}
+	if h.KeyID != "" && !o.keys.known(h.KeyID) {
+		return Caller{}, invalid("unknown signing key", fmt.Errorf("kid %q", h.KeyID))
+	}
+
+	idt, err := o.verifier.Verify(ctx, token)
+	if err != nil {
+		if _, ok := errors.AsType[*oidc.TokenExpiredError](err); ok {
+			return Caller{}, invalid("token expired", err)
+		}
+		return Caller{}, invalid("token verification failed", err)
+	}
+	var claims map[string]any
+	if err := idt.Claims(&claims); err != nil {
+		return Caller{}, invalid("malformed claims", err)
+	}
+	return o.caller(idt.Subject, claims)
+}
+
+// caller checks what go-oidc leaves to us and reads the claims we need.
+func (o *OIDC) caller(sub string, claims map[string]any) (Caller, error) {
+	if nbf, ok := claims["nbf"]; ok {
+		n, ok := nbf.(float64)
+		if !ok {
+			return Caller{}, invalid("malformed claims", errors.New("nbf is not a number"))
+		}
+		if o.cfg.Now().Add(o.cfg.Leeway).Before(time.Unix(int64(n), 0)) {
+			return Caller{}, invalid("token not yet valid", nil)
+		}
+	}
+	if sub == "" {
+		return Caller{}, invalid("token has no subject", nil)
+	}
+	c := Caller{Subject: sub, Source: SourceOIDC}
+	if v, ok := claims[o.cfg.EmailClaim]; ok {
+		email, ok := v.(string)
+		if !ok {
+			return Caller{}, invalid("malformed claims", fmt.Errorf("%s is not a string", o.cfg.EmailClaim))
+		}
+		// Profiles match on email, so one the provider has not verified
+		// must not count.
+		if verified, ok := claims["email_verified"].(bool); !ok || verified {
+			c.Email = email
+		}
+	}
+	groups, err := groupsClaim(claims[o.cfg.GroupClaim])
+	if err != nil {
+		return Caller{}, invalid("malformed claims", fmt.Errorf("%s: %w", o.cfg.GroupClaim, err))
+	}
+	c.Groups = groups
+	return c, nil
+}
+
+// groupsClaim reads a group claim: an array of strings, or one string of
+// names separated by spaces or commas (as scope-like claims are).
+func groupsClaim(v any) ([]string, error) {
+	var names []string
+	switch v := v.(type) {
+	case nil:
+		return nil, nil
+	case string:
+		names = strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' })
+	case []any:
+		for _, e := range v {
+			s, ok := e.(string)
+			if !ok {
+				return nil, fmt.Errorf("element %v is not a string", e)
+			}
+			names = append(names, s)
+		}
+	default:
+		return nil, fmt.Errorf("%T is neither a string nor an array", v)
+	}
+	var groups []string
+	for _, n := range names {
+		if n = strings.TrimSpace(n); n != "" && !slices.Contains(groups, n) {
+			groups = append(groups, n)
+		}
+	}
+	return groups, nil
+}
+
+// compactJWS reports whether token has the shape header.payload.signature in
+// base64url, so nothing else (JWS JSON, JWE, junk) reaches the parser.
+func compactJWS(token string) bool {
+	parts := 0
+	for _, part := range strings.Split(token, ".") {
+		parts++
+		if part == "" {
+			return false
+		}
+		for i := 0; i < len(part); i++ {
+			c := part[i]
+			if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	return parts == 3
+}
+
+// accessTokenType reports whether a "typ" header names a JWT access token
+// (RFC 9068 at+jwt) or a plain JWT, as most providers send.
+func accessTokenType(typ any) bool {
+	s, ok := typ.(string)
+	if !ok {
+		return false
+	}
+	s = strings.TrimPrefix(strings.ToLower(s), "application/")
+	return s == "jwt" || s == "at+jwt"
+}
