@@ -1,0 +1,54 @@
+# kitegate — governed Buildkite MCP server on AWS Lambda.
+# `make help` lists the targets.
+
+GO        ?= go
+GOFLAGS   ?=
+LAMBDA_ENV = GOOS=linux GOARCH=arm64 CGO_ENABLED=0
+LDFLAGS    = -s -w
+BIN        = bin
+
+.DEFAULT_GOAL := help
+.PHONY: help run test test-short vet lint fmt bench build bootstrap build-McpFunction deploy deploy-prod clean
+
+help: ## List the targets.
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+run: ## Start the MCP server on http://127.0.0.1:8080/mcp (simulated Buildkite unless BUILDKITE_API_TOKEN is set).
+	$(GO) run ./functions/mcp
+
+test: vet ## Vet, then run every test with the race detector.
+	$(GO) test -race -count=1 ./...
+
+test-short: ## Run the tests without the race detector.
+	$(GO) test -count=1 ./...
+
+vet: ## go vet and a gofmt check.
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+lint: vet ## Same as vet (no third-party linter is installed by the repo).
+
+fmt: ## Format the code.
+	gofmt -w $$(git ls-files '*.go')
+
+bench: ## Run the Go benchmarks (loopback only, bounded).
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2000x ./...
+
+build: bootstrap ## Build the Lambda bootstrap binaries into bin/.
+
+bootstrap:
+	$(LAMBDA_ENV) $(GO) build -trimpath -ldflags='$(LDFLAGS)' -tags lambda.norpc -o $(BIN)/mcp/bootstrap ./functions/mcp
+
+# sam build (BuildMethod: makefile) calls build-<LogicalId> with ARTIFACTS_DIR set.
+build-McpFunction:
+	$(LAMBDA_ENV) $(GO) build -trimpath -ldflags='$(LDFLAGS)' -tags lambda.norpc -o $(ARTIFACTS_DIR)/bootstrap ./functions/mcp
+
+deploy: ## sam build && sam deploy (dev environment of samconfig.toml).
+	sam build && sam deploy --config-env dev
+
+deploy-prod: ## sam build && sam deploy (prod environment of samconfig.toml).
+	sam build && sam deploy --config-env prod
+
+clean: ## Remove build output and local state.
+	rm -rf $(BIN) .aws-sam .local
