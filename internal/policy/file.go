@@ -121,7 +121,7 @@ func ParseFile(data []byte) (Policy, error) {
 		if errors.Is(err, io.EOF) {
 			return Policy{}, errors.New("policy file is empty")
 		}
-		return Policy{}, fmt.Errorf("policy file: %w", err)
+		return Policy{}, fmt.Errorf("policy file: %w", plainTypeErrors(err))
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
@@ -275,6 +275,34 @@ func ParseFile(data []byte) (Policy, error) {
 		return Policy{}, fmt.Errorf("policy file: %w", err)
 	}
 	return p, nil
+}
+
+// plainTypeErrors rewrites the Go type names in yaml's decoding errors
+// into the words an admin reads in the file.
+func plainTypeErrors(err error) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return err
+	}
+	r := strings.NewReplacer(
+		"in type policy.fileDoc", "at the top level",
+		"in type policy.fileTool", "in a tool",
+		"in type policy.fileToolset", "in a toolset",
+		"in type policy.fileProfile", "in a profile",
+		"into []policy.fileTool", "into the tools list",
+		"into []policy.fileToolset", "into the toolsets list",
+		"into []policy.fileProfile", "into the profiles list",
+		"into policy.fileDoc", "into the policy file (want a mapping)",
+		"into policy.fileTool", "into a tool (want a mapping)",
+		"into policy.fileToolset", "into a toolset (want a mapping)",
+		"into policy.fileProfile", "into a profile (want a mapping)",
+		"into policy.State", "into a state",
+	)
+	out := &yaml.TypeError{Errors: make([]string, len(te.Errors))}
+	for i, e := range te.Errors {
+		out.Errors[i] = r.Replace(e)
+	}
+	return out
 }
 
 // fileLines finds the line of an item in a top-level list of the document.

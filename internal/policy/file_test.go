@@ -1,0 +1,186 @@
+package policy
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestParseFileInfraPolicy(t *testing.T) {
+	got, err := LoadFile("../../infra/policy.yaml")
+	if err != nil {
+		t.Fatalf("LoadFile: %v", err)
+	}
+	approved := []string{
+		"current_user", "user_token_organization", "access_token", "list_pipelines", "get_pipeline",
+		"list_builds", "get_build", "list_jobs", "get_job", "tail_logs", "read_logs", "search_logs",
+	}
+	tools := map[string]Tool{
+		"create_build": {Name: "create_build", State: StatePendingReview, Note: "Starts builds with the shared token; review before approving."},
+	}
+	for _, name := range approved {
+		tools[name] = Tool{Name: name, State: StateApproved}
+	}
+	tools["access_token"] = Tool{Name: "access_token", State: StateApproved, Note: "Shows the token's scopes and expiry, never the token itself."}
+	want := Policy{
+		Tools: tools,
+		Toolsets: map[string]Toolset{
+			"build-operations": {Name: "build-operations", Tools: []string{"create_build", "cancel_build", "rebuild_build", "retry_job", "unblock_job"}},
+		},
+		Profiles: map[string]Profile{
+			"everyone-read-only": {Name: "everyone-read-only", Toolsets: []string{ToolsetReadOnly}, Groups: []string{"engineering", GroupEveryone}},
+			"builds-operator":    {Name: "builds-operator", Toolsets: []string{ToolsetReadOnly, "build-operations"}, Groups: []string{"platform-oncall"}, CallsPerMinute: 30},
+		},
+		Settings: Settings{DefaultState: StatePendingReview},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("infra/policy.yaml mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestParseFile(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want Policy
+	}{
+		{
+			name: "minimal",
+			in:   "tools: []\n",
+			want: Policy{Tools: map[string]Tool{}, Toolsets: map[string]Toolset{}, Profiles: map[string]Profile{}, Settings: Settings{DefaultState: StatePendingReview}},
+		},
+		{
+			name: "server disabled with a reason",
+			in: `default_state: approved
+server:
+  state: disabled
+  reason: incident 42
+`,
+			want: Policy{Tools: map[string]Tool{}, Toolsets: map[string]Toolset{}, Profiles: map[string]Profile{},
+				Settings: Settings{ServerDisabled: true, DisabledReason: "incident 42", DefaultState: StateApproved}},
+		},
+		{
+			name: "server disabled, short form",
+			in:   "server: disabled\n",
+			want: Policy{Tools: map[string]Tool{}, Toolsets: map[string]Toolset{}, Profiles: map[string]Profile{},
+				Settings: Settings{ServerDisabled: true, DefaultState: StatePendingReview}},
+		},
+		{
+			name: "users and a disabled profile",
+			in: `tools:
+  - {name: get_build, state: disabled}
+profiles:
+  - name: admins
+    toolsets: [all-approved]
+    users: [sub-1, Root@Example.com]
+    disabled: true
+`,
+			want: Policy{
+				Tools:    map[string]Tool{"get_build": {Name: "get_build", State: StateDisabled}},
+				Toolsets: map[string]Toolset{},
+				Profiles: map[string]Profile{"admins": {Name: "admins", Toolsets: []string{ToolsetAllApproved}, Users: []string{"sub-1", "Root@Example.com"}, Disabled: true}},
+				Settings: Settings{DefaultState: StatePendingReview},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseFile([]byte(tt.in))
+			if err != nil {
+				t.Fatalf("ParseFile: %v", err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("ParseFile mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestParseFileErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want []string // each must appear in the error
+	}{
+		{"empty", "", []string{"empty"}},
+		{"unknown top-level field", "default_state: approved\nservr: enabled\n", []string{"line 2", "servr"}},
+		{"unknown tool field", "tools:\n  - name: get_build\n    state: approved\n    clas: read\n", []string{"line 4", "clas"}},
+		{"unknown profile field", "profiles:\n  - name: p\n    toolset: [read-only]\n", []string{"line 3", "toolset"}},
+		{"bad state", "tools:\n  - name: get_build\n    state: aproved\n", []string{"line 2", `tool "get_build"`, `"aproved"`}},
+		{"system state", "tools:\n  - name: get_build\n    state: removed\n", []string{`tool "get_build"`, "set by reconciliation"}},
+		{"missing state", "tools:\n  - name: get_build\n", []string{`tool "get_build"`, "state is missing"}},
+		{"bad default state", "default_state: unavailable\n", []string{`default_state "unavailable"`}},
+		{"bad server", "server: off\n", []string{"line 1", `"off"`}},
+		{"bad server field", "server:\n  state: disabled\n  why: x\n", []string{"line 3", `"why"`}},
+		{"reason while enabled", "server:\n  state: enabled\n  reason: x\n", []string{"only meaningful"}},
+		{"bad tool name", "tools:\n  - name: Get-Build\n    state: approved\n", []string{`tool "Get-Build"`, "name must be"}},
+		{"missing tool name", "tools:\n  - state: approved\n", []string{"line 2", "tools[0]", "name is missing"}},
+		{"duplicate tool", "tools:\n  - {name: get_build, state: approved}\n  - {name: get_build, state: disabled}\n",
+			[]string{"line 3", `tool "get_build"`, "more than once"}},
+		{"duplicate toolset", "toolsets:\n  - {name: ops, tools: [retry_job]}\n  - {name: ops}\n",
+			[]string{"line 3", `toolset "ops"`, "more than once"}},
+		{"duplicate tool in a toolset", "toolsets:\n  - {name: ops, tools: [retry_job, retry_job]}\n",
+			[]string{`toolset "ops"`, `tool "retry_job" listed more than once`}},
+		{"duplicate profile", "profiles:\n  - {name: p, toolsets: [read-only], groups: [a]}\n  - {name: p, toolsets: [read-only], groups: [b]}\n",
+			[]string{"line 3", `profile "p"`, "more than once"}},
+		{"reserved toolset all-approved", "toolsets:\n  - {name: all-approved, tools: [get_build]}\n", []string{`toolset "all-approved"`, "reserved"}},
+		{"reserved toolset read-only", "toolsets:\n  - {name: read-only}\n", []string{`toolset "read-only"`, "reserved"}},
+		{"unknown toolset in a profile", "profiles:\n  - {name: p, toolsets: [nope], groups: [a]}\n", []string{`profile "p"`, `unknown toolset "nope"`}},
+		{"profile binds nobody", "profiles:\n  - {name: p, toolsets: [read-only]}\n", []string{`profile "p"`, "binds nobody"}},
+		{"profile grants nothing", "profiles:\n  - {name: p, groups: [a]}\n", []string{`profile "p"`, "toolsets is empty"}},
+		{"star as a user", "profiles:\n  - {name: p, toolsets: [read-only], users: [\"*\"]}\n", []string{`profile "p"`, "groups: [\"*\"]"}},
+		{"negative limit", "profiles:\n  - {name: p, toolsets: [read-only], groups: [a], calls_per_minute: -5}\n", []string{`profile "p"`, "-5"}},
+		{"wrong type", "profiles:\n  - {name: p, toolsets: [read-only], groups: [a], calls_per_minute: lots}\n", []string{"line 2", "lots"}},
+		{"duplicate key", "default_state: approved\ndefault_state: disabled\n", []string{"line 2", "already defined"}},
+		{"two documents", "tools: []\n---\ntools: []\n", []string{"more than one"}},
+		{"not a mapping", "- a\n- b\n", []string{"line 1"}},
+		{"every problem is reported", "tools:\n  - {name: a, state: x}\n  - {name: b, state: y}\n", []string{`tool "a"`, `tool "b"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseFile([]byte(tt.in))
+			if err == nil {
+				t.Fatalf("ParseFile succeeded, want an error containing %q", tt.want)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadFileMissing(t *testing.T) {
+	if _, err := LoadFile(t.TempDir() + "/nope.yaml"); err == nil {
+		t.Fatal("LoadFile of a missing file succeeded")
+	}
+}
+
+func FuzzParseFile(f *testing.F) {
+	if data, err := os.ReadFile("../../infra/policy.yaml"); err == nil {
+		f.Add(data)
+	}
+	f.Add([]byte("server:\n  state: disabled\n  reason: x\n"))
+	f.Add([]byte("tools:\n  - {name: a, state: approved}\nprofiles:\n  - {name: p, toolsets: [all-approved], users: [A@B.c], groups: ['*']}\n"))
+	f.Add([]byte("toolsets:\n  - &x {name: a}\n  - *x\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := ParseFile(data)
+		if err != nil {
+			return
+		}
+		// A parsed file always makes a snapshot, and Decide holds on it.
+		s, err := NewSnapshot(p)
+		if err != nil {
+			t.Fatalf("ParseFile accepted a policy NewSnapshot rejects: %v", err)
+		}
+		for name := range p.Tools {
+			d := s.Decide(Subject{ID: "x", Email: "x@example.com", Groups: []string{"g"}}, name)
+			if d.Allowed && p.Tools[name].State != StateApproved {
+				t.Fatalf("tool %q in state %q allowed", name, p.Tools[name].State)
+			}
+		}
+	})
+}
