@@ -168,7 +168,7 @@ type window struct {
 func New(opts ...Option) *Server {
 	s := newServer(opts)
 	s.store = httptest.NewServer(http.HandlerFunc(s.serveStore))
-	s.storeURL = s.store.URL + "/"
+	s.storeURL = s.store.URL + storePrefix
 	s.api = httptest.NewServer(s.Handler())
 	s.URL = s.api.URL + "/"
 	return s
