@@ -42,7 +42,7 @@ func (c *clock) Advance(d time.Duration) {
 // provider is an OpenID provider on 127.0.0.1 serving discovery and a JWKS
 // with one RSA and one EC key, generated per test.
 type provider struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *httptest.Server
 	rsa    *rsa.PrivateKey
 	ec     *ecdsa.PrivateKey
@@ -51,7 +51,7 @@ type provider struct {
 	hits   map[string]int
 }
 
-func newProvider(t *testing.T) *provider {
+func newProvider(t testing.TB) *provider {
 	t.Helper()
 	p := &provider{t: t, hits: map[string]int{}}
 	var err error
@@ -123,7 +123,7 @@ func (p *provider) claims() map[string]any {
 }
 
 // sign returns a compact JWS of claims.
-func sign(t *testing.T, alg jose.SignatureAlgorithm, key crypto.Signer, kid, typ string, claims map[string]any) string {
+func sign(t testing.TB, alg jose.SignatureAlgorithm, key crypto.Signer, kid, typ string, claims map[string]any) string {
 	t.Helper()
 	opts := &jose.SignerOptions{}
 	if kid != "" {
