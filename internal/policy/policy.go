@@ -90,8 +90,8 @@ type Toolset struct {
 	Tools []string `json:"tools,omitempty"`
 }
 
-// Profile binds toolsets to subjects: users (by sub, or by email compared
-// case-insensitively) and groups (compared exactly; GroupEveryone matches
+// Profile binds toolsets to subjects: users (by sub exactly, or, for an
+// entry containing '@', by email compared case-insensitively) and groups (compared exactly; GroupEveryone matches
 // every authenticated caller). A disabled profile grants nothing.
 // CallsPerMinute is a per-caller limit enforced by the server; 0 means no
 // profile limit.

@@ -121,8 +121,10 @@ func NewSnapshot(p Policy) (*Snapshot, error) {
 		s.profileIdx[name] = i
 		for _, u := range pr.Users {
 			s.bySub[u] = appendOnce(s.bySub[u], i)
-			lu := strings.ToLower(u)
-			s.byEmail[lu] = appendOnce(s.byEmail[lu], i)
+			if strings.Contains(u, "@") { // only an email-shaped entry can match an email
+				lu := strings.ToLower(u)
+				s.byEmail[lu] = appendOnce(s.byEmail[lu], i)
+			}
 		}
 		for _, g := range pr.Groups {
 			if g == GroupEveryone {
@@ -266,9 +268,11 @@ func lowerASCIIFast(s string) string {
 	return s
 }
 
-// Profiles returns, sorted, the enabled profiles sub belongs to: by user
-// entry equal to sub.ID, or equal to sub.Email ignoring case, by group, or
-// by the "*" group when sub.ID is not empty.
+// Profiles returns, sorted, the enabled profiles sub belongs to: by a user
+// entry equal to sub.ID, or by a user entry containing '@' equal to
+// sub.Email ignoring case, by group (exactly), or by the "*" group when
+// sub.ID is not empty. The email claim must have been verified by whoever
+// built sub.
 func (s *Snapshot) Profiles(sub Subject) []string {
 	if s == nil {
 		return nil

@@ -120,6 +120,7 @@ func TestDecide(t *testing.T) {
 			Decision{Allowed: true, Reason: ReasonAllowed, Profiles: []string{"admins"}}},
 		{"all-approved includes write and destructive", narrow, admin, "cancel_build",
 			Decision{Allowed: true, Reason: ReasonAllowed, Profiles: []string{"admins"}}},
+		{"a sub entry never matches an email", narrow, Subject{ID: "sub-x", Email: "SUB-ADMIN"}, "no_class", Decision{Reason: ReasonNoProfile}},
 		{"a group named * in the claim is only a group", narrow, Subject{Groups: []string{"*"}}, "get_build",
 			Decision{Reason: ReasonNoProfile}},
 	}
