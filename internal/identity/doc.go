@@ -24,10 +24,14 @@
 //     logout tokens, DPoP proofs and other signed JWTs are not accepted;
 //   - sub must be present, and email is dropped when email_verified is false.
 //
+// iat is not checked (exp bounds a token's life) and aud is compared exactly,
+// as RFC 9728 §3.3 asks: configure Audience as the provider writes it.
+//
 // go-oidc's RemoteKeySet is not used: it refetches the JWKS on every unknown
 // kid and on every bad signature without any rate limit (a free amplifier
-// against the identity provider), reads the response without a size limit,
-// and always starts with a network call. [keySet] implements the same
+// against the identity provider) and reads the response without a size
+// limit; oidc.NewProvider would also put discovery on the cold start. Our
+// keySet implements the same
 // oidc.KeySet interface with go-jose's key parsing, fetches lazily (and does
 // the OpenID discovery lazily too, so a cold start makes no network call),
 // caps the body, refetches on an unknown kid at most once a minute, and

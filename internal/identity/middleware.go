@@ -33,7 +33,7 @@ func Middleware(a Authenticator, metadataURL string, logger *slog.Logger, next h
 		case errors.Is(err, ErrMissingToken):
 			// RFC 6750 §3.1: no error code when no credentials were sent.
 			code, description = "unauthorized", "a bearer token is required"
-			logger.InfoContext(r.Context(), "identity: no bearer token", "method", r.Method, "path", r.URL.Path)
+			logger.DebugContext(r.Context(), "identity: no bearer token", "method", r.Method, "path", r.URL.Path)
 		case errors.Is(err, ErrInvalidToken):
 			if e, ok := errors.AsType[*invalidTokenError](err); ok {
 				description = e.description
