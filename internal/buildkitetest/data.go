@@ -73,6 +73,8 @@ type Build struct {
 	FinishedAt   *time.Time
 	MetaData     map[string]string
 	PullRequest  *PullRequest
+	// RebuiltFrom is the build this one rebuilds, in the same pipeline.
+	RebuiltFrom *Build
 	// TriggeredFrom is set on builds started by a trigger step of another build.
 	TriggeredFrom *TriggeredFrom
 	Jobs          []*Job

@@ -289,48 +289,23 @@ func (s *Server) createBuild(c *call) {
 		writeJSON(c.w, http.StatusUnprocessableEntity, map[string]any{"message": "Validation Failed", "errors": errs})
 		return
 	}
-	now := s.clock().UTC().Truncate(time.Millisecond)
-	number := 1
-	for _, b := range p.Builds {
-		number = max(number, b.Number+1)
-	}
 	u := s.data.User
 	b := &Build{
-		ID:          uuidFor("build", o.Slug, p.Slug, number, now.UnixNano()),
-		Number:      number,
-		State:       "scheduled",
-		Message:     body.Message,
-		Commit:      *body.Commit,
-		Branch:      *body.Branch,
-		Env:         body.Env,
-		Source:      "api",
-		Creator:     &u,
-		CreatedAt:   now,
-		ScheduledAt: &now,
-		MetaData:    body.MetaData,
+		Message:  body.Message,
+		Commit:   *body.Commit,
+		Branch:   *body.Branch,
+		Env:      body.Env,
+		Source:   "api",
+		Creator:  &u,
+		MetaData: body.MetaData,
 	}
-	b.GraphQLID = graphQLID("Build", b.ID)
 	if body.Author != nil {
 		b.Author = &Author{Name: body.Author.Name, Email: body.Author.Email}
 	}
 	if body.PullRequestID != "" && body.PullRequestID != "0" {
 		b.PullRequest = &PullRequest{ID: body.PullRequestID.String(), Base: body.PullRequestBaseBranch, Repository: body.PullRequestRepository}
 	}
-	upload := &Job{
-		ID:              uuidFor("job", b.ID, "pipeline-upload"),
-		Type:            JobTypeScript,
-		Name:            ":pipeline:",
-		State:           "scheduled",
-		Command:         "buildkite-agent pipeline upload",
-		CreatedAt:       now,
-		ScheduledAt:     &now,
-		RunnableAt:      &now,
-		AgentQueryRules: []string{"queue=default"},
-		Env:             map[string]string{},
-	}
-	upload.GraphQLID = graphQLID("Job", upload.ID)
-	b.Jobs = []*Job{upload}
-	p.Builds = append(p.Builds, b)
+	s.schedule(o, p, b)
 	writeJSON(c.w, http.StatusCreated, c.rend.build(o, p, b, buildOpts{}))
 }
 

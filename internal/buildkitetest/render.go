@@ -109,7 +109,7 @@ type buildJSON struct {
 	FinishedAt    *string            `json:"finished_at"`
 	MetaData      map[string]string  `json:"meta_data"`
 	PullRequest   *pullRequestJSON   `json:"pull_request,omitempty"`
-	RebuiltFrom   *struct{}          `json:"rebuilt_from"`
+	RebuiltFrom   *rebuiltFromJSON   `json:"rebuilt_from"`
 	TriggeredFrom *triggeredFromJSON `json:"triggered_from,omitempty"`
 	Pipeline      *pipelineJSON      `json:"pipeline,omitempty"`
 }
@@ -124,6 +124,12 @@ type pullRequestJSON struct {
 	ID         string `json:"id"`
 	Base       string `json:"base"`
 	Repository string `json:"repository"`
+}
+
+type rebuiltFromJSON struct {
+	ID     string `json:"id"`
+	Number int    `json:"number"`
+	URL    string `json:"url"`
 }
 
 type triggeredFromJSON struct {
@@ -411,6 +417,9 @@ func (r renderer) build(o *Organization, p *Pipeline, b *Build, opt buildOpts) b
 	}
 	if b.PullRequest != nil {
 		bj.PullRequest = &pullRequestJSON{ID: b.PullRequest.ID, Base: b.PullRequest.Base, Repository: b.PullRequest.Repository}
+	}
+	if rf := b.RebuiltFrom; rf != nil {
+		bj.RebuiltFrom = &rebuiltFromJSON{ID: rf.ID, Number: rf.Number, URL: r.api("organizations/%s/pipelines/%s/builds/%d", o.Slug, p.Slug, rf.Number)}
 	}
 	if b.TriggeredFrom != nil {
 		bj.TriggeredFrom = &triggeredFromJSON{BuildID: b.TriggeredFrom.BuildID, BuildNumber: b.TriggeredFrom.BuildNumber, BuildPipelineSlug: b.TriggeredFrom.BuildPipelineSlug}
