@@ -175,6 +175,19 @@ func TestJobLog(t *testing.T) {
 		})
 	}
 
+	t.Run("HEAD gives the size", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodHead, s.URL+path, nil)
+		req.Header.Set("Authorization", "Bearer "+buildkitetest.DefaultToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 || resp.ContentLength != int64(len(full)) || resp.Header.Get("Accept-Ranges") != "bytes" {
+			t.Errorf("HEAD: %d, length %d, Accept-Ranges %q; want 200, %d, bytes", resp.StatusCode, resp.ContentLength, resp.Header.Get("Accept-Ranges"), len(full))
+		}
+	})
+
 	t.Run("waiter has no log", func(t *testing.T) {
 		var waiter string
 		for _, j := range b.Jobs {

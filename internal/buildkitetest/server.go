@@ -11,6 +11,10 @@
 // Everything is deterministic: IDs are derived from names, timestamps are
 // fixed, and time-dependent behaviour (rate-limit windows, token expiry,
 // presigned-URL expiry, timestamps of created builds) uses the injected clock.
+//
+// Beware when testing 429s through go-buildkite v4: its Client.Do retries a
+// GET that answers 429 with exponential backoff for up to 15 minutes. Assert
+// 429s with a plain http.Client, a non-GET call, or a clock that moves on.
 package buildkitetest
 
 import (
