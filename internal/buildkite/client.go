@@ -60,6 +60,7 @@ type (
 	Pipeline     = gobuildkite.Pipeline
 	Build        = gobuildkite.Build
 	Job          = gobuildkite.Job
+	Agent        = gobuildkite.Agent
 	Timestamp    = gobuildkite.Timestamp
 	// NewBuild is what CreateBuild sends.
 	NewBuild = gobuildkite.CreateBuild
