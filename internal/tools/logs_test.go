@@ -1,9 +1,14 @@
 package tools
 
 import (
+	"context"
+	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/kitegate/kitegate/internal/buildkite"
 )
 
 func TestLogLines(t *testing.T) {
@@ -27,5 +32,42 @@ func TestLogLines(t *testing.T) {
 				t.Errorf("lines (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// fakeLog serves JobLogTail from a string; other methods are not called.
+type fakeLog struct {
+	Buildkite
+	log   string
+	asked []int64
+}
+
+func (f *fakeLog) JobLogTail(_ context.Context, _, _, _, _ string, n int64) (buildkite.LogTail, error) {
+	f.asked = append(f.asked, n)
+	start := max(0, int64(len(f.log))-n)
+	return buildkite.LogTail{Data: []byte(f.log[start:]), Offset: start, Size: int64(len(f.log))}, nil
+}
+
+func TestTailLogsReadsMoreForLongLines(t *testing.T) {
+	long := strings.Repeat("x", 3000)
+	f := &fakeLog{log: strings.Repeat(long+"\r\n", 200)}
+	cat, err := Default(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tool, _ := cat.Lookup("tail_logs")
+	res, err := tool.Call(context.Background(), json.RawMessage(`{"org_slug":"acme","pipeline_slug":"web-app","build_number":"1","job_id":"01890a5d-ac96-4b5e-9a3e-6f2f6c1e0d11","tail":20}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out tailOut
+	if err := json.Unmarshal([]byte(text(res)), &out); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]int64{20 * bytesPerLine, maxTailBytes}, f.asked); diff != "" {
+		t.Errorf("bytes asked (-want +got):\n%s", diff)
+	}
+	if len(out.Lines) != 20 || !out.Truncated || out.FirstLine != 0 || !strings.HasSuffix(out.Lines[0], "…[line cut]") {
+		t.Errorf("got %d lines, truncated %v, first line %d, line 0 %.20q…", len(out.Lines), out.Truncated, out.FirstLine, out.Lines[0])
 	}
 }
