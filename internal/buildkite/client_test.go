@@ -512,15 +512,8 @@ func TestStats(t *testing.T) {
 	}
 	wg.Wait()
 	_, _ = c.GetPipeline(ctx, "acme", "web")
-	got := struct {
-		Calls, LastStatus, Remaining int
-		Reset                        time.Duration
-	}{stats.Calls, stats.LastStatus, stats.RateLimitRemaining, stats.RateLimitReset}
-	want := struct {
-		Calls, LastStatus, Remaining int
-		Reset                        time.Duration
-	}{4, 404, 40, 16 * time.Second}
-	if diff := cmp.Diff(want, got); diff != "" {
+	want := buildkite.StatsSnapshot{Calls: 4, LastStatus: 404, RateLimitRemaining: 40, RateLimitReset: 16 * time.Second}
+	if diff := cmp.Diff(want, stats.Snapshot()); diff != "" {
 		t.Errorf("stats (-want +got):\n%s", diff)
 	}
 

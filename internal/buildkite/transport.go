@@ -106,7 +106,7 @@ func drain(resp *http.Response) {
 
 // Stats is what the Buildkite calls made with one context did, for the audit.
 // The transport updates it under a lock, so calls may run concurrently; read
-// the fields once those calls have returned.
+// the fields once those calls have returned, or take a Snapshot at any time.
 type Stats struct {
 	mu sync.Mutex
 
@@ -120,6 +120,21 @@ type Stats struct {
 	RateLimitRemaining int
 	// RateLimitReset is the reset time that goes with RateLimitRemaining.
 	RateLimitReset time.Duration
+}
+
+// StatsSnapshot is a copy of a Stats' fields at one moment.
+type StatsSnapshot struct {
+	Calls              int
+	LastStatus         int
+	RateLimitRemaining int
+	RateLimitReset     time.Duration
+}
+
+// Snapshot copies the fields under the lock.
+func (s *Stats) Snapshot() StatsSnapshot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return StatsSnapshot{Calls: s.Calls, LastStatus: s.LastStatus, RateLimitRemaining: s.RateLimitRemaining, RateLimitReset: s.RateLimitReset}
 }
 
 type statsKey struct{}
