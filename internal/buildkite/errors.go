@@ -258,7 +258,7 @@ func retryAfter(h http.Header, scope string, bodyReset *float64) time.Duration {
 
 // tokenShaped matches Buildkite API tokens (bkua_…) and anything else that
 // looks like a bearer credential, so none can leak through a message.
-var tokenShaped = regexp.MustCompile(`(?i)\bbk[a-z]{2}_[A-Za-z0-9]{8,}|bearer\s+\S+`)
+var tokenShaped = regexp.MustCompile(`(?i)\bbk[a-z]{2}_[A-Za-z0-9_]{8,}|bearer\s+\S+`)
 
 const maxMessage = 300
 

@@ -361,6 +361,12 @@ func TestCreateBuild(t *testing.T) {
 	if b.Number != buildkitetest.SeedBuildCount+1 || b.Message != "Deploy from kitegate" || b.Branch != "main" || b.WebURL == "" {
 		t.Errorf("create_build = %+v", b)
 	}
+	// A token in the data Buildkite returns (here a build message) is redacted.
+	var leaky buildItem
+	h.ok("create_build", `{"org_slug":"acme","pipeline_slug":"web-app","branch":"main","message":"oops `+buildkitetest.DefaultToken+`"}`, &leaky)
+	if leaky.Message != "oops [redacted]" {
+		t.Errorf("message = %q", leaky.Message)
+	}
 	got := h.sim.Data().Build(buildkitetest.SeedOrg, buildkitetest.SeedPipeline, b.Number)
 	if got == nil || got.Commit != "HEAD" || got.Env["DEPLOY"] != "1" || got.MetaData["ticket"] != "OPS-1" {
 		t.Errorf("simulator holds %+v", got)
