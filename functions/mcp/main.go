@@ -1,0 +1,229 @@
+// Command mcp is kitegate's MCP function: on Lambda behind API Gateway, or
+// locally with `make run`. It only wires configuration, clients and the
+// handler together; the logic lives in internal/.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/kitegate/kitegate/infra"
+	"github.com/kitegate/kitegate/internal/audit"
+	"github.com/kitegate/kitegate/internal/buildkite"
+	"github.com/kitegate/kitegate/internal/buildkitetest"
+	"github.com/kitegate/kitegate/internal/config"
+	"github.com/kitegate/kitegate/internal/identity"
+	"github.com/kitegate/kitegate/internal/mcpserver"
+	"github.com/kitegate/kitegate/internal/policy"
+	"github.com/kitegate/kitegate/internal/secrets"
+	"github.com/kitegate/kitegate/internal/serve"
+	"github.com/kitegate/kitegate/internal/tools"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.LookupEnv); err != nil {
+		slog.Error("mcp: exiting", "err", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, lookup func(string) (string, bool)) error {
+	cfg, err := config.Load(lookup)
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	logger := newLogger(cfg)
+
+	tokens, baseURL, err := buildkiteTarget(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	bk, err := buildkite.New(buildkite.Config{BaseURL: baseURL, Tokens: tokens, Timeout: cfg.BuildkiteTimeout, UserAgent: "kitegate/" + version})
+	if err != nil {
+		return fmt.Errorf("buildkite client: %w", err)
+	}
+	catalog, err := tools.Default(bk)
+	if err != nil {
+		return fmt.Errorf("tool catalog: %w", err)
+	}
+
+	store, err := policyStore(cfg, catalog)
+	if err != nil {
+		return err
+	}
+	if _, err := policy.SyncCatalog(ctx, store, catalogTools(catalog), "kitegate-start"); err != nil {
+		return err
+	}
+	auth, err := authenticator(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	auditor, err := auditWriter(cfg)
+	if err != nil {
+		return err
+	}
+	h, err := mcpserver.New(mcpserver.Config{
+		Catalog:              catalog,
+		Policy:               policy.NewCache(store, cfg.PolicyTTL, nil),
+		Audit:                auditor,
+		Auth:                 auth,
+		ResourceURL:          cfg.ResourceURL,
+		AuthorizationServers: nonEmpty(cfg.OIDCIssuer),
+		AllowedOrigins:       cfg.AllowedOrigins,
+		MaxBodyBytes:         cfg.MaxBodyBytes,
+		Version:              version,
+		Logger:               logger,
+	})
+	if err != nil {
+		return err
+	}
+	return serve.Run(ctx, h, lookup, serve.Options{
+		Addr:   cfg.Addr,
+		Logger: logger,
+		Ready: func(a net.Addr) {
+			logger.Info("kitegate: serving MCP", "url", "http://"+a.String()+"/mcp", "policy_ttl", cfg.PolicyTTL.String())
+		},
+	})
+}
+
+func newLogger(cfg config.Config) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.OnLambda {
+		return slog.New(slog.NewJSONHandler(os.Stdout, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+// buildkiteTarget picks where Buildkite calls go and with which token. With
+// no token configured outside Lambda it starts the bundled simulator, so a
+// newcomer sees the server work with no Buildkite account.
+func buildkiteTarget(ctx context.Context, cfg config.Config, logger *slog.Logger) (buildkite.TokenSource, string, error) {
+	switch {
+	case cfg.BuildkiteSecretID != "":
+		awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+		if err != nil {
+			return nil, "", fmt.Errorf("aws config: %w", err)
+		}
+		src := secrets.SecretsManager(secretsmanager.NewFromConfig(awsCfg), cfg.BuildkiteSecretID, secrets.WithTTL(cfg.TokenTTL), secrets.WithLogger(logger))
+		return src, cfg.BuildkiteAPIURL, nil
+	case cfg.BuildkiteTokenFile != "":
+		return secrets.File(cfg.BuildkiteTokenFile, secrets.WithTTL(cfg.TokenTTL), secrets.WithLogger(logger)), cfg.BuildkiteAPIURL, nil
+	case cfg.BuildkiteToken != "":
+		logger.Info("kitegate: calling Buildkite with BUILDKITE_API_TOKEN", "api", orDefault(cfg.BuildkiteAPIURL, "https://api.buildkite.com/"))
+		return secrets.Static(cfg.BuildkiteToken), cfg.BuildkiteAPIURL, nil
+	case cfg.OnLambda:
+		return nil, "", errors.New("no Buildkite token configured")
+	}
+	sim := buildkitetest.NewHandler()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, "", fmt.Errorf("buildkite simulator: %w", err)
+	}
+	srv := &http.Server{Handler: sim.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	go func() { <-ctx.Done(); _ = srv.Close() }()
+	url := "http://" + ln.Addr().String() + "/"
+	logger.Warn("kitegate: no BUILDKITE_API_TOKEN set — serving the bundled Buildkite SIMULATOR (fake data); set BUILDKITE_API_TOKEN to use real Buildkite", "simulator", url)
+	return secrets.Static(buildkitetest.DefaultToken), url, nil
+}
+
+// policyStore opens the embedded store, seeded from the policy file (or the
+// one built in) and reconciled with this build's catalog.
+func policyStore(cfg config.Config, catalog *tools.Catalog) (*policy.Embedded, error) {
+	seed := func() (policy.Policy, error) {
+		var p policy.Policy
+		var err error
+		if cfg.PolicyFile != "" {
+			p, err = policy.LoadFile(cfg.PolicyFile)
+		} else {
+			p, err = policy.ParseFile(infra.DefaultPolicy)
+		}
+		if err != nil {
+			return policy.Policy{}, err
+		}
+		return policy.Reconcile(p, catalogTools(catalog), p.Settings.DefaultState), nil
+	}
+	store, err := policy.NewEmbedded(filepath.Clean(cfg.StateDir), seed)
+	if err != nil {
+		return nil, fmt.Errorf("policy store: %w", err)
+	}
+	return store, nil
+}
+
+func catalogTools(c *tools.Catalog) []policy.Tool {
+	var out []policy.Tool
+	for _, t := range c.Tools() {
+		s := t.Spec()
+		out = append(out, policy.Tool{Name: s.Name, Hash: t.Hash(), Class: policy.Class(s.Kind), Scopes: s.Scopes})
+	}
+	return out
+}
+
+func authenticator(ctx context.Context, cfg config.Config, logger *slog.Logger) (identity.Authenticator, error) {
+	if !cfg.DevMode() {
+		a, err := identity.NewOIDC(ctx, identity.OIDCConfig{
+			Issuer: cfg.OIDCIssuer, Audience: cfg.OIDCAudience, JWKSURL: cfg.OIDCJWKSURL, GroupClaim: cfg.GroupClaim,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("oidc: %w", err)
+		}
+		logger.Info("kitegate: callers authenticated by OIDC", "issuer", cfg.OIDCIssuer, "audience", cfg.OIDCAudience)
+		return a, nil
+	}
+	dev, err := identity.NewDev(identity.DevConfig{
+		Default:   identity.Caller{Subject: cfg.DevUser, Email: cfg.DevUser, Groups: cfg.DevGroups, Source: "dev"},
+		TokenFile: cfg.DevTokenFile,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dev identity: %w", err)
+	}
+	if cfg.DevTokenFile != "" {
+		logger.Warn("kitegate: LOCAL DEV MODE — callers are the users of the dev token file, not verified by any identity provider", "file", cfg.DevTokenFile)
+	} else {
+		logger.Warn("kitegate: LOCAL DEV MODE — no authentication: every request acts as the dev user", "user", cfg.DevUser, "groups", cfg.DevGroups)
+	}
+	return dev, nil
+}
+
+func auditWriter(cfg config.Config) (mcpserver.AuditWriter, error) {
+	if cfg.AuditFile == "" {
+		return audit.NewJSONLines(os.Stdout), nil
+	}
+	return audit.OpenFile(cfg.AuditFile)
+}
+
+func nonEmpty(s ...string) []string {
+	var out []string
+	for _, v := range s {
+		if v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

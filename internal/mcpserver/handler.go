@@ -1,0 +1,274 @@
+// Package mcpserver is kitegate's MCP endpoint: Streamable HTTP, stateless,
+// JSON responses, on the official MCP Go SDK. Every request is authenticated,
+// and is served by an MCP server holding only the tools the caller may call
+// under the current policy snapshot; every tools/call, allowed or denied, is
+// audited.
+package mcpserver
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/kitegate/kitegate/internal/audit"
+	"github.com/kitegate/kitegate/internal/identity"
+	"github.com/kitegate/kitegate/internal/policy"
+	"github.com/kitegate/kitegate/internal/tools"
+)
+
+// PolicySource hands out the current policy snapshot.
+type PolicySource interface {
+	Snapshot(ctx context.Context) (*policy.Snapshot, error)
+}
+
+// AuditWriter keeps audit events.
+type AuditWriter interface {
+	Write(ctx context.Context, e audit.Event) error
+}
+
+// Config is what the handler needs; Catalog, Policy, Audit and Auth are
+// required.
+type Config struct {
+	Catalog *tools.Catalog
+	Policy  PolicySource
+	Audit   AuditWriter
+	Auth    identity.Authenticator
+	// ResourceURL is this server's MCP URL, the audience of caller tokens.
+	ResourceURL string
+	// AuthorizationServers are advertised in the RFC 9728 metadata.
+	AuthorizationServers []string
+	// AllowedOrigins lists browser origins allowed to call; a request with
+	// any other Origin header is refused.
+	AllowedOrigins []string
+	// MaxBodyBytes caps request bodies (default 1 MiB).
+	MaxBodyBytes int64
+	// AuditArgumentBytes caps the arguments kept per audit event (default 4 KiB).
+	AuditArgumentBytes int
+	// MaxServers caps the cached per-profile-set servers (default 256).
+	MaxServers int
+	Version    string
+	Logger     *slog.Logger
+	Now        func() time.Time
+}
+
+// Handler serves /mcp, /healthz and the protected-resource metadata.
+type Handler struct {
+	cfg     Config
+	logger  *slog.Logger
+	mux     *http.ServeMux
+	sdk     *mcp.StreamableHTTPHandler
+	servers *serverCache
+}
+
+// New builds the handler.
+func New(cfg Config) (*Handler, error) {
+	if cfg.Catalog == nil || cfg.Policy == nil || cfg.Audit == nil || cfg.Auth == nil {
+		return nil, errors.New("mcpserver: catalog, policy, audit and auth are required")
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 1 << 20
+	}
+	if cfg.AuditArgumentBytes <= 0 {
+		cfg.AuditArgumentBytes = 4 << 10
+	}
+	if cfg.MaxServers <= 0 {
+		cfg.MaxServers = 256
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Version == "" {
+		cfg.Version = "dev"
+	}
+	h := &Handler{cfg: cfg, logger: cfg.Logger, mux: http.NewServeMux()}
+	if h.logger == nil {
+		h.logger = slog.New(slog.DiscardHandler)
+	}
+	h.servers = newServerCache(cfg.MaxServers, h.buildServer)
+	h.sdk = mcp.NewStreamableHTTPHandler(h.serverFor, &mcp.StreamableHTTPOptions{
+		Stateless:    true,
+		JSONResponse: true,
+		Logger:       h.logger,
+		// The body is already capped and buffered by serveMCP.
+		MaxRequestBodyBytes: cfg.MaxBodyBytes,
+	})
+	metadataURL := identity.MetadataURL(cfg.ResourceURL)
+	meta := identity.ProtectedResourceMetadata(cfg.ResourceURL, cfg.AuthorizationServers, nil)
+	h.mux.Handle("GET /.well-known/oauth-protected-resource", meta)
+	h.mux.Handle("GET /.well-known/oauth-protected-resource/mcp", meta)
+	h.mux.HandleFunc("GET /healthz", h.healthz)
+	h.mux.Handle("/mcp", identity.Middleware(cfg.Auth, metadataURL, h.logger, http.HandlerFunc(h.serveMCP)))
+	return h, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/mcp" {
+		// Refused before authentication: these say nothing about anyone.
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+			httpError(w, http.StatusMethodNotAllowed, "method not allowed: use POST")
+			return
+		}
+		if origin := r.Header.Get("Origin"); origin != "" && !slices.Contains(h.cfg.AllowedOrigins, origin) {
+			httpError(w, http.StatusForbidden, "origin not allowed")
+			return
+		}
+	}
+	h.mux.ServeHTTP(w, r)
+}
+
+func (h *Handler) healthz(w http.ResponseWriter, r *http.Request) {
+	status, code := "ok", http.StatusOK
+	if _, err := h.cfg.Policy.Snapshot(r.Context()); err != nil {
+		status, code = "policy unavailable", http.StatusServiceUnavailable
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(map[string]string{"status": status, "version": h.cfg.Version})
+}
+
+// request is what one HTTP request carries to the SDK's server callbacks.
+type request struct {
+	caller   identity.Caller
+	subject  policy.Subject
+	snapshot *policy.Snapshot // nil when no policy could be loaded
+	profiles []string
+	server   *mcp.Server
+	id       string
+}
+
+type requestKey struct{}
+
+func fromContext(ctx context.Context) *request {
+	r, _ := ctx.Value(requestKey{}).(*request)
+	return r
+}
+
+// serveMCP checks what the SDK would accept too loosely (size, batches,
+// malformed JSON), picks the caller's server, and hands over to the SDK.
+func (h *Handler) serveMCP(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			rpcError(w, http.StatusRequestEntityTooLarge, jsonrpc.CodeInvalidRequest, fmt.Sprintf("request body exceeds %d bytes", h.cfg.MaxBodyBytes))
+			return
+		}
+		rpcError(w, http.StatusBadRequest, jsonrpc.CodeParseError, "could not read the request body")
+		return
+	}
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	switch {
+	case len(trimmed) == 0:
+		rpcError(w, http.StatusBadRequest, jsonrpc.CodeInvalidRequest, "empty request body")
+		return
+	case trimmed[0] == '[':
+		rpcError(w, http.StatusBadRequest, jsonrpc.CodeInvalidRequest, "JSON-RPC batches are not supported: send one message per request")
+		return
+	case !json.Valid(trimmed):
+		rpcError(w, http.StatusBadRequest, jsonrpc.CodeParseError, "malformed JSON")
+		return
+	}
+	var msg struct {
+		ID     json.RawMessage `json:"id"`
+		Method string          `json:"method"`
+	}
+	if trimmed[0] != '{' || json.Unmarshal(trimmed, &msg) != nil {
+		rpcError(w, http.StatusBadRequest, jsonrpc.CodeInvalidRequest, "a JSON-RPC message must be a JSON object")
+		return
+	}
+	if msg.Method != "" && len(msg.ID) > 0 && !knownMethods[msg.Method] {
+		// The SDK refuses unknown methods with a bare 400; a JSON-RPC
+		// client is owed a JSON-RPC answer with its id.
+		status := http.StatusOK
+		if r.Header.Get("Mcp-Protocol-Version") >= newestProtocol {
+			status = http.StatusNotFound // SEP-2575
+		}
+		writeRPC(w, status, msg.ID, jsonrpc.CodeMethodNotFound, fmt.Sprintf("method %q is not supported", truncate(msg.Method, 64)))
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+
+	caller, _ := identity.FromContext(r.Context())
+	req := &request{
+		caller:  caller,
+		subject: policy.Subject{ID: caller.Subject, Email: caller.Email, Groups: caller.Groups},
+		id:      requestID(r),
+	}
+	req.snapshot, err = h.cfg.Policy.Snapshot(r.Context())
+	if err != nil {
+		// Fail closed: no policy, no tools; calls are denied and audited.
+		h.logger.Error("mcp: policy unavailable", "err", err, "request_id", req.id)
+		req.snapshot = nil
+	}
+	req.profiles = req.snapshot.Profiles(req.subject)
+	req.server = h.servers.get(req.snapshot, req.profiles)
+	h.sdk.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestKey{}, req)))
+}
+
+func (h *Handler) serverFor(r *http.Request) *mcp.Server {
+	if req := fromContext(r.Context()); req != nil {
+		return req.server
+	}
+	return nil
+}
+
+// requestID prefers the id API Gateway or a proxy assigned.
+func requestID(r *http.Request) string {
+	for _, k := range []string{"X-Amzn-Requestid", "Apigw-Requestid", "X-Request-Id"} {
+		if v := r.Header.Get(k); v != "" && len(v) <= 128 {
+			return v
+		}
+	}
+	return audit.NewID()
+}
+
+func httpError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
+}
+
+// newestProtocol is the first protocol version whose errors map to HTTP
+// statuses (SEP-2575).
+const newestProtocol = "2026-07-28"
+
+// knownMethods are the requests the SDK's server answers.
+var knownMethods = map[string]bool{
+	"initialize": true, "ping": true, "server/discover": true,
+	"tools/list": true, "tools/call": true,
+	"prompts/list": true, "prompts/get": true,
+	"resources/list": true, "resources/templates/list": true, "resources/read": true,
+	"resources/subscribe": true, "resources/unsubscribe": true, "subscriptions/listen": true,
+	"completion/complete": true, "logging/setLevel": true,
+}
+
+// rpcError answers with a JSON-RPC error object (id null: the request could
+// not be read far enough to know it).
+func rpcError(w http.ResponseWriter, status int, code int64, msg string) {
+	writeRPC(w, status, json.RawMessage("null"), code, msg)
+}
+
+func writeRPC(w http.ResponseWriter, status int, id json.RawMessage, code int64, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"jsonrpc": "2.0",
+		"id":      id,
+		"error":   map[string]any{"code": code, "message": msg},
+	})
+}

@@ -1,0 +1,85 @@
+package mcpserver
+
+import (
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/kitegate/kitegate/internal/policy"
+)
+
+// instructions tell the model what it is talking to.
+const instructions = `kitegate gives governed access to Buildkite: pipelines, builds, jobs, logs and more.
+The tools listed are exactly those your organization has approved for you; every call is audited under your name.
+Prefer list tools with filters and small pages; fetch logs with tail_logs before reading whole logs.`
+
+// serverCache keeps one MCP server per (policy version, profile set): callers
+// with the same profiles share a server, so tool definitions and schemas are
+// built once per policy version, never per request.
+type serverCache struct {
+	max   int
+	build func(*policy.Snapshot, []string) *mcp.Server
+
+	mu      sync.RWMutex
+	servers map[string]*mcp.Server
+}
+
+func newServerCache(max int, build func(*policy.Snapshot, []string) *mcp.Server) *serverCache {
+	return &serverCache{max: max, build: build, servers: map[string]*mcp.Server{}}
+}
+
+func cacheKey(snap *policy.Snapshot, profiles []string) string {
+	if snap == nil {
+		return "unavailable"
+	}
+	var b strings.Builder
+	b.WriteString(strconv.FormatInt(snap.Version(), 10))
+	for _, p := range profiles {
+		b.WriteByte(0)
+		b.WriteString(p)
+	}
+	return b.String()
+}
+
+func (c *serverCache) get(snap *policy.Snapshot, profiles []string) *mcp.Server {
+	key := cacheKey(snap, profiles)
+	c.mu.RLock()
+	s, ok := c.servers[key]
+	c.mu.RUnlock()
+	if ok {
+		return s
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s, ok := c.servers[key]; ok {
+		return s
+	}
+	if len(c.servers) >= c.max {
+		// Servers of older policy versions are never asked for again;
+		// starting over is simpler than tracking them and just as cheap.
+		clear(c.servers)
+	}
+	s = c.build(snap, profiles)
+	c.servers[key] = s
+	return s
+}
+
+// buildServer makes an MCP server holding exactly the tools these profiles
+// may call under snap (none when snap is nil).
+func (h *Handler) buildServer(snap *policy.Snapshot, profiles []string) *mcp.Server {
+	srv := mcp.NewServer(&mcp.Implementation{Name: "kitegate", Title: "kitegate — governed Buildkite", Version: h.cfg.Version}, &mcp.ServerOptions{
+		Instructions: instructions,
+		Logger:       h.logger,
+		// Tools only, and no listChanged: the list is per request anyway.
+		Capabilities: &mcp.ServerCapabilities{Tools: &mcp.ToolCapabilities{}},
+	})
+	for _, name := range snap.Allowed(profiles) {
+		if t, ok := h.cfg.Catalog.Lookup(name); ok {
+			srv.AddTool(t.Definition(), h.toolHandler(t))
+		}
+	}
+	srv.AddReceivingMiddleware(h.guard)
+	return srv
+}
