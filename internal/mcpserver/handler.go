@@ -63,11 +63,14 @@ type Config struct {
 
 // Handler serves /mcp, /healthz and the protected-resource metadata.
 type Handler struct {
-	cfg     Config
-	logger  *slog.Logger
-	mux     *http.ServeMux
-	sdk     *mcp.StreamableHTTPHandler
-	servers *serverCache
+	cfg    Config
+	logger *slog.Logger
+	// sdkLogger drops the SDK's per-request info lines (a stateless server
+	// connects and disconnects a session on every request).
+	sdkLogger *slog.Logger
+	mux       *http.ServeMux
+	sdk       *mcp.StreamableHTTPHandler
+	servers   *serverCache
 }
 
 // New builds the handler.
@@ -94,11 +97,12 @@ func New(cfg Config) (*Handler, error) {
 	if h.logger == nil {
 		h.logger = slog.New(slog.DiscardHandler)
 	}
+	h.sdkLogger = slog.New(minLevel{h.logger.Handler(), slog.LevelWarn})
 	h.servers = newServerCache(cfg.MaxServers, h.buildServer)
 	h.sdk = mcp.NewStreamableHTTPHandler(h.serverFor, &mcp.StreamableHTTPOptions{
 		Stateless:    true,
 		JSONResponse: true,
-		Logger:       h.logger,
+		Logger:       h.sdkLogger,
 		// The body is already capped and buffered by serveMCP.
 		MaxRequestBodyBytes: cfg.MaxBodyBytes,
 	})
@@ -271,4 +275,22 @@ func writeRPC(w http.ResponseWriter, status int, id json.RawMessage, code int64,
 		"id":      id,
 		"error":   map[string]any{"code": code, "message": msg},
 	})
+}
+
+// minLevel passes on records at or above its level.
+type minLevel struct {
+	slog.Handler
+	level slog.Level
+}
+
+func (m minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= m.level && m.Handler.Enabled(ctx, l)
+}
+
+func (m minLevel) WithAttrs(as []slog.Attr) slog.Handler {
+	return minLevel{m.Handler.WithAttrs(as), m.level}
+}
+
+func (m minLevel) WithGroup(name string) slog.Handler {
+	return minLevel{m.Handler.WithGroup(name), m.level}
 }

@@ -408,7 +408,7 @@ func TestBadInput(t *testing.T) {
 		{"DELETE", http.MethodDelete, "", nil, 405, "POST"},
 		{"batch", http.MethodPost, "[" + listTools + "]", nil, 400, "batches are not supported"},
 		{"foreign origin", http.MethodPost, listTools, map[string]string{"Origin": "https://evil.example.com"}, 403, "origin"},
-		{"allowed origin", http.MethodPost, listTools, map[string]string{"Origin": "https://console.example.com"}, 200, "list_builds"},
+		{"allowed origin", http.MethodPost, listTools, map[string]string{"Origin": "https://console.example.com"}, 200, `"cacheScope":"private"`},
 		{"oversized", http.MethodPost, `{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"x":"` + strings.Repeat("a", 70<<10) + `"}}`, nil, 413, "exceeds"},
 		{"malformed JSON", http.MethodPost, `{"jsonrpc":"2.0",`, nil, 400, "-32700"},
 		{"empty body", http.MethodPost, ``, nil, 400, "empty"},

@@ -1,6 +1,7 @@
 package mcpserver
 
 import (
+	"context"
 	"strconv"
 	"strings"
 	"sync"
@@ -71,9 +72,14 @@ func (c *serverCache) get(snap *policy.Snapshot, profiles []string) *mcp.Server 
 func (h *Handler) buildServer(snap *policy.Snapshot, profiles []string) *mcp.Server {
 	srv := mcp.NewServer(&mcp.Implementation{Name: "kitegate", Title: "kitegate — governed Buildkite", Version: h.cfg.Version}, &mcp.ServerOptions{
 		Instructions: instructions,
-		Logger:       h.logger,
+		Logger:       h.sdkLogger,
 		// Tools only, and no listChanged: the list is per request anyway.
 		Capabilities: &mcp.ServerCapabilities{Tools: &mcp.ToolCapabilities{}},
+		// A tool list is this caller's alone and may change with any policy
+		// edit: no shared caches, no staleness.
+		SetCacheable: func(_ context.Context, _ mcp.Request, c *mcp.Cacheable) {
+			c.TTLMs, c.CacheScope = 0, "private"
+		},
 	})
 	for _, name := range snap.Allowed(profiles) {
 		if t, ok := h.cfg.Catalog.Lookup(name); ok {
