@@ -2,9 +2,7 @@ package tools
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 
@@ -51,11 +49,7 @@ func add[In any](d *definer, spec Spec, fn func(ctx context.Context, in In) (any
 		return
 	}
 	t, err := Define(spec, func(ctx context.Context, in In) (any, error) {
-		out, err := fn(ctx, in)
-		if err != nil {
-			return nil, err
-		}
-		return redacted{out}, nil
+		return fn(ctx, in)
 	})
 	if err != nil {
 		d.err = err
@@ -65,21 +59,6 @@ func add[In any](d *definer, spec Spec, fn func(ctx context.Context, in In) (any
 }
 
 func (d *definer) done() ([]*Tool, error) { return d.tools, d.err }
-
-// apiToken matches Buildkite API and agent tokens (bkua_…, bkat_…): a build
-// message or a log line that printed one must not hand it to the model.
-var apiToken = regexp.MustCompile(`\bbk[a-z]{2}_[A-Za-z0-9_]{20,}`)
-
-// redacted is a tool's answer with every token-shaped string replaced.
-type redacted struct{ v any }
-
-func (r redacted) MarshalJSON() ([]byte, error) {
-	b, err := json.Marshal(r.v)
-	if err != nil {
-		return nil, err
-	}
-	return apiToken.ReplaceAll(b, []byte("[redacted]")), nil
-}
 
 // safeError is a failure whose message is written for the caller.
 type safeError string

@@ -5,6 +5,7 @@
 package tools
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -251,13 +252,16 @@ func (t *Tool) Call(ctx context.Context, args json.RawMessage) (*mcp.CallToolRes
 	return res, nil
 }
 
-// Result renders a handler's output as a JSON text block and, when it is a
-// JSON object, as structured content too.
+// Result renders a handler's output, sanitized, as a JSON text block and,
+// when it is a JSON object, as structured content too.
 func Result(out any) (*mcp.CallToolResult, error) {
-	b, err := json.Marshal(out)
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // sanitize works on literal text; < > & are data
+	if err := enc.Encode(out); err != nil {
 		return nil, fmt.Errorf("encode result: %w", err)
 	}
+	b := sanitize(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
 	res := &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: string(b)}}}
 	if v := reflect.ValueOf(out); v.IsValid() && isObject(v) {
 		res.StructuredContent = json.RawMessage(b)
@@ -279,7 +283,7 @@ func errorResult(err error) *mcp.CallToolResult {
 	msg := "internal error: the tool failed; the details are in the server log"
 	var safe SafeError
 	if errors.As(err, &safe) {
-		msg = safe.SafeMessage()
+		msg = string(dropInvisible(sanitize([]byte(safe.SafeMessage()))))
 	}
 	return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: msg}}}
 }
