@@ -41,8 +41,11 @@ type Class string
 
 // Tool classes. An empty Class means "not yet known" and is treated as not
 // read-only (it never lands in the read-only toolset).
+// ClassSensitive reads secrets (job environments): never read-only for
+// policy, and never approved by a default.
 const (
 	ClassRead        Class = "read"
+	ClassSensitive   Class = "sensitive"
 	ClassWrite       Class = "write"
 	ClassDestructive Class = "destructive"
 )
@@ -50,7 +53,7 @@ const (
 // Valid reports whether c is one of the known classes. The empty class is not valid.
 func (c Class) Valid() bool {
 	switch c {
-	case ClassRead, ClassWrite, ClassDestructive:
+	case ClassRead, ClassSensitive, ClassWrite, ClassDestructive:
 		return true
 	}
 	return false

@@ -31,6 +31,11 @@ func Reconcile(p Policy, catalog []Tool, defaultState State) Policy {
 		t, ok := out.Tools[c.Name]
 		if !ok || t.State == StateRemoved {
 			t = Tool{Name: c.Name, State: defaultState, Note: t.Note}
+			if c.Class == ClassSensitive {
+				// Whatever the default, a tool that reads secrets waits
+				// for a person to approve it.
+				t.State = StatePendingReview
+			}
 		}
 		t.Hash, t.Class, t.Scopes = c.Hash, c.Class, slices.Clone(c.Scopes)
 		out.Tools[c.Name] = t

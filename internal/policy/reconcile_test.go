@@ -190,3 +190,24 @@ func TestReconcileInfraPolicy(t *testing.T) {
 		t.Errorf("builds-operator calls_per_minute = %d, want 30", pr.CallsPerMinute)
 	}
 }
+
+func TestReconcileNeverApprovesSensitiveTools(t *testing.T) {
+	catalog := []Tool{{Name: "get_job_env", Class: ClassSensitive, Scopes: []string{"read_job_env"}}}
+	for _, def := range []State{StateApproved, StatePendingReview, StateDisabled} {
+		got := Reconcile(Policy{}, catalog, def).Tools["get_job_env"].State
+		if got != StatePendingReview {
+			t.Errorf("default %s: sensitive tool starts %s, want pending_review", def, got)
+		}
+	}
+	p := Policy{Tools: map[string]Tool{"get_job_env": {Name: "get_job_env", State: StateApproved}}}
+	if got := Reconcile(p, catalog, StatePendingReview).Tools["get_job_env"].State; got != StateApproved {
+		t.Errorf("an admin's approval of a sensitive tool was overwritten: %s", got)
+	}
+	snap, err := NewSnapshot(Reconcile(p, catalog, StatePendingReview))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ts, _ := snap.Toolset(ToolsetReadOnly); len(ts.Tools) != 0 {
+		t.Errorf("read-only toolset holds a sensitive tool: %v", ts.Tools)
+	}
+}

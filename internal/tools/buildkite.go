@@ -1,8 +1,12 @@
 package tools
 
 import (
+	"encoding/json"
+	"reflect"
+
 	"context"
 	"fmt"
+	"github.com/google/jsonschema-go/jsonschema"
 	"strings"
 	"time"
 
@@ -44,13 +48,11 @@ type definer struct {
 	err   error
 }
 
-func add[In any](d *definer, spec Spec, fn func(ctx context.Context, in In) (any, error)) {
+func add[In, Out any](d *definer, spec Spec, fn func(ctx context.Context, in In) (Out, error)) {
 	if d.err != nil {
 		return
 	}
-	t, err := Define(spec, func(ctx context.Context, in In) (any, error) {
-		return fn(ctx, in)
-	})
+	t, err := Define(spec, fn)
 	if err != nil {
 		d.err = err
 		return
@@ -59,6 +61,15 @@ func add[In any](d *definer, spec Spec, fn func(ctx context.Context, in In) (any
 }
 
 func (d *definer) done() ([]*Tool, error) { return d.tools, d.err }
+
+// outputSchemaOptions describe the types of tool outputs that schema
+// inference cannot see through: times are RFC 3339 strings, raw JSON is any
+// value.
+var outputSchemaOptions = &jsonschema.ForOptions{TypeSchemas: map[reflect.Type]*jsonschema.Schema{
+	reflect.TypeFor[time.Time]():           {Type: "string", Format: "date-time"},
+	reflect.TypeFor[buildkite.Timestamp](): {Type: "string", Format: "date-time"},
+	reflect.TypeFor[json.RawMessage]():     {},
+}}
 
 // safeError is a failure whose message is written for the caller.
 type safeError string

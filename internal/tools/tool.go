@@ -24,9 +24,12 @@ import (
 type Kind string
 
 // The kinds of tool. They decide the MCP annotations and the automatic
-// read-only toolset.
+// read-only toolset. Sensitive tools only read, but what they read is
+// secret (job environments): they are annotated read-only, yet never count
+// as read-only for policy, so no default approves them.
 const (
 	Read        Kind = "read"
+	Sensitive   Kind = "sensitive"
 	Write       Kind = "write"
 	Destructive Kind = "destructive"
 )
@@ -64,14 +67,17 @@ var argumentPatterns = map[string]string{
 	"job_id":        `^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`,
 }
 
-// Define builds a Tool whose arguments decode into In. The input schema is
-// inferred from In once, here; Call validates against it on every call.
-func Define[In any](spec Spec, fn func(ctx context.Context, in In) (any, error)) (*Tool, error) {
+// Define builds a Tool whose arguments decode into In and whose result is an
+// Out. The input schema is inferred from In once, here; Call validates
+// against it on every call. Unless Out is an interface type (any), the
+// output schema is inferred from Out and announced, and results carry
+// structured content that conforms to it.
+func Define[In, Out any](spec Spec, fn func(ctx context.Context, in In) (Out, error)) (*Tool, error) {
 	if spec.Name == "" || spec.Description == "" {
 		return nil, errors.New("define tool: name and description are required")
 	}
 	switch spec.Kind {
-	case Read, Write, Destructive:
+	case Read, Sensitive, Write, Destructive:
 	default:
 		return nil, fmt.Errorf("define tool %s: unknown kind %q", spec.Name, spec.Kind)
 	}
@@ -105,6 +111,16 @@ func Define[In any](spec Spec, fn func(ctx context.Context, in In) (any, error))
 		InputSchema: schema,
 		Annotations: annotations(spec),
 	}
+	if reflect.TypeFor[Out]().Kind() != reflect.Interface {
+		out, err := jsonschema.For[Out](outputSchemaOptions)
+		if err != nil {
+			return nil, fmt.Errorf("define tool %s: output schema: %w", spec.Name, err)
+		}
+		if out.Type != "object" {
+			return nil, fmt.Errorf("define tool %s: output must be a struct or map (structured content is an object)", spec.Name)
+		}
+		t.def.OutputSchema = out
+	}
 	t.hash, err = definitionHash(spec, t.def)
 	if err != nil {
 		return nil, fmt.Errorf("define tool %s: %w", spec.Name, err)
@@ -123,7 +139,7 @@ func annotations(spec Spec) *mcp.ToolAnnotations {
 	yes, no := true, false
 	a := &mcp.ToolAnnotations{Title: spec.Title, OpenWorldHint: &yes}
 	switch spec.Kind {
-	case Read:
+	case Read, Sensitive:
 		a.ReadOnlyHint = true
 		a.IdempotentHint = true
 		a.DestructiveHint = &no

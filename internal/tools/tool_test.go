@@ -6,6 +6,9 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/google/jsonschema-go/jsonschema"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -115,5 +118,56 @@ func TestCatalogRefusesDuplicates(t *testing.T) {
 	calls := 0
 	if _, err := NewCatalog(echoTool(t, &calls), echoTool(t, &calls)); err == nil {
 		t.Error("duplicate tool names accepted")
+	}
+}
+
+type buildOut struct {
+	Number   int        `json:"number"`
+	State    string     `json:"state"`
+	Finished *time.Time `json:"finished_at,omitempty"`
+	Items    []string   `json:"items"`
+}
+
+func TestOutputSchemaDescribesStructuredContent(t *testing.T) {
+	finished := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+	tool, err := Define(Spec{Name: "get_thing", Description: "d", Kind: Read},
+		func(_ context.Context, in echoArgs) (buildOut, error) {
+			return buildOut{Number: 7, State: "passed", Finished: &finished, Items: []string{"a"}}, nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema, ok := tool.Definition().OutputSchema.(*jsonschema.Schema)
+	if !ok {
+		t.Fatalf("output schema %T, want *jsonschema.Schema", tool.Definition().OutputSchema)
+	}
+	resolved, err := schema.Resolve(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := tool.Call(context.Background(), json.RawMessage(`{"org_slug":"acme"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v map[string]any
+	if err := json.Unmarshal(res.StructuredContent.(json.RawMessage), &v); err != nil {
+		t.Fatal(err)
+	}
+	if err := resolved.Validate(v); err != nil {
+		t.Errorf("structured content does not match the output schema: %v", err)
+	}
+	if err := resolved.Validate(map[string]any{"number": "seven", "state": "x", "items": nil}); err == nil {
+		t.Error("schema accepts a string number: it describes nothing")
+	}
+
+	untyped, err := Define(Spec{Name: "u", Description: "d", Kind: Sensitive}, func(context.Context, echoArgs) (any, error) { return nil, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if untyped.Definition().OutputSchema != nil {
+		t.Error("an any result announced an output schema")
+	}
+	if a := untyped.Definition().Annotations; !a.ReadOnlyHint {
+		t.Error("a sensitive tool must still be annotated read-only")
 	}
 }
