@@ -8,7 +8,7 @@ LDFLAGS    = -s -w
 BIN        = bin
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-short vet lint fmt bench build bootstrap build-McpFunction deploy deploy-prod clean
+.PHONY: help run test test-short vet lint fmt fuzz bench build bootstrap build-McpFunction deploy deploy-prod clean
 
 help: ## List the targets.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -16,8 +16,19 @@ help: ## List the targets.
 run: ## Start the MCP server on http://127.0.0.1:8080/mcp (simulated Buildkite unless BUILDKITE_API_TOKEN is set).
 	$(GO) run ./functions/mcp
 
-test: vet ## Vet, then run every test with the race detector.
+test: vet ## Vet, run every test with the race detector, then each fuzz target briefly.
 	$(GO) test -race -count=1 ./...
+	$(MAKE) --no-print-directory fuzz
+
+FUZZTIME ?= 3s
+fuzz: ## Run every fuzz target for FUZZTIME (default 3s) each.
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  dir=$$($(GO) list -f '{{.Dir}}' $$pkg); \
+	  for target in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go 2>/dev/null | sed 's/^func //'); do \
+	    echo "fuzz $$pkg $$target ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg > /tmp/kitegate-fuzz.log 2>&1 || { cat /tmp/kitegate-fuzz.log; exit 1; }; \
+	  done; \
+	done
 
 test-short: ## Run the tests without the race detector.
 	$(GO) test -count=1 ./...

@@ -94,7 +94,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func newStack(t *testing.T, mutate func(*mcpserver.Config)) *stack {
+func newStack(t testing.TB, mutate func(*mcpserver.Config)) *stack {
 	t.Helper()
 	dir := t.TempDir()
 	s := &stack{sim: buildkitetest.New(), auditPath: filepath.Join(dir, "audit.jsonl"), logs: &syncBuffer{}}
