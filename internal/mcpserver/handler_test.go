@@ -94,10 +94,10 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func newStack(t testing.TB, mutate func(*mcpserver.Config)) *stack {
+func newStack(t testing.TB, mutate func(*stack, *mcpserver.Config), simOpts ...buildkitetest.Option) *stack {
 	t.Helper()
 	dir := t.TempDir()
-	s := &stack{sim: buildkitetest.New(), auditPath: filepath.Join(dir, "audit.jsonl"), logs: &syncBuffer{}}
+	s := &stack{sim: buildkitetest.New(simOpts...), auditPath: filepath.Join(dir, "audit.jsonl"), logs: &syncBuffer{}}
 	t.Cleanup(s.sim.Close)
 	bk, err := buildkite.New(buildkite.Config{BaseURL: s.sim.URL, Tokens: secrets.Static(buildkitetest.DefaultToken), Timeout: 5 * time.Second})
 	if err != nil {
@@ -143,7 +143,7 @@ func newStack(t testing.TB, mutate func(*mcpserver.Config)) *stack {
 		Logger:         slog.New(slog.NewJSONHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	if mutate != nil {
-		mutate(&cfg)
+		mutate(s, &cfg)
 	}
 	h, err := mcpserver.New(cfg)
 	if err != nil {

@@ -61,7 +61,7 @@ func (p *idp) token(t *testing.T, aud string, exp time.Time, groups ...string) s
 func TestOIDCCallersAreGovernedByTheirClaims(t *testing.T) {
 	provider := newIDP(t)
 	var audience string
-	s := newStack(t, func(c *mcpserver.Config) {
+	s := newStack(t, func(_ *stack, c *mcpserver.Config) {
 		audience = c.ResourceURL
 		a, err := identity.NewOIDC(context.Background(), identity.OIDCConfig{Issuer: provider.url, Audience: c.ResourceURL, JWKSURL: provider.url + "/jwks"})
 		if err != nil {
