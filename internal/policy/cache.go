@@ -1,7 +1,9 @@
 package policy
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"sync"
 	"time"
@@ -47,9 +49,10 @@ func (c *Cache) Snapshot(ctx context.Context) (*Snapshot, error) {
 		c.snap = nil
 		return nil, fmt.Errorf("load policy: %w", err)
 	}
-	// An unchanged version keeps the snapshot, and with it every MCP server
-	// built for it.
-	if c.snap == nil || c.snap.Version() != p.Version {
+	// An unchanged policy keeps the snapshot, and with it every MCP server
+	// built for it. The content is compared too: an item edited by hand in
+	// the DynamoDB console changes the policy without bumping its version.
+	if c.snap == nil || c.snap.Version() != p.Version || !samePolicy(c.snap.policy, p) {
 		snap, err := NewSnapshot(p)
 		if err != nil {
 			c.snap = nil
@@ -59,4 +62,12 @@ func (c *Cache) Snapshot(ctx context.Context) (*Snapshot, error) {
 	}
 	c.loadedAt = c.now()
 	return c.snap, nil
+}
+
+// samePolicy compares two policies by their JSON form, which ignores what
+// reflect.DeepEqual would trip on (time zones, nil against empty maps).
+func samePolicy(a, b Policy) bool {
+	ja, errA := json.Marshal(a)
+	jb, errB := json.Marshal(b)
+	return errA == nil && errB == nil && bytes.Equal(ja, jb)
 }

@@ -1,0 +1,319 @@
+package policy
+
+import (
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/kitegate/kitegate/internal/dynamotest"
+	"github.com/kitegate/kitegate/internal/tables"
+)
+
+// newStoreFunc opens an empty store whose clock is now.
+type newStoreFunc func(t *testing.T, now func() time.Time) Store
+
+// The one contract every Store keeps, run against each of them.
+func TestStoreContract(t *testing.T) {
+	stores := map[string]newStoreFunc{
+		"embedded": func(t *testing.T, now func() time.Time) Store {
+			e, err := NewEmbedded(t.TempDir(), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.now = now
+			return e
+		},
+		"dynamodb": func(t *testing.T, now func() time.Time) Store {
+			c := dynamotest.Client(t)
+			d := NewDynamoDB(c, dynamotest.NewTable(t, c, tables.Policy))
+			d.now = now
+			return d
+		},
+	}
+	for name, open := range stores {
+		t.Run(name, func(t *testing.T) { testStoreContract(t, open) })
+	}
+}
+
+func testStoreContract(t *testing.T, open newStoreFunc) {
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+	t.Run("round trip and stamps", func(t *testing.T) {
+		ctx := t.Context()
+		clock := t0
+		s := open(t, func() time.Time { return clock })
+		empty, err := s.Load(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(Policy{}, empty); diff != "" {
+			t.Errorf("empty store (-want +got):\n%s", diff)
+		}
+		p := samplePolicy()
+		p.Version = 0
+		p.Settings = Settings{ServerDisabled: true, DisabledReason: "incident", DefaultState: StateApproved}
+		tool := p.Tools["get_build"]
+		tool.Hash, tool.Scopes, tool.Note = "h1", []string{"read_builds"}, "a note"
+		p.Tools["get_build"] = tool
+		stored, err := s.Apply(ctx, p, "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := p.clone()
+		want.Version = 1
+		for name, tool := range want.Tools {
+			tool.ChangedBy, tool.ChangedAt = "alice", t0
+			want.Tools[name] = tool
+		}
+		if diff := cmp.Diff(want, stored); diff != "" {
+			t.Errorf("Apply (-want +got):\n%s", diff)
+		}
+		loaded, err := s.Load(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, loaded); diff != "" {
+			t.Errorf("Load (-want +got):\n%s", diff)
+		}
+
+		// Change one tool, drop a toolset and a profile, add a profile.
+		clock = t0.Add(time.Hour)
+		tool = loaded.Tools["get_job_env"]
+		tool.State = StateApproved
+		loaded.Tools["get_job_env"] = tool
+		delete(loaded.Profiles, "nothing")
+		delete(loaded.Toolsets, "empty")
+		loaded.Profiles["new"] = Profile{Name: "new", Toolsets: []string{ToolsetReadOnly}, Users: []string{"u1"}, CallsPerMinute: 5}
+		loaded.Settings = Settings{}
+		stored, err = s.Apply(ctx, loaded, "bob")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if stored.Version != 2 {
+			t.Errorf("version = %d, want 2", stored.Version)
+		}
+		if got := stored.Tools["get_job_env"]; got.ChangedBy != "bob" || !got.ChangedAt.Equal(clock) {
+			t.Errorf("changed tool stamp %q %v, want bob %v", got.ChangedBy, got.ChangedAt, clock)
+		}
+		if got := stored.Tools["get_build"]; got.ChangedBy != "alice" || !got.ChangedAt.Equal(t0) {
+			t.Errorf("unchanged tool stamp %q %v, want alice %v", got.ChangedBy, got.ChangedAt, t0)
+		}
+		again, err := s.Load(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(stored, again); diff != "" {
+			t.Errorf("Load after second Apply (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("stale version conflicts and changes nothing", func(t *testing.T) {
+		ctx := t.Context()
+		s := open(t, func() time.Time { return t0 })
+		p := samplePolicy()
+		p.Version = 0
+		first, err := s.Apply(ctx, p, "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Tools["get_build"] = Tool{Name: "get_build", Class: ClassRead, State: StateDisabled}
+		if _, err := s.Apply(ctx, p, "mallory"); !errors.Is(err, ErrConflict) {
+			t.Fatalf("Apply of version 0 over 1: %v, want ErrConflict", err)
+		}
+		got, err := s.Load(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(first, got); diff != "" {
+			t.Errorf("store changed by a conflicting Apply (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("invalid policy is refused, not a conflict", func(t *testing.T) {
+		s := open(t, func() time.Time { return t0 })
+		p := samplePolicy()
+		p.Version = 0
+		p.Profiles["x"] = Profile{Name: "x", Toolsets: []string{"nope"}}
+		if _, err := s.Apply(t.Context(), p, "alice"); err == nil || errors.Is(err, ErrConflict) {
+			t.Fatalf("Apply: %v, want a validation error", err)
+		}
+		if got, _ := s.Load(t.Context()); got.Version != 0 {
+			t.Errorf("invalid policy stored as version %d", got.Version)
+		}
+	})
+
+	t.Run("concurrent conflicting edits: one wins, none lost", func(t *testing.T) {
+		ctx := t.Context()
+		s := open(t, func() time.Time { return t0 })
+		p := samplePolicy()
+		p.Version = 0
+		if _, err := s.Apply(ctx, p, "seed"); err != nil {
+			t.Fatal(err)
+		}
+		base, err := s.Load(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Two admins edit the same version at once: alice disables
+		// get_build, bob approves get_job_env.
+		edits := map[string]func(Policy) Policy{
+			"alice": func(p Policy) Policy {
+				tl := p.Tools["get_build"]
+				tl.State = StateDisabled
+				p.Tools["get_build"] = tl
+				return p
+			},
+			"bob": func(p Policy) Policy {
+				tl := p.Tools["get_job_env"]
+				tl.State = StateApproved
+				p.Tools["get_job_env"] = tl
+				return p
+			},
+		}
+		var wg sync.WaitGroup
+		errs := map[string]error{}
+		var mu sync.Mutex
+		start := make(chan struct{})
+		for actor, edit := range edits {
+			wg.Go(func() {
+				<-start
+				_, err := s.Apply(ctx, edit(base.clone()), actor)
+				mu.Lock()
+				errs[actor] = err
+				mu.Unlock()
+			})
+		}
+		close(start)
+		wg.Wait()
+		var won, lost []string
+		for actor, err := range errs {
+			switch {
+			case err == nil:
+				won = append(won, actor)
+			case errors.Is(err, ErrConflict):
+				lost = append(lost, actor)
+			default:
+				t.Fatalf("%s: %v", actor, err)
+			}
+		}
+		if len(won) != 1 || len(lost) != 1 {
+			t.Fatalf("winners %v, conflicts %v: want exactly one of each", won, lost)
+		}
+		// The loser reloads and applies again: both edits are kept.
+		cur, err := s.Load(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Apply(ctx, edits[lost[0]](cur), lost[0]); err != nil {
+			t.Fatal(err)
+		}
+		final, err := s.Load(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if final.Version != base.Version+2 || final.Tools["get_build"].State != StateDisabled || final.Tools["get_job_env"].State != StateApproved {
+			t.Errorf("final policy v%d get_build=%s get_job_env=%s: want v%d, disabled, approved",
+				final.Version, final.Tools["get_build"].State, final.Tools["get_job_env"].State, base.Version+2)
+		}
+		if by := final.Tools["get_build"].ChangedBy; by != "alice" {
+			t.Errorf("get_build changed_by %q, want alice", by)
+		}
+	})
+}
+
+// A console edit (an item changed by hand, version untouched) is what the
+// next Load returns, and the cache serves it within its TTL.
+func TestDynamoDBHandEdit(t *testing.T) {
+	ctx := t.Context()
+	c := dynamotest.Client(t)
+	table := dynamotest.NewTable(t, c, tables.Policy)
+	s := NewDynamoDB(c, table)
+	p := samplePolicy()
+	p.Version = 0
+	if _, err := s.Apply(ctx, p, "seed"); err != nil {
+		t.Fatal(err)
+	}
+	clock := time.Unix(0, 0)
+	cache := NewCache(s, time.Second, func() time.Time { return clock })
+	before, err := cache.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !before.Decide(Subject{ID: "x"}, "get_build").Allowed {
+		t.Fatal("get_build not allowed before the edit")
+	}
+	_, err = c.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(table),
+		Key:                       policyKey(skToolPrefix + "get_build"),
+		UpdateExpression:          aws.String("SET #s = :s"),
+		ExpressionAttributeNames:  map[string]string{"#s": "state"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":s": &types.AttributeValueMemberS{Value: "disabled"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock = clock.Add(2 * time.Second)
+	after, err := cache.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := after.Decide(Subject{ID: "x"}, "get_build"); d.Allowed || d.Reason != ReasonToolDisabled {
+		t.Errorf("after the console edit: %+v, want tool_disabled", d)
+	}
+
+	// An item an admin broke by hand denies everything (fail closed).
+	_, err = c.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: map[string]types.AttributeValue{
+		tables.PolicyPK: &types.AttributeValueMemberS{Value: tables.PolicyPartition},
+		tables.PolicySK: &types.AttributeValueMemberS{Value: "TOOL#get_build"},
+		"state":         &types.AttributeValueMemberN{Value: "1"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock = clock.Add(2 * time.Second)
+	if snap, err := cache.Snapshot(ctx); err == nil || snap != nil {
+		t.Errorf("broken item: snapshot %v, err %v; want an error", snap, err)
+	}
+}
+
+// The table shape is what the README documents, item by item.
+func TestDynamoDBItemShapes(t *testing.T) {
+	p := Policy{
+		Version:  3,
+		Tools:    map[string]Tool{"get_build": {Name: "get_build", State: StateApproved, Class: ClassRead, Scopes: []string{"read_builds"}, ChangedBy: "alice", ChangedAt: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}},
+		Toolsets: map[string]Toolset{"ops": {Name: "ops", Tools: []string{"get_build"}}},
+		Profiles: map[string]Profile{"oncall": {Name: "oncall", Toolsets: []string{"ops"}, Groups: []string{"oncall"}, CallsPerMinute: 30}},
+	}
+	items, err := encodePolicy(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]map[string]any{}
+	for sk, it := range items {
+		got[sk] = plain(it)
+	}
+	want := map[string]map[string]any{
+		"VERSION":        {"pk": "POLICY", "sk": "VERSION", "version": 3.0},
+		"SETTINGS":       {"pk": "POLICY", "sk": "SETTINGS", "server_disabled": false},
+		"TOOL#get_build": {"pk": "POLICY", "sk": "TOOL#get_build", "state": "approved", "class": "read", "scopes": []any{"read_builds"}, "changed_by": "alice", "changed_at": "2026-03-01T12:00:00Z"},
+		"TOOLSET#ops":    {"pk": "POLICY", "sk": "TOOLSET#ops", "tools": []any{"get_build"}},
+		"PROFILE#oncall": {"pk": "POLICY", "sk": "PROFILE#oncall", "toolsets": []any{"ops"}, "groups": []any{"oncall"}, "disabled": false, "calls_per_minute": 30.0},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("items (-want +got):\n%s", diff)
+	}
+	back, err := decodePolicy(items)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(p, back); diff != "" {
+		t.Errorf("decode(encode) (-want +got):\n%s", diff)
+	}
+}
+

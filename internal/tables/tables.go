@@ -1,0 +1,115 @@
+// Package tables defines kitegate's DynamoDB tables — key schema, indexes,
+// streams and TTL attribute — in one Go place. template.yaml declares the
+// same tables for AWS (a test keeps the two in step), and
+// internal/dynamotest creates them from here against DynamoDB Local.
+package tables
+
+import (
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// Attribute and index names shared by the code that reads and writes the tables.
+const (
+	// Policy table: one partition, PolicyPartition, with one item per tool,
+	// toolset, profile, the settings and the version (see README "Tables").
+	PolicyPK        = "pk"
+	PolicySK        = "sk"
+	PolicyPartition = "POLICY"
+
+	// Audit table: one item per tools/call keyed by the event id.
+	AuditID        = "id"
+	AuditTime      = "time"
+	AuditSubject   = "sub"
+	AuditTool      = "tool"
+	AuditByUser    = "by-user"
+	AuditByTool    = "by-tool"
+	AuditTTL       = "expires_at"
+	RateLimitKey   = "key"
+	RateLimitTTL   = "expires_at"
+	RateLimitCount = "calls"
+	RateLimitLimit = "limit"
+)
+
+// Policy returns the policy table's definition under name: pk/sk strings,
+// a stream of new and old images (every change, console edits included).
+func Policy(name string) *dynamodb.CreateTableInput {
+	return &dynamodb.CreateTableInput{
+		TableName:   aws.String(name),
+		BillingMode: types.BillingModePayPerRequest,
+		AttributeDefinitions: []types.AttributeDefinition{
+			{AttributeName: aws.String(PolicyPK), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String(PolicySK), AttributeType: types.ScalarAttributeTypeS},
+		},
+		KeySchema: []types.KeySchemaElement{
+			{AttributeName: aws.String(PolicyPK), KeyType: types.KeyTypeHash},
+			{AttributeName: aws.String(PolicySK), KeyType: types.KeyTypeRange},
+		},
+		StreamSpecification: &types.StreamSpecification{StreamEnabled: aws.Bool(true), StreamViewType: types.StreamViewTypeNewAndOldImages},
+	}
+}
+
+// Audit returns the audit table's definition under name: keyed by event id,
+// queryable by user and time (AuditByUser) and by tool and time
+// (AuditByTool), with a stream of new images. TTL on AuditTTL is turned on
+// separately (UpdateTimeToLive; TimeToLiveSpecification in the template).
+func Audit(name string) *dynamodb.CreateTableInput {
+	byTime := func(index, hash string) types.GlobalSecondaryIndex {
+		return types.GlobalSecondaryIndex{
+			IndexName: aws.String(index),
+			KeySchema: []types.KeySchemaElement{
+				{AttributeName: aws.String(hash), KeyType: types.KeyTypeHash},
+				{AttributeName: aws.String(AuditTime), KeyType: types.KeyTypeRange},
+			},
+			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
+		}
+	}
+	return &dynamodb.CreateTableInput{
+		TableName:   aws.String(name),
+		BillingMode: types.BillingModePayPerRequest,
+		AttributeDefinitions: []types.AttributeDefinition{
+			{AttributeName: aws.String(AuditID), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String(AuditTime), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String(AuditSubject), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String(AuditTool), AttributeType: types.ScalarAttributeTypeS},
+		},
+		KeySchema: []types.KeySchemaElement{
+			{AttributeName: aws.String(AuditID), KeyType: types.KeyTypeHash},
+		},
+		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{
+			byTime(AuditByUser, AuditSubject),
+			byTime(AuditByTool, AuditTool),
+		},
+		StreamSpecification: &types.StreamSpecification{StreamEnabled: aws.Bool(true), StreamViewType: types.StreamViewTypeNewImage},
+	}
+}
+
+// RateLimit returns the rate-limit table's definition under name: one
+// counter item per limited scope and minute, expiring through AuditTTL's
+// namesake RateLimitTTL. No stream: counters are not events.
+func RateLimit(name string) *dynamodb.CreateTableInput {
+	return &dynamodb.CreateTableInput{
+		TableName:   aws.String(name),
+		BillingMode: types.BillingModePayPerRequest,
+		AttributeDefinitions: []types.AttributeDefinition{
+			{AttributeName: aws.String(RateLimitKey), AttributeType: types.ScalarAttributeTypeS},
+		},
+		KeySchema: []types.KeySchemaElement{
+			{AttributeName: aws.String(RateLimitKey), KeyType: types.KeyTypeHash},
+		},
+	}
+}
+
+// TTLAttribute returns the TTL attribute of the table defined by def, or "".
+func TTLAttribute(def *dynamodb.CreateTableInput) string {
+	for _, ks := range def.KeySchema {
+		switch aws.ToString(ks.AttributeName) {
+		case AuditID:
+			return AuditTTL
+		case RateLimitKey:
+			return RateLimitTTL
+		}
+	}
+	return ""
+}
