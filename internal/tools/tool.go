@@ -121,6 +121,17 @@ func Define[In, Out any](spec Spec, fn func(ctx context.Context, in In) (Out, er
 		}
 		t.def.OutputSchema = out
 	}
+	// Clients list tools far more often than tools change: hand the SDK the
+	// schemas already encoded, so a tools/list copies bytes instead of
+	// walking schema trees.
+	if t.def.InputSchema, err = encodeSchema(schema); err != nil {
+		return nil, fmt.Errorf("define tool %s: %w", spec.Name, err)
+	}
+	if t.def.OutputSchema != nil {
+		if t.def.OutputSchema, err = encodeSchema(t.def.OutputSchema.(*jsonschema.Schema)); err != nil {
+			return nil, fmt.Errorf("define tool %s: %w", spec.Name, err)
+		}
+	}
 	t.hash, err = definitionHash(spec, t.def)
 	if err != nil {
 		return nil, fmt.Errorf("define tool %s: %w", spec.Name, err)
@@ -133,6 +144,14 @@ func Define[In, Out any](spec Spec, fn func(ctx context.Context, in In) (Out, er
 		return fn(ctx, in)
 	}
 	return t, nil
+}
+
+func encodeSchema(s *jsonschema.Schema) (json.RawMessage, error) {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return nil, fmt.Errorf("encode schema: %w", err)
+	}
+	return b, nil
 }
 
 func annotations(spec Spec) *mcp.ToolAnnotations {

@@ -137,9 +137,13 @@ func TestOutputSchemaDescribesStructuredContent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	schema, ok := tool.Definition().OutputSchema.(*jsonschema.Schema)
+	raw, ok := tool.Definition().OutputSchema.(json.RawMessage)
 	if !ok {
-		t.Fatalf("output schema %T, want *jsonschema.Schema", tool.Definition().OutputSchema)
+		t.Fatalf("output schema %T, want encoded JSON", tool.Definition().OutputSchema)
+	}
+	schema := new(jsonschema.Schema)
+	if err := json.Unmarshal(raw, schema); err != nil {
+		t.Fatal(err)
 	}
 	resolved, err := schema.Resolve(nil)
 	if err != nil {
