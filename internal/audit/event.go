@@ -23,6 +23,9 @@ const (
 	OutcomeInvalidArguments = "invalid_arguments"
 	OutcomeToolError        = "tool_error"
 	OutcomeBuildkiteError   = "buildkite_error"
+	// OutcomeRateLimited is an allowed call held back by a rate limit; the
+	// caller was told when to retry (RetryAfterMS).
+	OutcomeRateLimited = "rate_limited"
 )
 
 // User is the person a call is attributed to.
@@ -63,6 +66,8 @@ type Event struct {
 	RateLimitRemaining *int    `json:"buildkite_rate_limit_remaining,omitempty"`
 	TokenUUID          string  `json:"buildkite_token_uuid,omitempty"`
 	LatencyMS          float64 `json:"latency_ms"`
+	// RetryAfterMS is, for a rate-limited call, how long the caller was told to wait.
+	RetryAfterMS int64 `json:"retry_after_ms,omitempty"`
 }
 
 // NewID returns a random 128-bit identifier in hex.
