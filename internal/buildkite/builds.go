@@ -67,7 +67,13 @@ func (c *Client) ListBuilds(ctx context.Context, org, pipeline string, opt Build
 type BuildOptions struct {
 	// IncludeJobs asks for the build's jobs; excluded by default.
 	IncludeJobs bool
+	// IncludeTestEngine asks for the Test Engine runs the build reported
+	// (Build.TestEngine).
+	IncludeTestEngine bool
 }
+
+// TestEngineRun is a Test Engine run a build reported, and its suite.
+type TestEngineRun = gobuildkite.TestEngineRun
 
 // GetBuild fetches one build by number.
 func (c *Client) GetBuild(ctx context.Context, org, pipeline, number string, opt BuildOptions) (Build, error) {
@@ -78,6 +84,7 @@ func (c *Client) GetBuild(ctx context.Context, org, pipeline, number string, opt
 	}
 	b, _, err := c.bk.Builds.Get(ctx, o, pl, n, &gobuildkite.BuildGetOptions{
 		BuildsListOptions: gobuildkite.BuildsListOptions{ExcludeJobs: !opt.IncludeJobs},
+		IncludeTestEngine: opt.IncludeTestEngine,
 	})
 	return b, mapOrgError(err, org, buildName(org, pipeline, number))
 }

@@ -48,6 +48,7 @@ type Config struct {
 // Client calls the Buildkite REST API. It is safe for concurrent use.
 type Client struct {
 	bk      *gobuildkite.Client
+	hc      *http.Client // for answers read as a stream (job logs)
 	timeout time.Duration
 }
 
@@ -107,7 +108,7 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("buildkite client: %w", err)
 	}
-	return &Client{bk: bk, timeout: cfg.Timeout}, nil
+	return &Client{bk: bk, hc: hc, timeout: cfg.Timeout}, nil
 }
 
 // Pagination is what a page-paginated list's Link header says.
