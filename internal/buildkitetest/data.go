@@ -32,6 +32,8 @@ type Organization struct {
 	Slug      string
 	CreatedAt time.Time
 	Pipelines []*Pipeline
+	// Suites are the organization's Test Engine suites (see testengine.go).
+	Suites []*Suite
 }
 
 // Pipeline is a Buildkite pipeline. Builds may be in any order; they are
@@ -79,6 +81,8 @@ type Build struct {
 	TriggeredFrom *TriggeredFrom
 	Jobs          []*Job
 	Annotations   []*Annotation
+	// StepUploads are the pipeline uploads the build received, oldest first.
+	StepUploads []*StepUpload
 }
 
 // Author is the commit author of a build.
@@ -147,6 +151,9 @@ type Job struct {
 	// Log is the raw job log as the agent uploaded it (ANSI escapes and
 	// "\x1b_bk;t=...\x07" timestamps included).
 	Log string
+	// BigLog, when set, is served as the raw log instead of Log: a log
+	// generated on the fly, of any size, never held in memory.
+	BigLog *GeneratedLog
 	// Env is what GET .../jobs/{id}/env answers.
 	Env       map[string]string
 	Artifacts []*Artifact

@@ -242,6 +242,9 @@ func (s *Server) getBuild(c *call) {
 	}
 	q := c.r.URL.Query()
 	bj := c.rend.build(o, p, b, buildOptsFrom(q))
+	if q.Get("include_test_engine") == "true" {
+		bj.TestEngine = o.testEngine(b)
+	}
 	if states := q["job_states[]"]; len(states) > 0 {
 		bj.Jobs = slices.DeleteFunc(bj.Jobs, func(j jobJSON) bool { return !slices.Contains(states, j.State) })
 	}
@@ -472,6 +475,10 @@ func (s *Server) getLog(c *call) {
 		strings.Contains(c.r.Header.Get("Accept"), "text/plain")
 	if raw {
 		c.w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if j.BigLog != nil {
+			http.ServeContent(c.w, c.r, "", time.Time{}, j.BigLog.reader())
+			return
+		}
 		http.ServeContent(c.w, c.r, "", time.Time{}, strings.NewReader(j.Log))
 		return
 	}

@@ -112,6 +112,7 @@ type buildJSON struct {
 	RebuiltFrom   *rebuiltFromJSON   `json:"rebuilt_from"`
 	TriggeredFrom *triggeredFromJSON `json:"triggered_from,omitempty"`
 	Pipeline      *pipelineJSON      `json:"pipeline,omitempty"`
+	TestEngine    *testEngineJSON    `json:"test_engine,omitempty"`
 }
 
 type authorJSON struct {

@@ -111,6 +111,9 @@ func Seed() *Data {
 	gl := &seeder{org: labs}
 	ml := gl.pipeline("ML Experiments", "ml-experiments", "git@github.com:acme-labs/ml-experiments.git", "Nightly model training and evaluation", []string{"python", "gpu"})
 	gl.simple(ml, 3, "python -m pytest -q", ":python: Tests")
+	seedHostile(d)
+	seedStepUploads(d)
+	seedTestEngine(d)
 	return d
 }
 
