@@ -1,0 +1,178 @@
+// Command rotation is kitegate's Secrets Manager rotation function for the
+// shared Buildkite token (createSecret, setSecret, testSecret, finishSecret;
+// the logic is internal/secrets.Rotator). On Lambda it serves rotation
+// events; elsewhere it runs the one event read from standard input, so a
+// step can be tried by hand.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambda"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/kitegate/kitegate/infra"
+	"github.com/kitegate/kitegate/internal/buildkite"
+	"github.com/kitegate/kitegate/internal/policy"
+	"github.com/kitegate/kitegate/internal/secrets"
+	"github.com/kitegate/kitegate/internal/tools"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.LookupEnv, os.Stdin, os.Stdout); err != nil {
+		slog.Error("rotation: exiting", "err", err)
+		os.Exit(1)
+	}
+}
+
+// config is the rotation function's configuration.
+type config struct {
+	onLambda         bool
+	buildkiteAPIURL  string        // BUILDKITE_API_URL
+	buildkiteTimeout time.Duration // KITEGATE_BUILDKITE_TIMEOUT, default 10s
+	minValidity      time.Duration // KITEGATE_ROTATION_MIN_VALIDITY, default 168h
+	revokeGrace      time.Duration // KITEGATE_REVOKE_GRACE, default 0
+	policyFile       string        // KITEGATE_POLICY_FILE, default: the policy built in
+	stateDir         string        // KITEGATE_STATE_DIR, default /tmp/kitegate-rotation
+	logLevel         string        // KITEGATE_LOG_LEVEL, default info
+}
+
+func loadConfig(lookup func(string) (string, bool)) (config, error) {
+	get := func(k, def string) string {
+		if v, ok := lookup(k); ok && strings.TrimSpace(v) != "" {
+			return strings.TrimSpace(v)
+		}
+		return def
+	}
+	var errs []error
+	dur := func(k, def string) time.Duration {
+		d, err := time.ParseDuration(get(k, def))
+		if err != nil || d < 0 {
+			errs = append(errs, fmt.Errorf("%s: want a duration like 10s, not %q", k, get(k, def)))
+		}
+		return d
+	}
+	_, onLambda := lookup("AWS_LAMBDA_RUNTIME_API")
+	c := config{
+		onLambda:         onLambda,
+		buildkiteAPIURL:  get("BUILDKITE_API_URL", ""),
+		buildkiteTimeout: dur("KITEGATE_BUILDKITE_TIMEOUT", "10s"),
+		minValidity:      dur("KITEGATE_ROTATION_MIN_VALIDITY", "168h"),
+		revokeGrace:      dur("KITEGATE_REVOKE_GRACE", "0s"),
+		policyFile:       get("KITEGATE_POLICY_FILE", ""),
+		stateDir:         get("KITEGATE_STATE_DIR", filepath.Join(os.TempDir(), "kitegate-rotation")),
+		logLevel:         get("KITEGATE_LOG_LEVEL", "info"),
+	}
+	if c.buildkiteTimeout == 0 || c.buildkiteTimeout > 25*time.Second {
+		errs = append(errs, errors.New("KITEGATE_BUILDKITE_TIMEOUT must be between 1ns and 25s"))
+	}
+	return c, errors.Join(errs...)
+}
+
+func run(ctx context.Context, lookup func(string) (string, bool), stdin io.Reader, stdout io.Writer) error {
+	cfg, err := loadConfig(lookup)
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.logLevel))
+	// On Lambda the audit lines go to the function's log; by hand, standard
+	// output is kept for the step's result.
+	logOut := io.Writer(os.Stderr)
+	if cfg.onLambda {
+		logOut = os.Stdout
+	}
+	logger := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: level}))
+
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		return fmt.Errorf("aws config: %w", err)
+	}
+	store, err := policyStore(cfg)
+	if err != nil {
+		return err
+	}
+	rot, err := secrets.NewRotator(secrets.RotatorConfig{
+		Secrets: secretsmanager.NewFromConfig(awsCfg),
+		Tokens: secrets.BuildkiteTokens{
+			BaseURL: cfg.buildkiteAPIURL, Timeout: cfg.buildkiteTimeout, UserAgent: "kitegate-rotation/" + version,
+		},
+		Scopes:      secrets.PolicyScopes{Store: store},
+		MinValidity: cfg.minValidity,
+		RevokeGrace: cfg.revokeGrace,
+		Logger:      logger,
+	})
+	if err != nil {
+		return err
+	}
+	if cfg.onLambda {
+		lambda.StartHandlerFunc(rot.Handle, lambda.WithContext(ctx))
+		return nil
+	}
+	var ev events.SecretsManagerSecretRotationEvent
+	if err := json.NewDecoder(io.LimitReader(stdin, 64<<10)).Decode(&ev); err != nil {
+		return fmt.Errorf("read a rotation event from standard input: %w", err)
+	}
+	res, err := rot.Handle(ctx, ev)
+	if encErr := json.NewEncoder(stdout).Encode(res); encErr != nil && err == nil {
+		err = encErr
+	}
+	return err
+}
+
+// policyStore opens the embedded policy store, seeded from the policy file
+// (or the one built in) reconciled with this build's catalog, which gives
+// each approved tool its required scopes. Any policy.Store will do: the
+// rotation only Loads it.
+func policyStore(cfg config) (policy.Store, error) {
+	// The catalog's tools are never called here: they only carry scopes.
+	bk, err := buildkite.New(buildkite.Config{Tokens: secrets.Static("")})
+	if err != nil {
+		return nil, err
+	}
+	catalog, err := tools.Default(bk)
+	if err != nil {
+		return nil, fmt.Errorf("tool catalog: %w", err)
+	}
+	var cat []policy.Tool
+	for _, t := range catalog.Tools() {
+		s := t.Spec()
+		cat = append(cat, policy.Tool{Name: s.Name, Hash: t.Hash(), Class: policy.Class(s.Kind), Scopes: s.Scopes})
+	}
+	seed := func() (policy.Policy, error) {
+		var p policy.Policy
+		var err error
+		if cfg.policyFile != "" {
+			p, err = policy.LoadFile(cfg.policyFile)
+		} else {
+			p, err = policy.ParseFile(infra.DefaultPolicy)
+		}
+		if err != nil {
+			return policy.Policy{}, err
+		}
+		return policy.Reconcile(p, cat, p.Settings.DefaultState), nil
+	}
+	store, err := policy.NewEmbedded(filepath.Clean(cfg.stateDir), seed)
+	if err != nil {
+		return nil, fmt.Errorf("policy store: %w", err)
+	}
+	return store, nil
+}
