@@ -8,7 +8,7 @@ LDFLAGS    = -s -w
 BIN        = bin
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-short vet lint fmt fuzz bench build bootstrap build-McpFunction deploy deploy-prod clean
+.PHONY: help run test test-short vet lint fmt fuzz bench build bootstrap build-McpFunction build-RotationFunction rotate-token deploy deploy-prod clean
 
 help: ## List the targets.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -50,10 +50,17 @@ build: bootstrap ## Build the Lambda bootstrap binaries into bin/.
 
 bootstrap:
 	$(LAMBDA_ENV) $(GO) build -trimpath -ldflags='$(LDFLAGS)' -tags lambda.norpc -o $(BIN)/mcp/bootstrap ./functions/mcp
+	$(LAMBDA_ENV) $(GO) build -trimpath -ldflags='$(LDFLAGS)' -tags lambda.norpc -o $(BIN)/rotation/bootstrap ./functions/rotation
 
 # sam build (BuildMethod: makefile) calls build-<LogicalId> with ARTIFACTS_DIR set.
 build-McpFunction:
 	$(LAMBDA_ENV) $(GO) build -trimpath -ldflags='$(LDFLAGS)' -tags lambda.norpc -o $(ARTIFACTS_DIR)/bootstrap ./functions/mcp
+
+build-RotationFunction:
+	$(LAMBDA_ENV) $(GO) build -trimpath -ldflags='$(LDFLAGS)' -tags lambda.norpc -o $(ARTIFACTS_DIR)/bootstrap ./functions/rotation
+
+rotate-token: ## Stage a new Buildkite token (stdin, or TOKEN_FILE=path) in SECRET_ID and start its rotation.
+	$(GO) run ./infra/cmd/rotate-token -secret-id "$(SECRET_ID)" -token-file "$(or $(TOKEN_FILE),-)" $(ROTATE_FLAGS)
 
 deploy: ## sam build && sam deploy (dev environment of samconfig.toml).
 	sam build && sam deploy --config-env dev
