@@ -2,6 +2,7 @@ package mcpserver
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/kitegate/kitegate/internal/audit"
 	"github.com/kitegate/kitegate/internal/buildkite"
 	"github.com/kitegate/kitegate/internal/policy"
+	"github.com/kitegate/kitegate/internal/ratelimit"
 	"github.com/kitegate/kitegate/internal/tools"
 )
 
@@ -20,6 +22,8 @@ type callRecord struct {
 	ran   bool
 	err   error
 	stats *buildkite.Stats
+	// limited is set when a rate limit held the call back.
+	limited *ratelimit.Result
 }
 
 type callRecordKey struct{}
@@ -48,14 +52,65 @@ func (h *Handler) guard(next mcp.MethodHandler) mcp.MethodHandler {
 			h.record(ctx, rq, call, start, d, &callRecord{})
 			return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf("tool %q is not available to you: %s", name, d.Detail)}
 		}
+		if res, limited := h.rateLimit(ctx, rq, call, start, d); limited {
+			return res, nil
+		}
 		rec := &callRecord{}
 		res, err := next(context.WithValue(ctx, callRecordKey{}, rec), method, req)
 		if err != nil && rec.err == nil {
 			rec.err = err
 		}
+		if h.cfg.RateLimiter != nil && rec.stats != nil {
+			if s := rec.stats.Snapshot(); s.RateLimitRemaining >= 0 {
+				h.cfg.RateLimiter.Observe(s.RateLimitRemaining, s.RateLimitReset)
+			}
+		}
 		h.record(ctx, rq, call, start, d, rec)
 		return res, err
 	}
+}
+
+// rateLimit takes the allowed call's count from the rate limiter; when a
+// limit is reached it audits the call as rate_limited and returns the tool
+// error that tells the caller when to retry. A limiter that cannot count
+// lets the call through: Buildkite still enforces its own limits.
+func (h *Handler) rateLimit(ctx context.Context, rq *request, call *mcp.CallToolRequest, start time.Time, d policy.Decision) (*mcp.CallToolResult, bool) {
+	if h.cfg.RateLimiter == nil {
+		return nil, false
+	}
+	c := ratelimit.Call{Subject: rq.caller.Subject, Org: orgOf(call)}
+	for i, name := range d.Profiles {
+		p, _ := rq.snapshot.Profile(name)
+		if p.CallsPerMinute <= 0 { // a granting profile without a limit: none applies
+			c.Profile, c.ProfileLimit = "", 0
+			break
+		}
+		if i == 0 || p.CallsPerMinute > c.ProfileLimit {
+			c.Profile, c.ProfileLimit = name, p.CallsPerMinute
+		}
+	}
+	r, err := h.cfg.RateLimiter.Take(ctx, c)
+	if err != nil {
+		h.logger.Warn("mcp: rate limiter unavailable; call not limited", "err", err)
+		return nil, false
+	}
+	if r.Allowed {
+		return nil, false
+	}
+	msg := r.Message(h.cfg.Now())
+	h.record(ctx, rq, call, start, d, &callRecord{limited: &r, err: errors.New(msg)})
+	return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: msg}}}, true
+}
+
+// orgOf returns the call's org_slug argument, if any.
+func orgOf(call *mcp.CallToolRequest) string {
+	var args struct {
+		Org string `json:"org_slug"`
+	}
+	if len(call.Params.Arguments) == 0 || json.Unmarshal(call.Params.Arguments, &args) != nil {
+		return ""
+	}
+	return args.Org
 }
 
 // toolHandler runs one catalog tool with Buildkite call statistics attached.
@@ -93,6 +148,10 @@ func (h *Handler) record(ctx context.Context, rq *request, call *mcp.CallToolReq
 	if d.Allowed {
 		e.Decision = audit.Allowed
 		e.Outcome = outcome(rec.err)
+	}
+	if rec.limited != nil {
+		e.Outcome = audit.OutcomeRateLimited
+		e.RetryAfterMS = max(rec.limited.RetryAt.Sub(h.cfg.Now()).Milliseconds(), 0)
 	}
 	if rec.err != nil {
 		e.Error = rec.err.Error()

@@ -23,6 +23,7 @@ import (
 	"github.com/kitegate/kitegate/internal/audit"
 	"github.com/kitegate/kitegate/internal/identity"
 	"github.com/kitegate/kitegate/internal/policy"
+	"github.com/kitegate/kitegate/internal/ratelimit"
 	"github.com/kitegate/kitegate/internal/tools"
 )
 
@@ -34,6 +35,15 @@ type PolicySource interface {
 // AuditWriter keeps audit events.
 type AuditWriter interface {
 	Write(ctx context.Context, e audit.Event) error
+}
+
+// RateLimiter meters allowed tools/calls against per-profile limits and
+// the shared Buildkite budget (internal/ratelimit).
+type RateLimiter interface {
+	// Take counts one call or says which limit it hits and when to retry.
+	Take(ctx context.Context, c ratelimit.Call) (ratelimit.Result, error)
+	// Observe takes in Buildkite's RateLimit headers seen by a call.
+	Observe(remaining int, reset time.Duration)
 }
 
 // Config is what the handler needs; Catalog, Policy, Audit and Auth are
@@ -54,6 +64,8 @@ type Config struct {
 	MaxBodyBytes int64
 	// AuditArgumentBytes caps the arguments kept per audit event (default 4 KiB).
 	AuditArgumentBytes int
+	// RateLimiter meters allowed calls; nil means no rate limits.
+	RateLimiter RateLimiter
 	// MaxServers caps the cached per-profile-set servers (default 256).
 	MaxServers int
 	Version    string
