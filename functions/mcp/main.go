@@ -7,16 +7,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/kitegate/kitegate/infra"
@@ -27,6 +31,7 @@ import (
 	"github.com/kitegate/kitegate/internal/identity"
 	"github.com/kitegate/kitegate/internal/mcpserver"
 	"github.com/kitegate/kitegate/internal/policy"
+	"github.com/kitegate/kitegate/internal/ratelimit"
 	"github.com/kitegate/kitegate/internal/secrets"
 	"github.com/kitegate/kitegate/internal/serve"
 	"github.com/kitegate/kitegate/internal/tools"
@@ -50,8 +55,11 @@ func run(ctx context.Context, lookup func(string) (string, bool)) error {
 		return fmt.Errorf("configuration: %w", err)
 	}
 	logger := newLogger(cfg)
+	// The AWS config is loaded once, at cold start, and only when needed.
+	awsCfg := sync.OnceValues(func() (aws.Config, error) { return awsconfig.LoadDefaultConfig(ctx, awsOptions...) })
+	ddb := sync.OnceValues(func() (*dynamodb.Client, error) { return dynamoClient(awsCfg) })
 
-	tokens, baseURL, err := buildkiteTarget(ctx, cfg, logger)
+	tokens, baseURL, err := buildkiteTarget(ctx, cfg, logger, awsCfg)
 	if err != nil {
 		return err
 	}
@@ -64,25 +72,53 @@ func run(ctx context.Context, lookup func(string) (string, bool)) error {
 		return fmt.Errorf("tool catalog: %w", err)
 	}
 
-	store, err := policyStore(cfg, catalog)
-	if err != nil {
-		return err
+	var store policy.Store
+	if cfg.PolicyTable != "" {
+		// The policy table is written by `make policy-apply` and the
+		// discovery function, never by this function: a cold start makes no
+		// write, and an unreachable table only denies calls (fail closed).
+		db, err := ddb()
+		if err != nil {
+			return err
+		}
+		store = policy.NewDynamoDB(db, cfg.PolicyTable)
+	} else {
+		embedded, err := policyStore(cfg, catalog)
+		if err != nil {
+			return err
+		}
+		if _, err := policy.SyncCatalog(ctx, embedded, catalogTools(catalog), "kitegate-start"); err != nil {
+			return err
+		}
+		store = embedded
 	}
-	if _, err := policy.SyncCatalog(ctx, store, catalogTools(catalog), "kitegate-start"); err != nil {
-		return err
+	cache := policy.NewCache(store, cfg.PolicyTTL, nil)
+	if _, err := cache.Snapshot(ctx); err != nil {
+		logger.Error("kitegate: no policy loaded at start; every call is denied until it loads", "err", err)
 	}
 	auth, err := authenticator(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
-	auditor, err := auditWriter(cfg)
+	auditor, err := auditWriter(cfg, ddb)
 	if err != nil {
 		return err
 	}
+	var limiter mcpserver.RateLimiter
+	if cfg.RateLimitTable != "" {
+		db, err := ddb()
+		if err != nil {
+			return err
+		}
+		limiter = ratelimit.NewDynamoDB(db, cfg.RateLimitTable, ratelimit.Limits{
+			TokenPerMinute: cfg.BuildkiteCallsPerMinute, OrgPerMinute: cfg.BuildkiteOrgCallsPerMinute, CallerPerMinute: cfg.CallerCallsPerMinute,
+		}, nil)
+	}
 	h, err := mcpserver.New(mcpserver.Config{
 		Catalog:              catalog,
-		Policy:               policy.NewCache(store, cfg.PolicyTTL, nil),
+		Policy:               cache,
 		Audit:                auditor,
+		RateLimiter:          limiter,
 		Auth:                 auth,
 		ResourceURL:          cfg.ResourceURL,
 		AuthorizationServers: nonEmpty(cfg.OIDCIssuer),
@@ -116,10 +152,10 @@ func newLogger(cfg config.Config) *slog.Logger {
 // buildkiteTarget picks where Buildkite calls go and with which token. With
 // no token configured outside Lambda it starts the bundled simulator, so a
 // newcomer sees the server work with no Buildkite account.
-func buildkiteTarget(ctx context.Context, cfg config.Config, logger *slog.Logger) (buildkite.TokenSource, string, error) {
+func buildkiteTarget(ctx context.Context, cfg config.Config, logger *slog.Logger, loadAWS func() (aws.Config, error)) (buildkite.TokenSource, string, error) {
 	switch {
 	case cfg.BuildkiteSecretID != "":
-		awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+		awsCfg, err := loadAWS()
 		if err != nil {
 			return nil, "", fmt.Errorf("aws config: %w", err)
 		}
@@ -204,11 +240,37 @@ func authenticator(ctx context.Context, cfg config.Config, logger *slog.Logger) 
 	return dev, nil
 }
 
-func auditWriter(cfg config.Config) (mcpserver.AuditWriter, error) {
+func auditWriter(cfg config.Config, ddb func() (*dynamodb.Client, error)) (mcpserver.AuditWriter, error) {
+	if cfg.AuditTable != "" {
+		db, err := ddb()
+		if err != nil {
+			return nil, err
+		}
+		return audit.NewDynamoDB(db, cfg.AuditTable, audit.DynamoDBOptions{
+			Retention: time.Duration(cfg.AuditRetentionDays) * 24 * time.Hour,
+			Fallback:  auditFallback,
+		})
+	}
 	if cfg.AuditFile == "" {
 		return audit.NewJSONLines(os.Stdout), nil
 	}
 	return audit.OpenFile(cfg.AuditFile)
+}
+
+// awsOptions and auditFallback are the seams tests use to point the AWS
+// clients at DynamoDB Local (and count their calls) and to read replay lines.
+var (
+	awsOptions    []func(*awsconfig.LoadOptions) error
+	auditFallback io.Writer = os.Stdout
+)
+
+// dynamoClient returns a DynamoDB client over the cold-start AWS config.
+func dynamoClient(loadAWS func() (aws.Config, error)) (*dynamodb.Client, error) {
+	awsCfg, err := loadAWS()
+	if err != nil {
+		return nil, fmt.Errorf("aws config: %w", err)
+	}
+	return dynamodb.NewFromConfig(awsCfg), nil
 }
 
 func nonEmpty(s ...string) []string {

@@ -60,6 +60,25 @@ type Config struct {
 	// on Lambda the audit goes to standard output).
 	AuditFile string
 
+	// PolicyTable is the DynamoDB policy table (KITEGATE_POLICY_TABLE); empty
+	// means the embedded store in StateDir.
+	PolicyTable string
+	// AuditTable is the DynamoDB audit table (KITEGATE_AUDIT_TABLE); empty
+	// means the JSON-lines AuditFile.
+	AuditTable string
+	// AuditRetentionDays is how long audit items live (KITEGATE_AUDIT_RETENTION_DAYS, default 365).
+	AuditRetentionDays int
+	// RateLimitTable holds the rate-limit counters (KITEGATE_RATE_LIMIT_TABLE);
+	// empty means no rate limits.
+	RateLimitTable string
+	// BuildkiteCallsPerMinute is the token user's budget (KITEGATE_BUILDKITE_CALLS_PER_MINUTE, default 50).
+	BuildkiteCallsPerMinute int
+	// BuildkiteOrgCallsPerMinute is each organization's budget (KITEGATE_BUILDKITE_ORG_CALLS_PER_MINUTE, default 200).
+	BuildkiteOrgCallsPerMinute int
+	// CallerCallsPerMinute caps one caller's share of the token budget
+	// (KITEGATE_CALLER_CALLS_PER_MINUTE, default half the token budget).
+	CallerCallsPerMinute int
+
 	// AllowedOrigins are browser origins allowed to call (KITEGATE_ALLOWED_ORIGINS, comma separated).
 	AllowedOrigins []string
 	// MaxBodyBytes caps request bodies (KITEGATE_MAX_BODY_BYTES, default 1048576).
@@ -112,6 +131,25 @@ func Load(lookup func(string) (string, bool)) (Config, error) {
 		AllowedOrigins:     list(get("KITEGATE_ALLOWED_ORIGINS", "")),
 		LogLevel:           get("KITEGATE_LOG_LEVEL", "info"),
 	}
+	whole := func(k string, def, lo, hi int) int {
+		v := get(k, "")
+		if v == "" {
+			return def
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < lo || n > hi {
+			errs = append(errs, fmt.Errorf("%s: want a whole number from %d to %d", k, lo, hi))
+			return def
+		}
+		return n
+	}
+	c.PolicyTable = get("KITEGATE_POLICY_TABLE", "")
+	c.AuditTable = get("KITEGATE_AUDIT_TABLE", "")
+	c.AuditRetentionDays = whole("KITEGATE_AUDIT_RETENTION_DAYS", 365, 1, 36500)
+	c.RateLimitTable = get("KITEGATE_RATE_LIMIT_TABLE", "")
+	c.BuildkiteCallsPerMinute = whole("KITEGATE_BUILDKITE_CALLS_PER_MINUTE", 50, 1, 100000)
+	c.BuildkiteOrgCallsPerMinute = whole("KITEGATE_BUILDKITE_ORG_CALLS_PER_MINUTE", 200, 1, 100000)
+	c.CallerCallsPerMinute = whole("KITEGATE_CALLER_CALLS_PER_MINUTE", 0, 0, 100000)
 	c.ResourceURL = get("KITEGATE_RESOURCE_URL", "")
 	if c.ResourceURL == "" && !c.OnLambda {
 		c.ResourceURL = "http://" + c.Addr + "/mcp"

@@ -22,6 +22,7 @@ func TestLoadLocalDefaults(t *testing.T) {
 		GroupClaim: "groups", DevUser: "dev@localhost", DevGroups: []string{"engineering"},
 		TokenTTL: 5 * time.Minute, BuildkiteTimeout: 10 * time.Second, PolicyTTL: 5 * time.Second,
 		StateDir: ".local/state", AuditFile: ".local/audit.jsonl", MaxBodyBytes: 1 << 20, LogLevel: "info",
+		AuditRetentionDays: 365, BuildkiteCallsPerMinute: 50, BuildkiteOrgCallsPerMinute: 200,
 	}
 	if diff := cmp.Diff(want, c); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
@@ -42,6 +43,7 @@ func TestLoadErrors(t *testing.T) {
 		{"no raw token on lambda", map[string]string{"AWS_LAMBDA_RUNTIME_API": "x", "BUILDKITE_API_TOKEN": "bkua_x", "KITEGATE_OIDC_ISSUER": "https://idp", "KITEGATE_RESOURCE_URL": "https://x/mcp", "KITEGATE_BUILDKITE_SECRET_ID": "s"},
 			[]string{"BUILDKITE_API_TOKEN must not be set on Lambda"}},
 		{"bad duration", map[string]string{"KITEGATE_POLICY_TTL": "soon"}, []string{"KITEGATE_POLICY_TTL"}},
+		{"bad retention", map[string]string{"KITEGATE_AUDIT_RETENTION_DAYS": "0"}, []string{"KITEGATE_AUDIT_RETENTION_DAYS"}},
 		{"body cap too big", map[string]string{"KITEGATE_MAX_BODY_BYTES": "99999999"}, []string{"KITEGATE_MAX_BODY_BYTES"}},
 		{"timeout past the gateway", map[string]string{"KITEGATE_BUILDKITE_TIMEOUT": "40s"}, []string{"KITEGATE_BUILDKITE_TIMEOUT"}},
 		{"relative resource", map[string]string{"KITEGATE_RESOURCE_URL": "/mcp"}, []string{"not an absolute URL"}},

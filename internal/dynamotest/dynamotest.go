@@ -16,9 +16,11 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/kitegate/kitegate/internal/tables"
 )
@@ -77,17 +79,31 @@ func (c *Counter) RoundTrip(r *http.Request) (*http.Response, error) {
 	if i := strings.LastIndexByte(op, '.'); i >= 0 {
 		op = op[i+1:]
 	}
+	c.add(op)
+	next := c.Next
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	return next.RoundTrip(r)
+}
+
+// Middleware counts operations from inside the SDK, each attempt once
+// (for configs built by config.LoadDefaultConfig, whose HTTP client cannot
+// be swapped when AWS_CA_BUNDLE is set): pass it to config.WithAPIOptions.
+func (c *Counter) Middleware(stack *middleware.Stack) error {
+	return stack.Finalize.Add(middleware.FinalizeMiddlewareFunc("kitegateCount", func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+		c.add(awsmiddleware.GetOperationName(ctx))
+		return next.HandleFinalize(ctx, in)
+	}), middleware.After)
+}
+
+func (c *Counter) add(op string) {
 	c.mu.Lock()
 	if c.ops == nil {
 		c.ops = map[string]int{}
 	}
 	c.ops[op]++
 	c.mu.Unlock()
-	next := c.Next
-	if next == nil {
-		next = http.DefaultTransport
-	}
-	return next.RoundTrip(r)
 }
 
 // Counts returns a copy of the counts so far.
