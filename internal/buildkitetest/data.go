@@ -34,6 +34,9 @@ type Organization struct {
 	Pipelines []*Pipeline
 	// Suites are the organization's Test Engine suites (see testengine.go).
 	Suites []*Suite
+	// Clusters and Agents are the organization's agent fleet (see clusters.go, agents.go).
+	Clusters []*Cluster
+	Agents   []*RegisteredAgent
 }
 
 // Pipeline is a Buildkite pipeline. Builds may be in any order; they are
@@ -52,6 +55,8 @@ type Pipeline struct {
 	Configuration string // the pipeline's YAML steps
 	CreatedAt     time.Time
 	Builds        []*Build
+	// Schedules are the pipeline's scheduled builds (see schedules.go).
+	Schedules []*Schedule
 }
 
 // Build is one run of a pipeline.

@@ -114,6 +114,10 @@ func Seed() *Data {
 	seedHostile(d)
 	seedStepUploads(d)
 	seedTestEngine(d)
+	seedClusters(d)
+	seedAgents(d)
+	seedSchedules(d)
+	seedAnnotations(d)
 	return d
 }
 
