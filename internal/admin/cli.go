@@ -1,0 +1,171 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/kitegate/kitegate/internal/audit"
+	"github.com/kitegate/kitegate/internal/buildkite"
+	"github.com/kitegate/kitegate/internal/policy"
+	"github.com/kitegate/kitegate/internal/secrets"
+	"github.com/kitegate/kitegate/internal/tools"
+)
+
+// Env is what the command line runs with.
+type Env struct {
+	Lookup func(string) (string, bool)
+	OSUser func() (string, error)
+	Stdin  io.Reader
+	Stdout io.Writer
+	// AWSOptions adjust the AWS config (tests point it at DynamoDB Local).
+	AWSOptions []func(*awsconfig.LoadOptions) error
+}
+
+const usage = `usage: kitegate-admin COMMAND [flags]
+
+  policy-apply [-file infra/policy.yaml] [-dry-run]   apply the policy file (prints the diff first)
+  tools                                               list tools with their states
+  approve TOOL [-note TEXT]                           approve a tool
+  disable TOOL [-note TEXT]                           disable a tool
+  audit (-user SUB | -tool NAME) [-n 20]              recent audit events, newest first
+  audit-replay [FILE]                                 re-ingest "audit_replay" log lines (stdin without FILE)
+
+Tables: KITEGATE_POLICY_TABLE, KITEGATE_AUDIT_TABLE. Changes are recorded as made
+by KITEGATE_ACTOR, or by the OS user.`
+
+// Run runs one operator command.
+func Run(ctx context.Context, args []string, env Env) error {
+	if len(args) == 0 {
+		return errors.New(usage)
+	}
+	cmd, args := args[0], args[1:]
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	fs.SetOutput(env.Stdout)
+	file := fs.String("file", "infra/policy.yaml", "policy file (policy-apply)")
+	dryRun := fs.Bool("dry-run", false, "print the diff, write nothing (policy-apply)")
+	note := fs.String("note", "", "note recorded on the tool (approve, disable)")
+	user := fs.String("user", "", "audit events of this user (sub)")
+	toolName := fs.String("tool", "", "audit events of this tool")
+	n := fs.Int("n", 20, "how many audit events")
+	// Flags may come before or after the one positional argument.
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+
+	a, db, err := newAdmin(ctx, env, cmd)
+	if err != nil {
+		return err
+	}
+	switch cmd {
+	case "policy-apply":
+		data, err := os.ReadFile(*file)
+		if err != nil {
+			return err
+		}
+		_, err = a.Apply(ctx, data, *dryRun)
+		return err
+	case "tools":
+		return a.ListTools(ctx)
+	case "approve", "disable":
+		if len(pos) != 1 {
+			return fmt.Errorf("%s: name one tool", cmd)
+		}
+		state := policy.StateApproved
+		if cmd == "disable" {
+			state = policy.StateDisabled
+		}
+		return a.SetState(ctx, pos[0], state, *note)
+	case "audit":
+		switch {
+		case *user != "" && *toolName == "":
+			_, err = a.Recent(ctx, "user", *user, *n)
+		case *toolName != "" && *user == "":
+			_, err = a.Recent(ctx, "tool", *toolName, *n)
+		default:
+			err = errors.New("audit: give -user SUB or -tool NAME")
+		}
+		return err
+	case "audit-replay":
+		in := env.Stdin
+		if len(pos) == 1 && pos[0] != "-" {
+			f, err := os.Open(pos[0])
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			in = f
+		}
+		w, err := audit.NewDynamoDB(db, a.AuditTable, audit.DynamoDBOptions{Fallback: io.Discard, Now: time.Now})
+		if err != nil {
+			return err
+		}
+		st, err := w.Replay(ctx, in)
+		fmt.Fprintf(env.Stdout, "read %d lines, %d replay events: %d written, %d already in the table\n", st.Lines, st.Events, st.Written, st.Duplicate)
+		return err
+	}
+	return fmt.Errorf("unknown command %q\n%s", cmd, usage)
+}
+
+func newAdmin(ctx context.Context, env Env, cmd string) (*Admin, *dynamodb.Client, error) {
+	get := func(k string) string { v, _ := env.Lookup(k); return v }
+	needPolicy := cmd == "policy-apply" || cmd == "tools" || cmd == "approve" || cmd == "disable"
+	needAudit := cmd == "audit" || cmd == "audit-replay"
+	if needPolicy && get("KITEGATE_POLICY_TABLE") == "" {
+		return nil, nil, errors.New("KITEGATE_POLICY_TABLE is not set (the PolicyTableName output of the stack)")
+	}
+	if needAudit && get("KITEGATE_AUDIT_TABLE") == "" {
+		return nil, nil, errors.New("KITEGATE_AUDIT_TABLE is not set (the AuditTableName output of the stack)")
+	}
+	actor, err := Actor(env.Lookup, env.OSUser)
+	if err != nil && needPolicy {
+		return nil, nil, err
+	}
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, env.AWSOptions...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("aws config: %w", err)
+	}
+	db := dynamodb.NewFromConfig(awsCfg)
+	catalog, err := Catalog()
+	if err != nil {
+		return nil, nil, err
+	}
+	return &Admin{
+		Store: policy.NewDynamoDB(db, get("KITEGATE_POLICY_TABLE")), Catalog: catalog, Actor: actor,
+		Audit: db, AuditTable: get("KITEGATE_AUDIT_TABLE"), Out: env.Stdout,
+	}, db, nil
+}
+
+// Catalog returns this build's tool catalog as policy tools. Building it
+// calls nothing: the Buildkite client is only needed to construct tools.
+func Catalog() ([]policy.Tool, error) {
+	bk, err := buildkite.New(buildkite.Config{Tokens: secrets.Static("unused")})
+	if err != nil {
+		return nil, err
+	}
+	c, err := tools.Default(bk)
+	if err != nil {
+		return nil, fmt.Errorf("tool catalog: %w", err)
+	}
+	var out []policy.Tool
+	for _, t := range c.Tools() {
+		s := t.Spec()
+		out = append(out, policy.Tool{Name: s.Name, Hash: t.Hash(), Class: policy.Class(s.Kind), Scopes: s.Scopes})
+	}
+	return out, nil
+}
