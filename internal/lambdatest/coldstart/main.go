@@ -1,0 +1,262 @@
+// Command coldstart measures the mcp function's cold start under the Lambda
+// Runtime Interface Emulator: it builds the deployable bootstrap, starts it
+// under a fresh emulator -runs times, and reports the median init duration,
+// the first and warm invocation latencies, the binary sizes (amd64, arm64)
+// and the bootstrap's peak resident memory. Everything listens on 127.0.0.1.
+//
+//	go run ./internal/lambdatest/coldstart -runs 7
+//
+// Init duration is the emulator's INIT REPORT (the same measure as Lambda's
+// "Init Duration"): from just before the emulator execs the bootstrap until
+// the runtime's first request for an invocation (GET .../invocation/next),
+// which the aws-lambda-go runtime makes once main has built everything and
+// called lambda.Start.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/kitegate/kitegate/internal/lambdatest"
+	"github.com/kitegate/kitegate/internal/lambdatest/mcpenv"
+)
+
+const pkg = "github.com/kitegate/kitegate/functions/mcp"
+
+func main() {
+	runs := flag.Int("runs", 7, "cold starts to measure (1-50)")
+	warm := flag.Int("warm", 20, "warm invocations after each cold one before reading peak RSS (0-1000)")
+	testdata := flag.String("events", "functions/mcp/testdata", "directory of the API Gateway v2 events")
+	flag.Parse()
+	if *runs < 1 || *runs > 50 || *warm < 0 || *warm > 1000 {
+		log.Fatal("coldstart: -runs must be 1-50 and -warm 0-1000")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	if err := run(ctx, *runs, *warm, *testdata); err != nil {
+		log.Fatalf("coldstart: %v", err)
+	}
+}
+
+type sample struct {
+	init, first, warm time.Duration
+	peakRSS           int64
+}
+
+func run(ctx context.Context, runs, warm int, testdata string) error {
+	dir, err := os.MkdirTemp("", "kitegate-coldstart-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	b := lambdatest.NewBuilder(dir)
+
+	sizes := map[string]int64{}
+	var native string
+	for _, arch := range []string{"amd64", "arm64"} {
+		p, err := b.Bootstrap(ctx, pkg, arch)
+		if err != nil {
+			return err
+		}
+		fi, err := os.Stat(p)
+		if err != nil {
+			return err
+		}
+		sizes[arch] = fi.Size()
+		if arch == runtime.GOARCH {
+			native = p
+		}
+	}
+	if native == "" {
+		return fmt.Errorf("no bootstrap for this machine's architecture %s", runtime.GOARCH)
+	}
+	rie, err := b.RIE(ctx)
+	if err != nil {
+		return err
+	}
+
+	list, err := readEvent(filepath.Join(testdata, "apigw-v2-tools-list.json"))
+	if err != nil {
+		return err
+	}
+	call, err := readEvent(filepath.Join(testdata, "apigw-v2-tools-call.json"))
+	if err != nil {
+		return err
+	}
+
+	var samples []sample
+	for i := range runs {
+		s, err := coldStart(ctx, rie, native, filepath.Join(dir, "state-"+strconv.Itoa(i)), list, call, warm)
+		if err != nil {
+			return fmt.Errorf("run %d: %w", i+1, err)
+		}
+		samples = append(samples, s)
+		fmt.Printf("run %d: init %s, first invocation %s, warm invocation %s, peak RSS %s\n",
+			i+1, ms(s.init), ms(s.first), ms(s.warm), mib(s.peakRSS))
+	}
+
+	inits := collect(samples, func(s sample) time.Duration { return s.init })
+	firsts := collect(samples, func(s sample) time.Duration { return s.first })
+	warms := collect(samples, func(s sample) time.Duration { return s.warm })
+	var peak int64
+	for _, s := range samples {
+		peak = max(peak, s.peakRSS)
+	}
+	fmt.Printf("\nmcp function cold start under the Lambda emulator (%d runs, %s/%s, %d CPUs, load average %s)\n", runs, runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), loadAverage())
+	fmt.Printf("  init duration (INIT REPORT): median %s, min %s, max %s   target < 60 ms\n", ms(median(inits)), ms(inits[0]), ms(inits[len(inits)-1]))
+	fmt.Printf("  first invocation (tools/list, client-observed, after init): median %s\n", ms(median(firsts)))
+	fmt.Printf("  warm invocation (tools/list and tools/call, client-observed): median %s\n", ms(median(warms)))
+	fmt.Printf("  bootstrap size: linux/amd64 %s, linux/arm64 %s   target < 20 MB\n", mb(sizes["amd64"]), mb(sizes["arm64"]))
+	fmt.Printf("  peak RSS (VmHWM) after 1 cold + %d warm invocations: max %s   target fits 128 MB\n", warm, mib(peak))
+	return nil
+}
+
+func coldStart(ctx context.Context, rie, bootstrap, stateDir string, list, call events.APIGatewayV2HTTPRequest, warm int) (sample, error) {
+	var s sample
+	st, err := mcpenv.New(stateDir)
+	if err != nil {
+		return s, err
+	}
+	defer st.Close()
+	tok, err := st.Issuer.Token(mcpenv.Claims{Subject: "bench", Email: "bench@example.com", Groups: []string{"engineering"}})
+	if err != nil {
+		return s, err
+	}
+	list.Headers["authorization"] = "Bearer " + tok
+	call.Headers["authorization"] = "Bearer " + tok
+
+	emu, err := lambdatest.StartEmulator(ctx, rie, bootstrap, lambdatest.Options{Env: st.Env(), Timeout: 29 * time.Second, MemoryMB: 128})
+	if err != nil {
+		return s, err
+	}
+	defer emu.Stop()
+
+	start := time.Now()
+	if err := expectOK(emu.InvokeHTTP(ctx, list)); err != nil {
+		return s, fmt.Errorf("cold tools/list: %w\n%s", err, emu.Logs())
+	}
+	s.first = time.Since(start)
+	if s.init, err = initDuration(ctx, emu); err != nil {
+		return s, err
+	}
+	var warms []time.Duration
+	for i := range warm {
+		ev := list
+		if i%2 == 1 {
+			ev = call
+		}
+		start := time.Now()
+		if err := expectOK(emu.InvokeHTTP(ctx, ev)); err != nil {
+			return s, fmt.Errorf("warm invocation %d: %w", i+1, err)
+		}
+		warms = append(warms, time.Since(start))
+	}
+	if len(warms) > 0 {
+		slices.Sort(warms)
+		s.warm = median(warms)
+	}
+	pid, err := emu.BootstrapPID()
+	if err != nil {
+		return s, err
+	}
+	s.peakRSS, err = lambdatest.PeakRSS(pid)
+	return s, err
+}
+
+var initReport = regexp.MustCompile(`INIT REPORT\(durationMs: ([0-9.]+)\)`)
+
+// initDuration reads the emulator's INIT REPORT line, which it logs before
+// the first invocation starts (and so before its response); the wait only
+// covers the pipe from the emulator to this process.
+func initDuration(ctx context.Context, emu *lambdatest.Emulator) (time.Duration, error) {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if m := initReport.FindStringSubmatch(emu.Logs()); m != nil {
+			f, err := strconv.ParseFloat(m[1], 64)
+			if err != nil {
+				return 0, err
+			}
+			return time.Duration(f * float64(time.Millisecond)), nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return 0, fmt.Errorf("no INIT REPORT line in the emulator output:\n%s", emu.Logs())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func expectOK(resp events.APIGatewayV2HTTPResponse, err error) error {
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("status %d: %s", resp.StatusCode, resp.Body)
+	}
+	var msg struct{ Error *json.RawMessage }
+	if json.Unmarshal([]byte(resp.Body), &msg) == nil && msg.Error != nil {
+		return errors.New("JSON-RPC error: " + resp.Body)
+	}
+	return nil
+}
+
+func readEvent(path string) (events.APIGatewayV2HTTPRequest, error) {
+	var ev events.APIGatewayV2HTTPRequest
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ev, err
+	}
+	if err := json.Unmarshal(b, &ev); err != nil {
+		return ev, fmt.Errorf("%s: %w", path, err)
+	}
+	return ev, nil
+}
+
+func collect(ss []sample, f func(sample) time.Duration) []time.Duration {
+	out := make([]time.Duration, len(ss))
+	for i, s := range ss {
+		out[i] = f(s)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// median of sorted d.
+func median(d []time.Duration) time.Duration {
+	n := len(d)
+	if n%2 == 1 {
+		return d[n/2]
+	}
+	return (d[n/2-1] + d[n/2]) / 2
+}
+
+// loadAverage is the 1, 5 and 15 minute load averages: other work on the
+// machine shows up directly in the init figures.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
+func mb(n int64) string         { return fmt.Sprintf("%.1f MB (%d bytes)", float64(n)/1e6, n) }
+func mib(n int64) string        { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
