@@ -27,12 +27,15 @@ type Buildkite interface {
 	ListJobs(ctx context.Context, org, pipeline, number string, opt buildkite.JobListOptions) (buildkite.JobPage, error)
 	GetJob(ctx context.Context, org, pipeline, number, jobID string) (buildkite.Job, error)
 	JobLogTail(ctx context.Context, org, pipeline, number, jobID string, n int64) (buildkite.LogTail, error)
+	buildAPI
+	logAPI
+	testAPI
 }
 
 // Default is the catalog this build ships, its tools calling bk.
 func Default(bk Buildkite) (*Catalog, error) {
 	var all []*Tool
-	for _, area := range []func(Buildkite) ([]*Tool, error){userTools, pipelineTools, buildTools, logTools} {
+	for _, area := range []func(Buildkite) ([]*Tool, error){userTools, pipelineTools, buildTools, logTools, testTools, investigationTools} {
 		ts, err := area(bk)
 		if err != nil {
 			return nil, err

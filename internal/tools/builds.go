@@ -2,7 +2,16 @@ package tools
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
+	"time"
+	"unicode/utf8"
 
 	"github.com/kitegate/kitegate/internal/buildkite"
 )
@@ -90,6 +99,10 @@ type buildDetail struct {
 	PullRequest   any               `json:"pull_request,omitempty"`
 	RebuiltFrom   any               `json:"rebuilt_from,omitempty"`
 	TriggeredFrom any               `json:"triggered_from,omitempty"`
+	// Annotations summarizes the build's annotations, error and warning first.
+	Annotations        []annotationSummary `json:"annotations,omitempty"`
+	AnnotationsOmitted int                 `json:"annotations_omitted,omitempty"`
+	AnnotationsError   string              `json:"annotations_error,omitempty"`
 }
 
 type buildList struct {
@@ -227,19 +240,19 @@ func buildTools(bk Buildkite) ([]*Tool, error) {
 			"Returns items (number, state, branch, short commit, first line of the message, creator (who started it) and commit author, created/started/finished times, web_url; " +
 			"pipeline when listing the organization) and next_page when there are more. Jobs are left out unless include_jobs is true.",
 		Area: "builds", Kind: Read, Scopes: []string{"read_builds"},
-	}, func(ctx context.Context, in listBuildsArgs) (any, error) {
+	}, func(ctx context.Context, in listBuildsArgs) (buildList, error) {
 		if err := oneOf("state", in.State, buildStates...); err != nil {
-			return nil, err
+			return buildList{}, err
 		}
 		lo, err := listOptions(in.Page, in.PerPage)
 		if err != nil {
-			return nil, err
+			return buildList{}, err
 		}
 		builds, page, err := bk.ListBuilds(ctx, in.OrgSlug, in.PipelineSlug, buildkite.BuildListOptions{
 			Branch: in.Branch, State: in.State, Commit: in.Commit, Creator: in.Creator, IncludeJobs: in.IncludeJobs, ListOptions: lo,
 		})
 		if err != nil {
-			return nil, err
+			return buildList{}, err
 		}
 		out := buildList{Items: make([]buildSummary, 0, len(builds)), NextPage: page.NextPage}
 		for _, b := range builds {
@@ -251,15 +264,27 @@ func buildTools(bk Buildkite) ([]*Tool, error) {
 		Name:  "get_build",
 		Title: "Get a build",
 		Description: "Returns one build: number, state, branch, commit, message, creator and author, source, blocked, timings, web_url, " +
-			"meta-data, and its pull request, rebuild or trigger origin. Jobs are left out unless include_jobs is true " +
-			"(list_jobs pages through them with filters).",
+			"meta-data, its pull request, rebuild or trigger origin, and a summary of its annotations (context, style, priority, " +
+			"the first 300 characters of text; error and warning first). Jobs are left out unless include_jobs is true " +
+			"(list_jobs pages through them with filters). For why a build failed, get_build_failure_summary does more in one call.",
 		Area: "builds", Kind: Read, Scopes: []string{"read_builds"},
-	}, func(ctx context.Context, in getBuildArgs) (any, error) {
+	}, func(ctx context.Context, in getBuildArgs) (buildDetail, error) {
 		b, err := bk.GetBuild(ctx, in.OrgSlug, in.PipelineSlug, in.BuildNumber, buildkite.BuildOptions{IncludeJobs: in.IncludeJobs})
 		if err != nil {
-			return nil, err
+			return buildDetail{}, err
 		}
-		return shapeBuildDetail(b), nil
+		d := shapeBuildDetail(b)
+		as, page, err := bk.BuildAnnotations(ctx, in.OrgSlug, in.PipelineSlug, in.BuildNumber, buildkite.ListOptions{PerPage: 100})
+		if err != nil {
+			// The build is the answer; its annotations are a bonus.
+			d.AnnotationsError = callerMessage(err)
+			return d, nil
+		}
+		d.Annotations, d.AnnotationsOmitted = summarizeAnnotations(as, maxBuildAnnotations, nil)
+		if page.NextPage != 0 {
+			d.AnnotationsOmitted++ // and more on later pages
+		}
+		return d, nil
 	})
 	add(&d, Spec{
 		Name:  "create_build",
@@ -268,9 +293,9 @@ func buildTools(bk Buildkite) ([]*Tool, error) {
 			"with an optional message, environment variables and meta-data. Returns the new build's number, state and web_url. " +
 			"This runs the pipeline's steps, which may deploy: confirm with the user first.",
 		Area: "builds", Kind: Write, Scopes: []string{"write_builds"},
-	}, func(ctx context.Context, in createBuildArgs) (any, error) {
+	}, func(ctx context.Context, in createBuildArgs) (buildSummary, error) {
 		if strings.TrimSpace(in.Branch) == "" {
-			return nil, &ArgumentError{Argument: "branch", Reason: "must not be empty"}
+			return buildSummary{}, &ArgumentError{Argument: "branch", Reason: "must not be empty"}
 		}
 		commit := in.Commit
 		if strings.TrimSpace(commit) == "" {
@@ -281,7 +306,7 @@ func buildTools(bk Buildkite) ([]*Tool, error) {
 			IgnorePipelineBranchFilters: in.IgnoreBranchFilters,
 		})
 		if err != nil {
-			return nil, err
+			return buildSummary{}, err
 		}
 		return shapeBuild(b, false), nil
 	})
@@ -293,23 +318,23 @@ func buildTools(bk Buildkite) ([]*Tool, error) {
 			"next_cursor/prev_cursor: pass one as after/before for the next or previous page. " +
 			"Use it to find the failed jobs of a build and their job_id for tail_logs.",
 		Area: "builds", Kind: Read, Scopes: []string{"read_builds"},
-	}, func(ctx context.Context, in listJobsArgs) (any, error) {
+	}, func(ctx context.Context, in listJobsArgs) (jobList, error) {
 		level, err := detailLevel(in.DetailLevel)
 		if err != nil {
-			return nil, err
+			return jobList{}, err
 		}
 		if in.PerPage < 0 || in.PerPage > 100 {
-			return nil, &ArgumentError{Argument: "per_page", Reason: "must be between 1 and 100"}
+			return jobList{}, &ArgumentError{Argument: "per_page", Reason: "must be between 1 and 100"}
 		}
 		if in.After != "" && in.Before != "" {
-			return nil, &ArgumentError{Argument: "before", Reason: "give after or before, not both"}
+			return jobList{}, &ArgumentError{Argument: "before", Reason: "give after or before, not both"}
 		}
 		page, err := bk.ListJobs(ctx, in.OrgSlug, in.PipelineSlug, in.BuildNumber, buildkite.JobListOptions{
 			State: in.State, StepKey: in.StepKey, GroupKey: in.GroupKey, IncludeRetriedJobs: in.IncludeRetriedJobs,
 			PerPage: in.PerPage, After: in.After, Before: in.Before,
 		})
 		if err != nil {
-			return nil, err
+			return jobList{}, err
 		}
 		out := jobList{Items: make([]any, 0, len(page.Jobs)), NextCursor: page.NextCursor, PrevCursor: page.PrevCursor}
 		for _, j := range page.Jobs {
@@ -323,15 +348,429 @@ func buildTools(bk Buildkite) ([]*Tool, error) {
 		Description: "Returns one job by its UUID: name, state, exit status, command, step and group keys, timings, retries, " +
 			"the agent that ran it and web_url. pipeline_slug and build_number are optional (give both or neither).",
 		Area: "builds", Kind: Read, Scopes: []string{"read_builds"},
-	}, func(ctx context.Context, in getJobArgs) (any, error) {
+	}, func(ctx context.Context, in getJobArgs) (jobDetail, error) {
 		if (in.PipelineSlug == "") != (in.BuildNumber == "") {
-			return nil, &ArgumentError{Argument: "build_number", Reason: "give pipeline_slug and build_number together, or neither"}
+			return jobDetail{}, &ArgumentError{Argument: "build_number", Reason: "give pipeline_slug and build_number together, or neither"}
 		}
 		j, err := bk.GetJob(ctx, in.OrgSlug, in.PipelineSlug, in.BuildNumber, in.JobID)
 		if err != nil {
-			return nil, err
+			return jobDetail{}, err
 		}
-		return shapeJob(j, detailed, true), nil
+		return shapeJob(j, detailed, true).(jobDetail), nil
 	})
+	moreBuildTools(&d, bk, defaultWait)
 	return d.done()
+}
+
+// buildAPI is what the build tools call besides the Buildkite methods
+// listed in the Buildkite interface itself.
+type buildAPI interface {
+	BuildAnnotations(ctx context.Context, org, pipeline, number string, opt buildkite.ListOptions) ([]buildkite.Annotation, buildkite.Pagination, error)
+	CancelBuild(ctx context.Context, org, pipeline, number string) (buildkite.Build, error)
+	RebuildBuild(ctx context.Context, org, pipeline, number string) (buildkite.Build, error)
+	UnblockJob(ctx context.Context, org, pipeline, number, jobID string, fields map[string]string) (buildkite.Job, error)
+	RetryJob(ctx context.Context, org, pipeline, number, jobID string) (buildkite.Job, error)
+	JobEnv(ctx context.Context, org, pipeline, number, jobID string) (map[string]string, error)
+	ListStepUploads(ctx context.Context, org, pipeline, number string, opt buildkite.StepUploadListOptions) (buildkite.StepUploadPage, error)
+	GetStepUpload(ctx context.Context, org, pipeline, number, uploadUUID string) (buildkite.StepUpload, error)
+}
+
+// waitLimits bound wait_for_build so that the whole call, answer included,
+// ends well inside API Gateway's 30 s.
+type waitLimits struct {
+	def, max          time.Duration // the wait when none is asked, and the longest allowed
+	first, maxBetween time.Duration // the first pause between polls, and the longest
+	margin            time.Duration // kept free before the caller's deadline
+}
+
+var defaultWait = waitLimits{def: 20 * time.Second, max: 25 * time.Second, first: time.Second, maxBetween: 5 * time.Second, margin: 2 * time.Second}
+
+const maxBuildAnnotations = 20
+
+type buildArgs struct {
+	OrgSlug      string `json:"org_slug" jsonschema:"the organization slug, e.g. acme"`
+	PipelineSlug string `json:"pipeline_slug" jsonschema:"the pipeline slug, e.g. web-app"`
+	BuildNumber  string `json:"build_number" jsonschema:"the build number, e.g. \"42\""`
+}
+
+type waitForBuildArgs struct {
+	buildArgs
+	WaitTimeout int `json:"wait_timeout,omitempty" jsonschema:"seconds to wait for the build to finish, 1 to 25 (default 20)"`
+}
+
+type listStepUploadsArgs struct {
+	buildArgs
+	SourceJobID string `json:"source_job_id,omitempty" jsonschema:"keep uploads made by this job (its UUID)"`
+	PerPage     int    `json:"per_page,omitempty" jsonschema:"uploads per page, 1 to 100 (default 30)"`
+	After       string `json:"after,omitempty" jsonschema:"cursor: the page after this one (next_cursor of the previous answer)"`
+	Before      string `json:"before,omitempty" jsonschema:"cursor: the page before this one (prev_cursor of the previous answer)"`
+}
+
+type getStepUploadArgs struct {
+	buildArgs
+	UploadUUID string `json:"upload_uuid" jsonschema:"the step upload's UUID, from list_step_uploads"`
+}
+
+type jobArgs struct {
+	buildArgs
+	JobID string `json:"job_id" jsonschema:"the job's UUID"`
+}
+
+type unblockJobArgs struct {
+	jobArgs
+	Fields map[string]string `json:"fields,omitempty" jsonschema:"answers to the block step's input fields, field key to value"`
+}
+
+type testEngineRunsOut struct {
+	BuildNumber int    `json:"build_number"`
+	BuildID     string `json:"build_id"`
+	Runs        []struct {
+		RunID     string `json:"run_id"`
+		SuiteSlug string `json:"suite_slug"`
+		SuiteID   string `json:"suite_id"`
+	} `json:"runs"`
+}
+
+type waitOut struct {
+	// Finished says the build reached a final state (passed, failed,
+	// canceled, skipped, not_run) within the wait.
+	Finished bool         `json:"finished"`
+	State    string       `json:"state"`
+	Waited   float64      `json:"waited_seconds"`
+	Polls    int          `json:"polls"`
+	Note     string       `json:"note,omitempty"`
+	Build    buildSummary `json:"build"`
+}
+
+type stepUploadOut struct {
+	UUID                 string  `json:"uuid"`
+	State                string  `json:"state"`
+	SourceJobID          string  `json:"source_job_id,omitempty"`
+	ReplaceExistingSteps bool    `json:"replace_existing_steps,omitempty"`
+	CreatedJobsCount     *int    `json:"created_jobs_count,omitempty"`
+	RejectionType        string  `json:"rejection_type,omitempty"`
+	Message              string  `json:"message,omitempty"`
+	CreatedAt            *string `json:"created_at,omitempty"`
+	ProcessedAt          *string `json:"processed_at,omitempty"`
+}
+
+type stepUploadList struct {
+	Items      []stepUploadOut `json:"items"`
+	NextCursor string          `json:"next_cursor,omitempty"`
+	PrevCursor string          `json:"prev_cursor,omitempty"`
+}
+
+type stepUploadDetail struct {
+	stepUploadOut
+	// Definition is the uploaded pipeline (JSON), left out above 64 KiB.
+	Definition        json.RawMessage `json:"definition,omitempty"`
+	DefinitionOmitted bool            `json:"definition_omitted,omitempty"`
+	DefinitionBytes   int             `json:"definition_bytes,omitempty"`
+}
+
+type jobEnvOut struct {
+	JobID string            `json:"job_id"`
+	Env   map[string]string `json:"env"`
+}
+
+type rebuildOut struct {
+	buildSummary
+	RebuiltFrom int `json:"rebuilt_from"`
+}
+
+const maxDefinitionBytes = 64 << 10
+
+func shapeStepUpload(u buildkite.StepUpload) stepUploadOut {
+	o := stepUploadOut{
+		UUID: u.UUID, State: u.State, SourceJobID: u.SourceJobID, ReplaceExistingSteps: u.ReplaceExistingSteps,
+		CreatedJobsCount: u.CreatedJobsCount, CreatedAt: timestamp(u.CreatedAt), ProcessedAt: timestamp(u.ProcessedAt),
+	}
+	if u.RejectionType != nil {
+		o.RejectionType = *u.RejectionType
+	}
+	if u.Message != nil {
+		o.Message = *u.Message
+	}
+	return o
+}
+
+// finalBuildStates end a build; blocked waits on a person, not on time.
+var finalBuildStates = []string{"passed", "failed", "canceled", "skipped", "not_run"}
+
+func moreBuildTools(d *definer, bk Buildkite, wl waitLimits) {
+	add(d, Spec{
+		Name:  "get_build_test_engine_runs",
+		Title: "Test Engine runs of a build",
+		Description: "Returns the Test Engine runs a build reported: each run_id with its suite_slug, and the build's UUID (build_id). " +
+			"Pass a run to get_test_run or get_failed_executions (with its suite_slug as test_suite_slug), or build_id to list_tests_for_build.",
+		Area: "builds", Kind: Read, Scopes: []string{"read_builds"},
+	}, func(ctx context.Context, in buildArgs) (testEngineRunsOut, error) {
+		b, err := bk.GetBuild(ctx, in.OrgSlug, in.PipelineSlug, in.BuildNumber, buildkite.BuildOptions{IncludeTestEngine: true})
+		if err != nil {
+			return testEngineRunsOut{}, err
+		}
+		out := testEngineRunsOut{BuildNumber: b.Number, BuildID: b.ID}
+		out.Runs = out.Runs[:0]
+		if b.TestEngine != nil {
+			for _, r := range b.TestEngine.Runs {
+				out.Runs = append(out.Runs, struct {
+					RunID     string `json:"run_id"`
+					SuiteSlug string `json:"suite_slug"`
+					SuiteID   string `json:"suite_id"`
+				}{r.ID, r.Suite.Slug, r.Suite.ID})
+			}
+		}
+		return out, nil
+	})
+	add(d, Spec{
+		Name:  "wait_for_build",
+		Title: "Wait for a build to finish",
+		Description: "Waits up to wait_timeout seconds (20 by default, at most 25) for a build to finish, polling with backoff, " +
+			"then returns finished (true once it passed, failed, was canceled, skipped or not run), its state and a build summary. " +
+			"finished false with the current state means time ran out (or the build is blocked, waiting for someone to unblock it): " +
+			"call again to keep waiting.",
+		Area: "builds", Kind: Read, Scopes: []string{"read_builds"},
+	}, func(ctx context.Context, in waitForBuildArgs) (waitOut, error) {
+		wait := wl.def
+		if in.WaitTimeout != 0 {
+			if in.WaitTimeout < 1 || time.Duration(in.WaitTimeout)*time.Second > wl.max {
+				return waitOut{}, &ArgumentError{Argument: "wait_timeout", Reason: fmt.Sprintf("must be between 1 and %d seconds", int(wl.max/time.Second))}
+			}
+			wait = time.Duration(in.WaitTimeout) * time.Second
+		}
+		start := time.Now()
+		deadline := start.Add(wait)
+		if dl, ok := ctx.Deadline(); ok && dl.Add(-wl.margin).Before(deadline) {
+			deadline = dl.Add(-wl.margin)
+		}
+		pause := wl.first
+		var out waitOut
+		for {
+			b, err := bk.GetBuild(ctx, in.OrgSlug, in.PipelineSlug, in.BuildNumber, buildkite.BuildOptions{})
+			if err != nil {
+				if out.Polls > 0 && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+					break // the last poll ran out of time: answer with what we know
+				}
+				return waitOut{}, err
+			}
+			out.Polls++
+			out.State, out.Build = b.State, shapeBuild(b, false)
+			if slices.Contains(finalBuildStates, b.State) {
+				out.Finished = true
+				break
+			}
+			if b.State == "blocked" {
+				out.Note = "the build is blocked on a block step: it will not finish until someone unblocks it (unblock_job)"
+				break
+			}
+			left := time.Until(deadline)
+			if left <= 0 {
+				break
+			}
+			t := time.NewTimer(min(pause, left))
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return waitOut{}, ctx.Err()
+			case <-t.C:
+			}
+			// After the last pause, one more poll: the answer is as fresh as the wait allows.
+			pause = min(pause*3/2, wl.maxBetween)
+		}
+		if !out.Finished && out.Note == "" {
+			out.Note = "the build had not finished when the wait ended; call wait_for_build again to keep waiting"
+		}
+		out.Waited = float64(time.Since(start).Milliseconds()) / 1000
+		return out, nil
+	})
+	add(d, Spec{
+		Name:  "list_step_uploads",
+		Title: "List a build's step uploads",
+		Description: "Lists the pipeline uploads (buildkite-agent pipeline upload, dynamic pipelines) a build received, newest first, " +
+			"without their definitions: uuid, state (pending, processing, applied, rejected, failed), source_job_id, created_jobs_count " +
+			"(absent until applied), rejection_type and message. next_cursor/prev_cursor page through them as after/before. " +
+			"Use it when steps are missing or a build failed early; get_step_upload shows what was uploaded.",
+		Area: "builds", Kind: Read, Scopes: []string{"read_builds"},
+	}, func(ctx context.Context, in listStepUploadsArgs) (stepUploadList, error) {
+		if in.PerPage < 0 || in.PerPage > 100 {
+			return stepUploadList{}, &ArgumentError{Argument: "per_page", Reason: "must be between 1 and 100"}
+		}
+		if in.After != "" && in.Before != "" {
+			return stepUploadList{}, &ArgumentError{Argument: "before", Reason: "give after or before, not both"}
+		}
+		page, err := bk.ListStepUploads(ctx, in.OrgSlug, in.PipelineSlug, in.BuildNumber, buildkite.StepUploadListOptions{
+			SourceJobID: in.SourceJobID, PerPage: in.PerPage, After: in.After, Before: in.Before,
+		})
+		if err != nil {
+			return stepUploadList{}, err
+		}
+		out := stepUploadList{Items: make([]stepUploadOut, 0, len(page.Uploads)), NextCursor: page.NextCursor, PrevCursor: page.PrevCursor}
+		for _, u := range page.Uploads {
+			out.Items = append(out.Items, shapeStepUpload(u))
+		}
+		return out, nil
+	})
+	add(d, Spec{
+		Name:  "get_step_upload",
+		Title: "Get a step upload",
+		Description: "Returns one pipeline upload of a build with its definition: the steps that were uploaded, as JSON " +
+			"(left out above 64 KiB, with definition_omitted and definition_bytes), plus its state, source job and outcome message.",
+		Area: "builds", Kind: Read, Scopes: []string{"read_builds"},
+	}, func(ctx context.Context, in getStepUploadArgs) (stepUploadDetail, error) {
+		u, err := bk.GetStepUpload(ctx, in.OrgSlug, in.PipelineSlug, in.BuildNumber, in.UploadUUID)
+		if err != nil {
+			return stepUploadDetail{}, err
+		}
+		out := stepUploadDetail{stepUploadOut: shapeStepUpload(u)}
+		switch {
+		case len(u.Definition) > maxDefinitionBytes:
+			out.DefinitionOmitted, out.DefinitionBytes = true, len(u.Definition)
+		case json.Valid(u.Definition):
+			out.Definition = u.Definition
+		}
+		return out, nil
+	})
+	add(d, Spec{
+		Name:  "cancel_build",
+		Title: "Cancel a build",
+		Description: "Cancels a scheduled, running or blocked build: running jobs are stopped (the build goes to canceling, then canceled). " +
+			"Returns the build's summary. Buildkite refuses a build that already finished. This stops work other people may be waiting on: confirm with the user first.",
+		Area: "builds", Kind: Destructive, Scopes: []string{"write_builds"},
+	}, func(ctx context.Context, in buildArgs) (buildSummary, error) {
+		b, err := bk.CancelBuild(ctx, in.OrgSlug, in.PipelineSlug, in.BuildNumber)
+		if err != nil {
+			return buildSummary{}, err
+		}
+		return shapeBuild(b, false), nil
+	})
+	add(d, Spec{
+		Name:  "rebuild_build",
+		Title: "Rebuild a build",
+		Description: "Starts a new build with the same commit, branch, message and environment as an existing one, and returns the new " +
+			"build's summary (its number differs) with rebuilt_from. The new build runs every step again, deploys included: confirm with the user first.",
+		Area: "builds", Kind: Destructive, Scopes: []string{"write_builds"},
+	}, func(ctx context.Context, in buildArgs) (rebuildOut, error) {
+		b, err := bk.RebuildBuild(ctx, in.OrgSlug, in.PipelineSlug, in.BuildNumber)
+		if err != nil {
+			return rebuildOut{}, err
+		}
+		out := rebuildOut{buildSummary: shapeBuild(b, false)}
+		if b.RebuiltFrom != nil {
+			out.RebuiltFrom = b.RebuiltFrom.Number
+		} else if n, err := strconv.Atoi(in.BuildNumber); err == nil {
+			out.RebuiltFrom = n
+		}
+		return out, nil
+	})
+	add(d, Spec{
+		Name:  "unblock_job",
+		Title: "Unblock a block step",
+		Description: "Unblocks a blocked block-step job (type manual, state blocked), answering its input fields if it has any, so the " +
+			"build carries on past it — often into a deploy. Returns the job. Buildkite refuses a job that is not blocked. Confirm with the user first.",
+		Area: "builds", Kind: Destructive, Scopes: []string{"write_builds"},
+	}, func(ctx context.Context, in unblockJobArgs) (jobDetail, error) {
+		j, err := bk.UnblockJob(ctx, in.OrgSlug, in.PipelineSlug, in.BuildNumber, in.JobID, in.Fields)
+		if err != nil {
+			return jobDetail{}, err
+		}
+		return shapeJob(j, detailed, false).(jobDetail), nil
+	})
+	add(d, Spec{
+		Name:  "retry_job",
+		Title: "Retry a job",
+		Description: "Retries a finished job (failed, canceled, passed, timed out): Buildkite keeps the old job as retried and schedules a copy, " +
+			"returned here with its new id; the build runs again. Retrying a deploy step deploys again: confirm with the user first.",
+		Area: "builds", Kind: Destructive, Scopes: []string{"write_builds"},
+	}, func(ctx context.Context, in jobArgs) (jobDetail, error) {
+		j, err := bk.RetryJob(ctx, in.OrgSlug, in.PipelineSlug, in.BuildNumber, in.JobID)
+		if err != nil {
+			return jobDetail{}, err
+		}
+		return shapeJob(j, detailed, false).(jobDetail), nil
+	})
+	add(d, Spec{
+		Name:  "get_job_env",
+		Title: "Get a job's environment",
+		Description: "Returns the environment variables a job ran with, name to value. These routinely include secrets " +
+			"(database URLs, API keys): ask for it only when the user needs a specific variable, and never repeat secret values back.",
+		Area: "builds", Kind: Sensitive, Scopes: []string{"read_job_env"},
+	}, func(ctx context.Context, in jobArgs) (jobEnvOut, error) {
+		env, err := bk.JobEnv(ctx, in.OrgSlug, in.PipelineSlug, in.BuildNumber, in.JobID)
+		if err != nil {
+			return jobEnvOut{}, err
+		}
+		if env == nil {
+			env = map[string]string{}
+		}
+		return jobEnvOut{JobID: in.JobID, Env: env}, nil
+	})
+}
+
+type annotationSummary struct {
+	Context  string `json:"context"`
+	Style    string `json:"style"`
+	Priority int    `json:"priority,omitempty"`
+	Scope    string `json:"scope,omitempty"`
+	Text     string `json:"text"`
+	// Cut says Text is the start of a longer body.
+	Cut bool `json:"cut,omitempty"`
+}
+
+const maxAnnotationText = 300
+
+var (
+	htmlTag    = regexp.MustCompile(`<[^>]*>`)
+	whitespace = regexp.MustCompile(`\s+`)
+)
+
+// annotationText renders an annotation's HTML body as one line of plain text.
+func annotationText(body string, limit int) (string, bool) {
+	s := htmlTag.ReplaceAllString(body, " ")
+	s = strings.TrimSpace(whitespace.ReplaceAllString(html.UnescapeString(s), " "))
+	if len(s) <= limit {
+		return s, false
+	}
+	cut := limit
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…", true
+}
+
+var styleRank = map[string]int{"error": 0, "warning": 1, "info": 2, "success": 3}
+
+// summarizeAnnotations orders annotations error first (then by priority),
+// keeps those whose style is in styles (all when nil), at most limit, and
+// says how many were left out.
+func summarizeAnnotations(as []buildkite.Annotation, limit int, styles []string) ([]annotationSummary, int) {
+	as = slices.Clone(as)
+	as = slices.DeleteFunc(as, func(a buildkite.Annotation) bool { return styles != nil && !slices.Contains(styles, a.Style) })
+	rank := func(a buildkite.Annotation) int {
+		if r, ok := styleRank[a.Style]; ok {
+			return r
+		}
+		return 4
+	}
+	slices.SortStableFunc(as, func(a, b buildkite.Annotation) int {
+		if d := rank(a) - rank(b); d != 0 {
+			return d
+		}
+		return b.Priority - a.Priority
+	})
+	omitted := max(0, len(as)-limit)
+	out := []annotationSummary{}
+	for _, a := range as[:min(len(as), limit)] {
+		text, cut := annotationText(a.BodyHTML, maxAnnotationText)
+		out = append(out, annotationSummary{Context: a.Context, Style: a.Style, Priority: a.Priority, Scope: a.Scope, Text: text, Cut: cut})
+	}
+	return out, omitted
+}
+
+// callerMessage is what the caller may see of err.
+func callerMessage(err error) string {
+	var s SafeError
+	if errors.As(err, &s) {
+		return s.SafeMessage()
+	}
+	return "failed (the details are in the server log)"
 }

@@ -113,6 +113,25 @@ func TestDefaultCatalog(t *testing.T) {
 		"list_jobs":               {Read, "builds", "read_builds"},
 		"get_job":                 {Read, "builds", "read_builds"},
 		"tail_logs":               {Read, "logs", "read_build_logs"},
+		// builds, logs, tests and investigations beyond the first tools
+		"get_build_test_engine_runs": {Read, "builds", "read_builds"},
+		"wait_for_build":             {Read, "builds", "read_builds"},
+		"list_step_uploads":          {Read, "builds", "read_builds"},
+		"get_step_upload":            {Read, "builds", "read_builds"},
+		"cancel_build":               {Destructive, "builds", "write_builds"},
+		"rebuild_build":              {Destructive, "builds", "write_builds"},
+		"unblock_job":                {Destructive, "builds", "write_builds"},
+		"retry_job":                  {Destructive, "builds", "write_builds"},
+		"get_job_env":                {Sensitive, "builds", "read_job_env"},
+		"search_logs":                {Read, "logs", "read_build_logs"},
+		"read_logs":                  {Read, "logs", "read_build_logs"},
+		"list_tests":                 {Read, "tests", "read_suites"},
+		"get_test":                   {Read, "tests", "read_suites"},
+		"list_tests_for_build":       {Read, "tests", "read_suites"},
+		"list_test_runs":             {Read, "tests", "read_suites"},
+		"get_test_run":               {Read, "tests", "read_suites"},
+		"get_failed_executions":      {Read, "tests", "read_suites"},
+		"get_build_failure_summary":  {Read, "investigations", "read_builds,read_build_logs,read_suites"},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("catalog (-want +got):\n%s", diff)
@@ -322,7 +341,9 @@ func TestTailLogs(t *testing.T) {
 
 	var tail tailResult
 	h.ok("tail_logs", args(fb, long, ""), &tail)
-	if len(tail.Lines) != 10 || !tail.Truncated || tail.FirstLine != 0 || tail.LogBytes != int64(len(long.Log)) {
+	// The log is longer than one range read: its lines are counted, so
+	// line numbers are known all the same.
+	if total := strings.Count(long.Log, "\n"); len(tail.Lines) != 10 || !tail.Truncated || tail.FirstLine != total-9 || tail.TotalLines != total || tail.LogBytes != int64(len(long.Log)) {
 		t.Fatalf("default tail = %+v", tail)
 	}
 	if got := tail.Lines[9]; got != "user command error: exit status 1" {
@@ -333,9 +354,13 @@ func TestTailLogs(t *testing.T) {
 			t.Errorf("escape left in %q", l)
 		}
 	}
+	// A suffix range for the tail, then a prefix range to count the lines before it.
 	reqs := h.sim.Requests()
-	if last := reqs[len(reqs)-1]; !strings.HasPrefix(last.Header.Get("Range"), "bytes=-") || last.Header.Get("Accept") != "text/plain" {
-		t.Errorf("log request headers %v", last.Header)
+	if tailReq := reqs[len(reqs)-2]; !strings.HasPrefix(tailReq.Header.Get("Range"), "bytes=-") || tailReq.Header.Get("Accept") != "text/plain" {
+		t.Errorf("tail request headers %v", tailReq.Header)
+	}
+	if countReq := reqs[len(reqs)-1]; !strings.HasPrefix(countReq.Header.Get("Range"), "bytes=0-") {
+		t.Errorf("count request headers %v", countReq.Header)
 	}
 
 	h.ok("tail_logs", args(fb, long, `,"tail":250`), &tail)

@@ -3,6 +3,7 @@ package tools
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"strings"
 	"testing"
 
@@ -48,6 +49,10 @@ func (f *fakeLog) JobLogTail(_ context.Context, _, _, _, _ string, n int64) (bui
 	return buildkite.LogTail{Data: []byte(f.log[start:]), Offset: start, Size: int64(len(f.log))}, nil
 }
 
+func (f *fakeLog) JobLogHead(_ context.Context, _, _, _, _ string, n int64) (io.ReadCloser, error) {
+	return io.NopCloser(strings.NewReader(f.log[:min(n, int64(len(f.log)))])), nil
+}
+
 func TestTailLogsReadsMoreForLongLines(t *testing.T) {
 	long := strings.Repeat("x", 3000)
 	f := &fakeLog{log: strings.Repeat(long+"\r\n", 200)}
@@ -67,7 +72,7 @@ func TestTailLogsReadsMoreForLongLines(t *testing.T) {
 	if diff := cmp.Diff([]int64{20 * bytesPerLine, maxTailBytes}, f.asked); diff != "" {
 		t.Errorf("bytes asked (-want +got):\n%s", diff)
 	}
-	if len(out.Lines) != 20 || !out.Truncated || out.FirstLine != 0 || !strings.HasSuffix(out.Lines[0], "…[line cut]") {
+	if len(out.Lines) != 20 || !out.Truncated || out.FirstLine != 181 || !strings.HasSuffix(out.Lines[0], "…[line cut]") {
 		t.Errorf("got %d lines, truncated %v, first line %d, line 0 %.20q…", len(out.Lines), out.Truncated, out.FirstLine, out.Lines[0])
 	}
 }
