@@ -8,7 +8,7 @@ LDFLAGS    = -s -w
 BIN        = bin
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-short vet lint fmt fuzz bench build bootstrap build-McpFunction build-RotationFunction rotate-token deploy deploy-prod clean policy-diff policy-apply tools approve disable audit-user audit-tool audit-replay
+.PHONY: help run test test-short vet lint fmt fuzz bench e2e build build-arm64 build-amd64 bootstrap build-McpFunction build-RotationFunction rotate-token deploy deploy-prod clean policy-diff policy-apply tools approve disable audit-user audit-tool audit-replay
 
 help: ## List the targets.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -76,10 +76,24 @@ lint: vet ## Same as vet (no third-party linter is installed by the repo).
 fmt: ## Format the code.
 	gofmt -w $$(git ls-files '*.go')
 
-bench: ## Run the Go benchmarks (loopback only, bounded).
+COLDSTART_RUNS ?= 7
+bench: ## Run the Go benchmarks (loopback only, bounded), then COLDSTART_RUNS (7) cold starts under the Lambda emulator.
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2000x ./...
+	$(GO) run ./internal/lambdatest/coldstart -runs $(COLDSTART_RUNS)
+
+e2e: ## Run the bootstraps under the Lambda Runtime Interface Emulator (also part of test).
+	$(GO) test -count=1 ./internal/lambdatest/...
+	$(GO) test -count=1 -run '^TestLambda' ./functions/...
 
 build: bootstrap ## Build the Lambda bootstrap binaries into bin/.
+
+build-arm64: ## Build every function's bootstrap for linux/arm64 (what deploys) into bin/arm64/ and print the sizes.
+build-amd64: ## Build every function's bootstrap for linux/amd64 into bin/amd64/ and print the sizes.
+build-arm64 build-amd64: build-%:
+	@set -e; for f in $(notdir $(wildcard functions/*)); do \
+	  GOOS=linux GOARCH=$* CGO_ENABLED=0 $(GO) build -trimpath -ldflags='$(LDFLAGS)' -tags lambda.norpc -o $(BIN)/$*/$$f/bootstrap ./functions/$$f; \
+	  echo "$(BIN)/$*/$$f/bootstrap $$(wc -c < $(BIN)/$*/$$f/bootstrap) bytes"; \
+	done
 
 bootstrap:
 	$(LAMBDA_ENV) $(GO) build -trimpath -ldflags='$(LDFLAGS)' -tags lambda.norpc -o $(BIN)/mcp/bootstrap ./functions/mcp
