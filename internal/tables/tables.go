@@ -86,8 +86,8 @@ func Audit(name string) *dynamodb.CreateTableInput {
 }
 
 // RateLimit returns the rate-limit table's definition under name: one
-// counter item per limited scope and minute, expiring through AuditTTL's
-// namesake RateLimitTTL. No stream: counters are not events.
+// counter item per minute (internal/ratelimit), expiring on RateLimitTTL.
+// No stream: counters are not events.
 func RateLimit(name string) *dynamodb.CreateTableInput {
 	return &dynamodb.CreateTableInput{
 		TableName:   aws.String(name),
