@@ -23,6 +23,8 @@ type (
 	NewClusterQueue = gobuildkite.ClusterQueueCreate
 	// ClusterQueueChanges is what UpdateClusterQueue sends; empty fields are left as they are.
 	ClusterQueueChanges = gobuildkite.ClusterQueueUpdate
+	// RetryAgentAffinity says where retried jobs run: prefer-warmest or prefer-different.
+	RetryAgentAffinity = gobuildkite.RetryAgentAffinity
 )
 
 func clusterName(org, id string) string { return "cluster " + id + " of organization " + org }

@@ -30,12 +30,19 @@ type Buildkite interface {
 	buildAPI
 	logAPI
 	testAPI
+	clusterAPI
+	agentAPI
+	pipelineEditAPI
+	scheduleAPI
+	artifactAPI
+	annotationAPI
 }
 
 // Default is the catalog this build ships, its tools calling bk.
 func Default(bk Buildkite) (*Catalog, error) {
 	var all []*Tool
-	for _, area := range []func(Buildkite) ([]*Tool, error){userTools, pipelineTools, buildTools, logTools, testTools, investigationTools} {
+	for _, area := range []func(Buildkite) ([]*Tool, error){userTools, pipelineTools, buildTools, logTools, testTools, investigationTools,
+		clusterTools, agentTools, artifactTools, annotationTools, skillTools} {
 		ts, err := area(bk)
 		if err != nil {
 			return nil, err

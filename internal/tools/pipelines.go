@@ -2,6 +2,8 @@ package tools
 
 import (
 	"context"
+	"errors"
+	"strings"
 
 	"github.com/kitegate/kitegate/internal/buildkite"
 )
@@ -21,16 +23,15 @@ type getPipelineArgs struct {
 	DetailLevel  string `json:"detail_level,omitempty" jsonschema:"how much to return: summary (default, the key fields), detailed (more fields) or full (everything Buildkite returns, including the steps configuration)"`
 }
 
-type pipelineSummary struct {
+// pipelineOut is a pipeline at any detail level: the summary fields are
+// always there, the others only at the levels that include them.
+type pipelineOut struct {
 	Slug          string `json:"slug"`
 	Name          string `json:"name"`
 	Repository    string `json:"repository"`
 	DefaultBranch string `json:"default_branch"`
 	WebURL        string `json:"web_url"`
-}
-
-type pipelineDetail struct {
-	pipelineSummary
+	// detailed
 	Description          string   `json:"description,omitempty"`
 	Tags                 []string `json:"tags,omitempty"`
 	Visibility           string   `json:"visibility,omitempty"`
@@ -38,35 +39,63 @@ type pipelineDetail struct {
 	CreatedAt            *string  `json:"created_at,omitempty"`
 	ArchivedAt           *string  `json:"archived_at,omitempty"`
 	BranchConfiguration  string   `json:"branch_configuration,omitempty"`
-	RunningBuildsCount   int      `json:"running_builds_count"`
-	ScheduledBuildsCount int      `json:"scheduled_builds_count"`
-	RunningJobsCount     int      `json:"running_jobs_count"`
-	ScheduledJobsCount   int      `json:"scheduled_jobs_count"`
-	WaitingJobsCount     int      `json:"waiting_jobs_count"`
+	RunningBuildsCount   *int     `json:"running_builds_count,omitempty"`
+	ScheduledBuildsCount *int     `json:"scheduled_builds_count,omitempty"`
+	RunningJobsCount     *int     `json:"running_jobs_count,omitempty"`
+	ScheduledJobsCount   *int     `json:"scheduled_jobs_count,omitempty"`
+	WaitingJobsCount     *int     `json:"waiting_jobs_count,omitempty"`
+	// full
+	ID                              string         `json:"id,omitempty"`
+	GraphQLID                       string         `json:"graphql_id,omitempty"`
+	URL                             string         `json:"url,omitempty"`
+	BuildsURL                       string         `json:"builds_url,omitempty"`
+	BadgeURL                        string         `json:"badge_url,omitempty"`
+	Configuration                   string         `json:"configuration,omitempty"`
+	Steps                           any            `json:"steps,omitempty"`
+	Env                             map[string]any `json:"env,omitempty"`
+	Provider                        *providerOut   `json:"provider,omitempty"`
+	SkipQueuedBranchBuilds          *bool          `json:"skip_queued_branch_builds,omitempty"`
+	SkipQueuedBranchBuildsFilter    string         `json:"skip_queued_branch_builds_filter,omitempty"`
+	CancelRunningBranchBuilds       *bool          `json:"cancel_running_branch_builds,omitempty"`
+	CancelRunningBranchBuildsFilter string         `json:"cancel_running_branch_builds_filter,omitempty"`
+	DefaultCommandStepTimeout       int            `json:"default_command_step_timeout,omitempty"`
+	MaximumCommandStepTimeout       int            `json:"maximum_command_step_timeout,omitempty"`
+}
+
+// providerOut is where the pipeline's code lives and how it triggers
+// builds. The webhook URL is left out: anyone who has it can trigger builds.
+type providerOut struct {
+	ID       string `json:"id"`
+	Settings any    `json:"settings,omitempty"`
 }
 
 type pipelineList struct {
-	Items    []any `json:"items"`
-	NextPage int   `json:"next_page,omitempty"`
+	Items    []pipelineOut `json:"items"`
+	NextPage int           `json:"next_page,omitempty"`
 }
 
-func shapePipeline(p buildkite.Pipeline, level string) any {
-	s := pipelineSummary{Slug: p.Slug, Name: p.Name, Repository: p.Repository, DefaultBranch: p.DefaultBranch, WebURL: p.WebURL}
-	switch level {
-	case summary:
-		return s
-	case detailed:
-		return pipelineDetail{
-			pipelineSummary: s, Description: p.Description, Tags: p.Tags, Visibility: p.Visibility,
-			ClusterID: p.ClusterID, CreatedAt: timestamp(p.CreatedAt), ArchivedAt: timestamp(p.ArchivedAt),
-			BranchConfiguration: p.BranchConfiguration,
-			RunningBuildsCount:  p.RunningBuildsCount, ScheduledBuildsCount: p.ScheduledBuildsCount,
-			RunningJobsCount: p.RunningJobsCount, ScheduledJobsCount: p.ScheduledJobsCount, WaitingJobsCount: p.WaitingJobsCount,
-		}
+func shapePipeline(p buildkite.Pipeline, level string) pipelineOut {
+	out := pipelineOut{Slug: p.Slug, Name: p.Name, Repository: p.Repository, DefaultBranch: p.DefaultBranch, WebURL: p.WebURL}
+	if level == summary {
+		return out
 	}
-	// The webhook URL lets anyone who has it trigger builds: not for the model.
-	p.Provider.WebhookURL = ""
-	return p
+	out.Description, out.Tags, out.Visibility, out.ClusterID = p.Description, p.Tags, p.Visibility, p.ClusterID
+	out.CreatedAt, out.ArchivedAt, out.BranchConfiguration = timestamp(p.CreatedAt), timestamp(p.ArchivedAt), p.BranchConfiguration
+	out.RunningBuildsCount, out.ScheduledBuildsCount = &p.RunningBuildsCount, &p.ScheduledBuildsCount
+	out.RunningJobsCount, out.ScheduledJobsCount, out.WaitingJobsCount = &p.RunningJobsCount, &p.ScheduledJobsCount, &p.WaitingJobsCount
+	if level == detailed {
+		return out
+	}
+	out.ID, out.GraphQLID, out.URL, out.BuildsURL, out.BadgeURL = p.ID, p.GraphQLID, p.URL, p.BuildsURL, p.BadgeURL
+	out.Configuration, out.Env = p.Configuration, p.Env
+	if len(p.Steps) > 0 {
+		out.Steps = p.Steps
+	}
+	out.Provider = &providerOut{ID: p.Provider.ID, Settings: p.Provider.Settings}
+	out.SkipQueuedBranchBuilds, out.SkipQueuedBranchBuildsFilter = &p.SkipQueuedBranchBuilds, p.SkipQueuedBranchBuildsFilter
+	out.CancelRunningBranchBuilds, out.CancelRunningBranchBuildsFilter = &p.CancelRunningBranchBuilds, p.CancelRunningBranchBuildsFilter
+	out.DefaultCommandStepTimeout, out.MaximumCommandStepTimeout = p.DefaultCommandStepTimeout, p.MaximumCommandStepTimeout
+	return out
 }
 
 func pipelineTools(bk Buildkite) ([]*Tool, error) {
@@ -78,20 +107,20 @@ func pipelineTools(bk Buildkite) ([]*Tool, error) {
 			"Returns items (slug, name, repository, default_branch, web_url at the summary detail level) and next_page when there are more. " +
 			"Use it to find a pipeline_slug for the build tools.",
 		Area: "pipelines", Kind: Read, Scopes: []string{"read_pipelines"},
-	}, func(ctx context.Context, in listPipelinesArgs) (any, error) {
+	}, func(ctx context.Context, in listPipelinesArgs) (pipelineList, error) {
 		level, err := detailLevel(in.DetailLevel)
 		if err != nil {
-			return nil, err
+			return pipelineList{}, err
 		}
 		lo, err := listOptions(in.Page, in.PerPage)
 		if err != nil {
-			return nil, err
+			return pipelineList{}, err
 		}
 		ps, page, err := bk.ListPipelines(ctx, in.OrgSlug, buildkite.PipelineListOptions{Name: in.Name, Repository: in.Repository, ListOptions: lo})
 		if err != nil {
-			return nil, err
+			return pipelineList{}, err
 		}
-		out := pipelineList{Items: make([]any, 0, len(ps)), NextPage: page.NextPage}
+		out := pipelineList{Items: make([]pipelineOut, 0, len(ps)), NextPage: page.NextPage}
 		for _, p := range ps {
 			out.Items = append(out.Items, shapePipeline(p, level))
 		}
@@ -104,16 +133,293 @@ func pipelineTools(bk Buildkite) ([]*Tool, error) {
 			"description, tags, cluster, branch filter and running/scheduled counts when detailed; " +
 			"everything including the steps configuration when full.",
 		Area: "pipelines", Kind: Read, Scopes: []string{"read_pipelines"},
-	}, func(ctx context.Context, in getPipelineArgs) (any, error) {
+	}, func(ctx context.Context, in getPipelineArgs) (pipelineOut, error) {
 		level, err := detailLevel(in.DetailLevel)
 		if err != nil {
-			return nil, err
+			return pipelineOut{}, err
 		}
 		p, err := bk.GetPipeline(ctx, in.OrgSlug, in.PipelineSlug)
 		if err != nil {
-			return nil, err
+			return pipelineOut{}, err
 		}
 		return shapePipeline(p, level), nil
 	})
+	pipelineEditTools(&d, bk)
+	scheduleTools(&d, bk)
 	return d.done()
+}
+
+// pipelineEditAPI is what create_pipeline and update_pipeline call.
+type pipelineEditAPI interface {
+	CreatePipeline(ctx context.Context, org string, in buildkite.NewPipeline) (buildkite.Pipeline, error)
+	UpdatePipeline(ctx context.Context, org, pipeline string, in buildkite.PipelineChanges) (buildkite.Pipeline, error)
+	AddPipelineWebhook(ctx context.Context, org, pipeline string) error
+}
+
+type createPipelineArgs struct {
+	OrgSlug       string   `json:"org_slug" jsonschema:"the organization slug, e.g. acme"`
+	Name          string   `json:"name" jsonschema:"the pipeline's name; its slug is derived from it"`
+	RepositoryURL string   `json:"repository_url" jsonschema:"the Git repository to build, e.g. git@github.com:acme/app.git"`
+	ClusterID     string   `json:"cluster_id,omitempty" jsonschema:"the UUID of the cluster whose agents run it (list_clusters); default: the organization's default cluster"`
+	Configuration string   `json:"configuration,omitempty" jsonschema:"the pipeline's steps as YAML (default: one step that runs buildkite-agent pipeline upload, reading .buildkite/pipeline.yml from the repository)"`
+	DefaultBranch string   `json:"default_branch,omitempty" jsonschema:"the branch builds use by default (default main)"`
+	Description   string   `json:"description,omitempty" jsonschema:"what the pipeline does"`
+	Tags          []string `json:"tags,omitempty" jsonschema:"tags to find the pipeline by"`
+	CreateWebhook bool     `json:"create_webhook,omitempty" jsonschema:"also create the webhook on the repository host so pushes start builds (default false)"`
+}
+
+type updatePipelineArgs struct {
+	OrgSlug             string   `json:"org_slug" jsonschema:"the organization slug, e.g. acme"`
+	PipelineSlug        string   `json:"pipeline_slug" jsonschema:"the pipeline slug, e.g. web-app"`
+	Name                string   `json:"name,omitempty" jsonschema:"a new name"`
+	RepositoryURL       string   `json:"repository_url,omitempty" jsonschema:"a new Git repository URL"`
+	ClusterID           string   `json:"cluster_id,omitempty" jsonschema:"the UUID of the cluster to move the pipeline to"`
+	Configuration       string   `json:"configuration,omitempty" jsonschema:"new steps as YAML, replacing the current ones entirely (get_pipeline with detail_level full shows them)"`
+	DefaultBranch       string   `json:"default_branch,omitempty" jsonschema:"a new default branch"`
+	Description         string   `json:"description,omitempty" jsonschema:"a new description"`
+	BranchConfiguration string   `json:"branch_configuration,omitempty" jsonschema:"a new branch filter, e.g. \"main release/*\""`
+	Visibility          string   `json:"visibility,omitempty" jsonschema:"private or public"`
+	Tags                []string `json:"tags,omitempty" jsonschema:"new tags, replacing the current ones"`
+}
+
+type webhookOut struct {
+	Created bool   `json:"created"`
+	Error   string `json:"error,omitempty"`
+}
+
+type createdPipelineOut struct {
+	pipelineOut
+	Webhook *webhookOut `json:"webhook,omitempty"`
+}
+
+func set(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func pipelineEditTools(d *definer, bk Buildkite) {
+	add(d, Spec{
+		Name:  "create_pipeline",
+		Title: "Create a pipeline",
+		Description: "Creates a pipeline that builds repository_url, optionally in a given cluster, with steps given as YAML configuration " +
+			"(by default one step that uploads .buildkite/pipeline.yml from the repository), a default branch, description and tags. " +
+			"With create_webhook it also asks Buildkite to add the webhook on the repository host, and reports whether that worked. " +
+			"Returns the new pipeline (slug, web_url, cluster, ...). Confirm with the user first.",
+		Area: "pipelines", Kind: Write, Scopes: []string{"write_pipelines"},
+	}, func(ctx context.Context, in createPipelineArgs) (createdPipelineOut, error) {
+		if strings.TrimSpace(in.Name) == "" {
+			return createdPipelineOut{}, &ArgumentError{Argument: "name", Reason: "must not be empty"}
+		}
+		if strings.TrimSpace(in.RepositoryURL) == "" {
+			return createdPipelineOut{}, &ArgumentError{Argument: "repository_url", Reason: "must not be empty"}
+		}
+		p, err := bk.CreatePipeline(ctx, in.OrgSlug, buildkite.NewPipeline{
+			Name: in.Name, Repository: in.RepositoryURL, ClusterID: in.ClusterID, Configuration: in.Configuration,
+			DefaultBranch: in.DefaultBranch, Description: in.Description, Tags: in.Tags,
+		})
+		if err != nil {
+			return createdPipelineOut{}, err
+		}
+		out := createdPipelineOut{pipelineOut: shapePipeline(p, detailed)}
+		if in.CreateWebhook {
+			// The pipeline exists whatever happens here: report, do not fail.
+			out.Webhook = &webhookOut{Created: true}
+			if err := bk.AddPipelineWebhook(ctx, in.OrgSlug, p.Slug); err != nil {
+				out.Webhook = &webhookOut{Error: safeMessage(err)}
+			}
+		}
+		return out, nil
+	})
+	add(d, Spec{
+		Name:  "update_pipeline",
+		Title: "Update a pipeline",
+		Description: "Changes a pipeline's name, repository_url, cluster_id, configuration (its steps as YAML, replaced entirely), default_branch, " +
+			"description, branch_configuration (branch filter), visibility or tags; fields left out stay as they are. " +
+			"The change applies to every later build, so confirm it with the user first. Returns the pipeline as it now is.",
+		Area: "pipelines", Kind: Destructive, Scopes: []string{"write_pipelines"},
+	}, func(ctx context.Context, in updatePipelineArgs) (pipelineOut, error) {
+		if err := oneOf("visibility", in.Visibility, "private", "public"); err != nil {
+			return pipelineOut{}, err
+		}
+		ch := buildkite.PipelineChanges{
+			Name: set(in.Name), Repository: set(in.RepositoryURL), ClusterID: set(in.ClusterID), Configuration: set(in.Configuration),
+			DefaultBranch: set(in.DefaultBranch), Description: set(in.Description), BranchConfiguration: set(in.BranchConfiguration),
+			Visibility: set(in.Visibility),
+		}
+		if in.Tags != nil {
+			ch.Tags = &in.Tags
+		}
+		if ch == (buildkite.PipelineChanges{}) {
+			return pipelineOut{}, &ArgumentError{Reason: "give at least one field to change"}
+		}
+		p, err := bk.UpdatePipeline(ctx, in.OrgSlug, in.PipelineSlug, ch)
+		if err != nil {
+			return pipelineOut{}, err
+		}
+		return shapePipeline(p, detailed), nil
+	})
+}
+
+// safeMessage is what the caller may see of err.
+func safeMessage(err error) string {
+	var safe SafeError
+	if errors.As(err, &safe) {
+		return safe.SafeMessage()
+	}
+	return "the call failed; the details are in the server log"
+}
+
+// scheduleAPI is what the pipeline schedule tools call.
+type scheduleAPI interface {
+	ListPipelineSchedules(ctx context.Context, org, pipeline string, opt buildkite.ListOptions) ([]buildkite.PipelineSchedule, buildkite.Pagination, error)
+	GetPipelineSchedule(ctx context.Context, org, pipeline, scheduleID string) (buildkite.PipelineSchedule, error)
+	CreatePipelineSchedule(ctx context.Context, org, pipeline string, in buildkite.NewPipelineSchedule) (buildkite.PipelineSchedule, error)
+	UpdatePipelineSchedule(ctx context.Context, org, pipeline, scheduleID string, in buildkite.PipelineScheduleChanges) (buildkite.PipelineSchedule, error)
+}
+
+type listSchedulesArgs struct {
+	OrgSlug      string `json:"org_slug" jsonschema:"the organization slug, e.g. acme"`
+	PipelineSlug string `json:"pipeline_slug" jsonschema:"the pipeline slug, e.g. web-app"`
+	Page         int    `json:"page,omitempty" jsonschema:"page number, from 1 (default 1); use next_page from the previous answer"`
+	PerPage      int    `json:"per_page,omitempty" jsonschema:"schedules per page, 1 to 100 (default 30)"`
+}
+
+type getScheduleArgs struct {
+	OrgSlug      string `json:"org_slug" jsonschema:"the organization slug, e.g. acme"`
+	PipelineSlug string `json:"pipeline_slug" jsonschema:"the pipeline slug, e.g. web-app"`
+	ScheduleID   string `json:"schedule_id" jsonschema:"the schedule's UUID (list_pipeline_schedules gives it)"`
+}
+
+type createScheduleArgs struct {
+	OrgSlug      string            `json:"org_slug" jsonschema:"the organization slug, e.g. acme"`
+	PipelineSlug string            `json:"pipeline_slug" jsonschema:"the pipeline slug, e.g. web-app"`
+	Cronline     string            `json:"cronline" jsonschema:"when to build: @hourly, @daily, @weekly, @monthly, or a crontab line such as \"0 2 * * 1-5\" optionally followed by a time zone, e.g. \"0 2 * * * Europe/Berlin\" (UTC otherwise)"`
+	Label        string            `json:"label,omitempty" jsonschema:"a short name for the schedule, e.g. Nightly full suite"`
+	Message      string            `json:"message,omitempty" jsonschema:"the message of the builds it creates"`
+	Commit       string            `json:"commit,omitempty" jsonschema:"the commit to build (default HEAD)"`
+	Branch       string            `json:"branch,omitempty" jsonschema:"the branch to build (default: the pipeline's default branch)"`
+	Env          map[string]string `json:"env,omitempty" jsonschema:"environment variables for the builds it creates, name to value"`
+	Enabled      *bool             `json:"enabled,omitempty" jsonschema:"whether it creates builds (default true)"`
+}
+
+type updateScheduleArgs struct {
+	OrgSlug      string            `json:"org_slug" jsonschema:"the organization slug, e.g. acme"`
+	PipelineSlug string            `json:"pipeline_slug" jsonschema:"the pipeline slug, e.g. web-app"`
+	ScheduleID   string            `json:"schedule_id" jsonschema:"the schedule's UUID (list_pipeline_schedules gives it)"`
+	Cronline     string            `json:"cronline,omitempty" jsonschema:"a new cron line, as for create_pipeline_schedule"`
+	Label        string            `json:"label,omitempty" jsonschema:"a new label"`
+	Message      string            `json:"message,omitempty" jsonschema:"a new build message"`
+	Commit       string            `json:"commit,omitempty" jsonschema:"a new commit to build"`
+	Branch       string            `json:"branch,omitempty" jsonschema:"a new branch to build"`
+	Env          map[string]string `json:"env,omitempty" jsonschema:"new environment variables, replacing the current ones"`
+	Enabled      *bool             `json:"enabled,omitempty" jsonschema:"false stops it creating builds, true starts it again"`
+}
+
+type scheduleOut struct {
+	ID            string            `json:"id"`
+	Label         string            `json:"label"`
+	Cronline      string            `json:"cronline"`
+	Enabled       bool              `json:"enabled"`
+	Branch        string            `json:"branch,omitempty"`
+	Commit        string            `json:"commit,omitempty"`
+	Message       string            `json:"message,omitempty"`
+	Env           map[string]string `json:"env,omitempty"`
+	NextBuildAt   *string           `json:"next_build_at,omitempty"`
+	FailedMessage string            `json:"failed_message,omitempty"`
+	FailedAt      *string           `json:"failed_at,omitempty"`
+	CreatedAt     *string           `json:"created_at,omitempty"`
+	CreatedBy     string            `json:"created_by,omitempty"`
+}
+
+type scheduleList struct {
+	Items    []scheduleOut `json:"items"`
+	NextPage int           `json:"next_page,omitempty"`
+}
+
+func shapeSchedule(s buildkite.PipelineSchedule) scheduleOut {
+	out := scheduleOut{
+		ID: s.ID, Label: s.Label, Cronline: s.Cronline, Enabled: s.Enabled, Branch: s.Branch, Commit: s.Commit,
+		Message: s.Message, Env: s.Env, NextBuildAt: timestamp(s.NextBuildAt), FailedMessage: s.FailedMessage,
+		FailedAt: timestamp(s.FailedAt), CreatedAt: timestamp(s.CreatedAt),
+	}
+	if s.CreatedBy != nil {
+		out.CreatedBy = s.CreatedBy.Name
+	}
+	return out
+}
+
+func scheduleTools(d *definer, bk Buildkite) {
+	add(d, Spec{
+		Name:  "list_pipeline_schedules",
+		Title: "List a pipeline's schedules",
+		Description: "Lists a pipeline's scheduled builds, newest first, 30 per page by default: items (id, label, cronline, enabled, branch, commit, " +
+			"message, env, next_build_at, and failed_message/failed_at when the last attempt to create a build failed) and next_page when there are more.",
+		Area: "pipelines", Kind: Read, Scopes: []string{"read_pipelines"},
+	}, func(ctx context.Context, in listSchedulesArgs) (scheduleList, error) {
+		lo, err := listOptions(in.Page, in.PerPage)
+		if err != nil {
+			return scheduleList{}, err
+		}
+		ss, page, err := bk.ListPipelineSchedules(ctx, in.OrgSlug, in.PipelineSlug, lo)
+		if err != nil {
+			return scheduleList{}, err
+		}
+		out := scheduleList{Items: make([]scheduleOut, 0, len(ss)), NextPage: page.NextPage}
+		for _, s := range ss {
+			out.Items = append(out.Items, shapeSchedule(s))
+		}
+		return out, nil
+	})
+	add(d, Spec{
+		Name:        "get_pipeline_schedule",
+		Title:       "Get a pipeline schedule",
+		Description: "Returns one pipeline schedule: label, cronline, enabled, what it builds (branch, commit, message, env), next_build_at, and why its last attempt failed if it did.",
+		Area:        "pipelines", Kind: Read, Scopes: []string{"read_pipelines"},
+	}, func(ctx context.Context, in getScheduleArgs) (scheduleOut, error) {
+		s, err := bk.GetPipelineSchedule(ctx, in.OrgSlug, in.PipelineSlug, in.ScheduleID)
+		if err != nil {
+			return scheduleOut{}, err
+		}
+		return shapeSchedule(s), nil
+	})
+	add(d, Spec{
+		Name:  "create_pipeline_schedule",
+		Title: "Create a pipeline schedule",
+		Description: "Schedules builds of a pipeline on a cronline (@daily, or crontab syntax with an optional time zone), of a branch and commit, " +
+			"with a message and environment variables; enabled unless enabled is false. Every build it creates runs the pipeline's steps, " +
+			"so confirm with the user first. Returns the schedule with next_build_at.",
+		Area: "pipelines", Kind: Write, Scopes: []string{"write_pipelines"},
+	}, func(ctx context.Context, in createScheduleArgs) (scheduleOut, error) {
+		if strings.TrimSpace(in.Cronline) == "" {
+			return scheduleOut{}, &ArgumentError{Argument: "cronline", Reason: "must not be empty"}
+		}
+		s, err := bk.CreatePipelineSchedule(ctx, in.OrgSlug, in.PipelineSlug, buildkite.NewPipelineSchedule{
+			Cronline: in.Cronline, Label: in.Label, Message: in.Message, Commit: in.Commit, Branch: in.Branch, Env: in.Env, Enabled: in.Enabled,
+		})
+		if err != nil {
+			return scheduleOut{}, err
+		}
+		return shapeSchedule(s), nil
+	})
+	add(d, Spec{
+		Name:  "update_pipeline_schedule",
+		Title: "Update a pipeline schedule",
+		Description: "Changes a pipeline schedule's cronline, label, message, commit, branch, env (replaced entirely) or enabled; fields left out stay as they are. " +
+			"Use enabled false to stop a schedule without deleting it. Confirm with the user first. Returns the schedule as it now is.",
+		Area: "pipelines", Kind: Destructive, Scopes: []string{"write_pipelines"},
+	}, func(ctx context.Context, in updateScheduleArgs) (scheduleOut, error) {
+		ch := buildkite.PipelineScheduleChanges{
+			Cronline: in.Cronline, Label: in.Label, Message: in.Message, Commit: in.Commit, Branch: in.Branch, Env: in.Env, Enabled: in.Enabled,
+		}
+		if ch.Cronline == "" && ch.Label == "" && ch.Message == "" && ch.Commit == "" && ch.Branch == "" && ch.Env == nil && ch.Enabled == nil {
+			return scheduleOut{}, &ArgumentError{Reason: "give at least one field to change"}
+		}
+		s, err := bk.UpdatePipelineSchedule(ctx, in.OrgSlug, in.PipelineSlug, in.ScheduleID, ch)
+		if err != nil {
+			return scheduleOut{}, err
+		}
+		return shapeSchedule(s), nil
+	})
 }

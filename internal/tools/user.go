@@ -43,10 +43,10 @@ func userTools(bk Buildkite) ([]*Tool, error) {
 		Description: "Returns the Buildkite user (id, name, email, created_at) that kitegate's shared API token belongs to. " +
 			"Every Buildkite call is made as this one user, whoever asks; it is not the person calling the tool.",
 		Area: "user", Kind: Read, Scopes: []string{"read_user"},
-	}, func(ctx context.Context, _ noArgs) (any, error) {
+	}, func(ctx context.Context, _ noArgs) (userOut, error) {
 		u, err := bk.CurrentUser(ctx)
 		if err != nil {
-			return nil, err
+			return userOut{}, err
 		}
 		return userOut{ID: u.ID, Name: u.Name, Email: u.Email, CreatedAt: timestamp(u.CreatedAt)}, nil
 	})
@@ -56,13 +56,13 @@ func userTools(bk Buildkite) ([]*Tool, error) {
 		Description: "Returns the Buildkite organization (slug, name, id, web_url) the shared API token belongs to. " +
 			"Call it first when you do not know the org_slug the other tools need.",
 		Area: "user", Kind: Read, Scopes: []string{"read_organizations"},
-	}, func(ctx context.Context, _ noArgs) (any, error) {
+	}, func(ctx context.Context, _ noArgs) (organizationOut, error) {
 		orgs, _, err := bk.Organizations(ctx, buildkite.ListOptions{})
 		if err != nil {
-			return nil, err
+			return organizationOut{}, err
 		}
 		if len(orgs) == 0 {
-			return nil, safeError("the shared Buildkite token can see no organization")
+			return organizationOut{}, safeError("the shared Buildkite token can see no organization")
 		}
 		o := orgs[0]
 		return organizationOut{Slug: o.Slug, Name: o.Name, ID: o.ID, WebURL: o.WebURL, CreatedAt: timestamp(o.CreatedAt)}, nil
@@ -74,10 +74,10 @@ func userTools(bk Buildkite) ([]*Tool, error) {
 			"created_at, expires_at (null when it never expires) and the user it belongs to. " +
 			"Use it to explain why a tool is forbidden (a missing scope) or to check expiry.",
 		Area: "user", Kind: Read,
-	}, func(ctx context.Context, _ noArgs) (any, error) {
+	}, func(ctx context.Context, _ noArgs) (accessTokenOut, error) {
 		t, err := bk.AccessToken(ctx)
 		if err != nil {
-			return nil, err
+			return accessTokenOut{}, err
 		}
 		out := accessTokenOut{UUID: t.UUID, Scopes: t.Scopes, Description: t.Description,
 			CreatedAt: timestamp(t.CreatedAt), ExpiresAt: timestamp(t.ExpiresAt)}

@@ -1,0 +1,312 @@
+package tools
+
+import (
+	"context"
+	"strings"
+
+	"github.com/kitegate/kitegate/internal/buildkite"
+)
+
+// clusterAPI is what the cluster tools call.
+type clusterAPI interface {
+	ListClusters(ctx context.Context, org string, opt buildkite.ListOptions) ([]buildkite.Cluster, buildkite.Pagination, error)
+	GetCluster(ctx context.Context, org, clusterID string) (buildkite.Cluster, error)
+	CreateCluster(ctx context.Context, org string, in buildkite.NewCluster) (buildkite.Cluster, error)
+	UpdateCluster(ctx context.Context, org, clusterID string, in buildkite.ClusterChanges) (buildkite.Cluster, error)
+	ListClusterQueues(ctx context.Context, org, clusterID string, opt buildkite.ListOptions) ([]buildkite.ClusterQueue, buildkite.Pagination, error)
+	GetClusterQueue(ctx context.Context, org, clusterID, queueID string) (buildkite.ClusterQueue, error)
+	CreateClusterQueue(ctx context.Context, org, clusterID string, in buildkite.NewClusterQueue) (buildkite.ClusterQueue, error)
+	UpdateClusterQueue(ctx context.Context, org, clusterID, queueID string, in buildkite.ClusterQueueChanges) (buildkite.ClusterQueue, error)
+	PauseClusterQueueDispatch(ctx context.Context, org, clusterID, queueID, note string) (buildkite.ClusterQueue, error)
+	ResumeClusterQueueDispatch(ctx context.Context, org, clusterID, queueID string) (buildkite.ClusterQueue, error)
+}
+
+type listClustersArgs struct {
+	OrgSlug string `json:"org_slug" jsonschema:"the organization slug, e.g. acme"`
+	Page    int    `json:"page,omitempty" jsonschema:"page number, from 1 (default 1); use next_page from the previous answer"`
+	PerPage int    `json:"per_page,omitempty" jsonschema:"clusters per page, 1 to 100 (default 30)"`
+}
+
+type getClusterArgs struct {
+	OrgSlug   string `json:"org_slug" jsonschema:"the organization slug, e.g. acme"`
+	ClusterID string `json:"cluster_id" jsonschema:"the cluster's UUID (list_clusters gives it)"`
+}
+
+type createClusterArgs struct {
+	OrgSlug     string `json:"org_slug" jsonschema:"the organization slug, e.g. acme"`
+	Name        string `json:"name" jsonschema:"the new cluster's name, unique in the organization"`
+	Description string `json:"description,omitempty" jsonschema:"what the cluster is for"`
+	Emoji       string `json:"emoji,omitempty" jsonschema:"an emoji in Buildkite's :name: syntax, e.g. :rocket:"`
+	Color       string `json:"color,omitempty" jsonschema:"a hex colour, e.g. #FFE0F1"`
+}
+
+type updateClusterArgs struct {
+	OrgSlug        string `json:"org_slug" jsonschema:"the organization slug, e.g. acme"`
+	ClusterID      string `json:"cluster_id" jsonschema:"the cluster's UUID (list_clusters gives it)"`
+	Name           string `json:"name,omitempty" jsonschema:"a new name"`
+	Description    string `json:"description,omitempty" jsonschema:"a new description"`
+	Emoji          string `json:"emoji,omitempty" jsonschema:"a new emoji in :name: syntax"`
+	Color          string `json:"color,omitempty" jsonschema:"a new hex colour, e.g. #FFE0F1"`
+	DefaultQueueID string `json:"default_queue_id,omitempty" jsonschema:"the UUID of one of the cluster's queues to make the default: agents that name no queue take jobs from it"`
+}
+
+type listQueuesArgs struct {
+	OrgSlug   string `json:"org_slug" jsonschema:"the organization slug, e.g. acme"`
+	ClusterID string `json:"cluster_id" jsonschema:"the cluster's UUID (list_clusters gives it)"`
+	Page      int    `json:"page,omitempty" jsonschema:"page number, from 1 (default 1); use next_page from the previous answer"`
+	PerPage   int    `json:"per_page,omitempty" jsonschema:"queues per page, 1 to 100 (default 30)"`
+}
+
+type queueArgs struct {
+	OrgSlug   string `json:"org_slug" jsonschema:"the organization slug, e.g. acme"`
+	ClusterID string `json:"cluster_id" jsonschema:"the cluster's UUID (list_clusters gives it)"`
+	QueueID   string `json:"queue_id" jsonschema:"the queue's UUID (list_cluster_queues gives it)"`
+}
+
+type createQueueArgs struct {
+	OrgSlug     string `json:"org_slug" jsonschema:"the organization slug, e.g. acme"`
+	ClusterID   string `json:"cluster_id" jsonschema:"the cluster's UUID (list_clusters gives it)"`
+	Key         string `json:"key" jsonschema:"the queue key agents and steps use (queue=KEY): letters, digits, hyphens and underscores"`
+	Description string `json:"description,omitempty" jsonschema:"what runs on the queue's agents"`
+}
+
+type updateQueueArgs struct {
+	OrgSlug            string `json:"org_slug" jsonschema:"the organization slug, e.g. acme"`
+	ClusterID          string `json:"cluster_id" jsonschema:"the cluster's UUID (list_clusters gives it)"`
+	QueueID            string `json:"queue_id" jsonschema:"the queue's UUID (list_cluster_queues gives it)"`
+	Description        string `json:"description,omitempty" jsonschema:"a new description"`
+	RetryAgentAffinity string `json:"retry_agent_affinity,omitempty" jsonschema:"where retried jobs run: prefer-warmest (an agent that ran the job before) or prefer-different (another agent)"`
+}
+
+type pauseQueueArgs struct {
+	OrgSlug   string `json:"org_slug" jsonschema:"the organization slug, e.g. acme"`
+	ClusterID string `json:"cluster_id" jsonschema:"the cluster's UUID (list_clusters gives it)"`
+	QueueID   string `json:"queue_id" jsonschema:"the queue's UUID (list_cluster_queues gives it)"`
+	Note      string `json:"note,omitempty" jsonschema:"why dispatch is paused, shown to everyone looking at the queue"`
+}
+
+type clusterOut struct {
+	ID             string  `json:"id"`
+	Name           string  `json:"name"`
+	Description    string  `json:"description,omitempty"`
+	Emoji          string  `json:"emoji,omitempty"`
+	Color          string  `json:"color,omitempty"`
+	DefaultQueueID string  `json:"default_queue_id,omitempty"`
+	WebURL         string  `json:"web_url,omitempty"`
+	CreatedAt      *string `json:"created_at,omitempty"`
+	CreatedBy      string  `json:"created_by,omitempty"`
+}
+
+type clusterList struct {
+	Items    []clusterOut `json:"items"`
+	NextPage int          `json:"next_page,omitempty"`
+}
+
+type queueOut struct {
+	ID                 string  `json:"id"`
+	Key                string  `json:"key"`
+	ClusterID          string  `json:"cluster_id"`
+	Description        string  `json:"description,omitempty"`
+	RetryAgentAffinity string  `json:"retry_agent_affinity,omitempty"`
+	DispatchPaused     bool    `json:"dispatch_paused"`
+	DispatchPausedBy   string  `json:"dispatch_paused_by,omitempty"`
+	DispatchPausedAt   *string `json:"dispatch_paused_at,omitempty"`
+	DispatchPausedNote string  `json:"dispatch_paused_note,omitempty"`
+	WebURL             string  `json:"web_url,omitempty"`
+	CreatedAt          *string `json:"created_at,omitempty"`
+}
+
+type queueList struct {
+	Items    []queueOut `json:"items"`
+	NextPage int        `json:"next_page,omitempty"`
+}
+
+func shapeCluster(c buildkite.Cluster) clusterOut {
+	return clusterOut{
+		ID: c.ID, Name: c.Name, Description: c.Description, Emoji: c.Emoji, Color: c.Color,
+		DefaultQueueID: c.DefaultQueueID, WebURL: c.WebURL, CreatedAt: timestamp(c.CreatedAt), CreatedBy: c.CreatedBy.Name,
+	}
+}
+
+func shapeQueue(clusterID string, q buildkite.ClusterQueue) queueOut {
+	out := queueOut{
+		ID: q.ID, Key: q.Key, ClusterID: clusterID, Description: q.Description,
+		RetryAgentAffinity: string(q.RetryAgentAffinity), DispatchPaused: q.DispatchPaused,
+		DispatchPausedAt: timestamp(q.DispatchPausedAt), DispatchPausedNote: q.DispatchPausedNote,
+		WebURL: q.WebURL, CreatedAt: timestamp(q.CreatedAt),
+	}
+	if q.DispatchPausedBy != nil {
+		out.DispatchPausedBy = q.DispatchPausedBy.Name
+	}
+	return out
+}
+
+func clusterTools(bk Buildkite) ([]*Tool, error) {
+	var d definer
+	add(&d, Spec{
+		Name:  "list_clusters",
+		Title: "List clusters",
+		Description: "Lists the clusters of a Buildkite organization (isolated groups of agents, queues and pipelines), 30 per page by default. " +
+			"Returns items (id, name, description, emoji, color, default_queue_id, web_url, created_at, created_by) and next_page when there are more. " +
+			"Use it to find the cluster_id the queue tools need.",
+		Area: "clusters", Kind: Read, Scopes: []string{"read_clusters"},
+	}, func(ctx context.Context, in listClustersArgs) (clusterList, error) {
+		lo, err := listOptions(in.Page, in.PerPage)
+		if err != nil {
+			return clusterList{}, err
+		}
+		cs, page, err := bk.ListClusters(ctx, in.OrgSlug, lo)
+		if err != nil {
+			return clusterList{}, err
+		}
+		out := clusterList{Items: make([]clusterOut, 0, len(cs)), NextPage: page.NextPage}
+		for _, c := range cs {
+			out.Items = append(out.Items, shapeCluster(c))
+		}
+		return out, nil
+	})
+	add(&d, Spec{
+		Name:        "get_cluster",
+		Title:       "Get a cluster",
+		Description: "Returns one cluster: id, name, description, emoji, color, default_queue_id (the queue agents join when they name none), web_url, created_at and created_by.",
+		Area:        "clusters", Kind: Read, Scopes: []string{"read_clusters"},
+	}, func(ctx context.Context, in getClusterArgs) (clusterOut, error) {
+		c, err := bk.GetCluster(ctx, in.OrgSlug, in.ClusterID)
+		if err != nil {
+			return clusterOut{}, err
+		}
+		return shapeCluster(c), nil
+	})
+	add(&d, Spec{
+		Name:  "create_cluster",
+		Title: "Create a cluster",
+		Description: "Creates a cluster in the organization with a name (unique) and optional description, emoji and hex color, and returns it. " +
+			"A new cluster has no queues and no agents: add queues with create_cluster_queue. Confirm with the user first.",
+		Area: "clusters", Kind: Write, Scopes: []string{"write_clusters"},
+	}, func(ctx context.Context, in createClusterArgs) (clusterOut, error) {
+		if strings.TrimSpace(in.Name) == "" {
+			return clusterOut{}, &ArgumentError{Argument: "name", Reason: "must not be empty"}
+		}
+		c, err := bk.CreateCluster(ctx, in.OrgSlug, buildkite.NewCluster{Name: in.Name, Description: in.Description, Emoji: in.Emoji, Color: in.Color})
+		if err != nil {
+			return clusterOut{}, err
+		}
+		return shapeCluster(c), nil
+	})
+	add(&d, Spec{
+		Name:  "update_cluster",
+		Title: "Update a cluster",
+		Description: "Changes a cluster's name, description, emoji, color or default queue (default_queue_id, a queue of this cluster); " +
+			"fields left out stay as they are. Changing the default queue moves the agents that name no queue, so confirm with the user first. Returns the cluster as it now is.",
+		Area: "clusters", Kind: Destructive, Scopes: []string{"write_clusters"},
+	}, func(ctx context.Context, in updateClusterArgs) (clusterOut, error) {
+		if in.Name == "" && in.Description == "" && in.Emoji == "" && in.Color == "" && in.DefaultQueueID == "" {
+			return clusterOut{}, &ArgumentError{Reason: "give at least one of name, description, emoji, color, default_queue_id"}
+		}
+		c, err := bk.UpdateCluster(ctx, in.OrgSlug, in.ClusterID, buildkite.ClusterChanges{
+			Name: in.Name, Description: in.Description, Emoji: in.Emoji, Color: in.Color, DefaultQueueID: in.DefaultQueueID,
+		})
+		if err != nil {
+			return clusterOut{}, err
+		}
+		return shapeCluster(c), nil
+	})
+	add(&d, Spec{
+		Name:  "list_cluster_queues",
+		Title: "List a cluster's queues",
+		Description: "Lists the queues of a cluster, 30 per page by default: items (id, key, description, retry_agent_affinity, " +
+			"dispatch_paused with who paused it, when and why, web_url) and next_page when there are more. " +
+			"A job runs on a queue's agents when its step targets queue=KEY.",
+		Area: "clusters", Kind: Read, Scopes: []string{"read_clusters"},
+	}, func(ctx context.Context, in listQueuesArgs) (queueList, error) {
+		lo, err := listOptions(in.Page, in.PerPage)
+		if err != nil {
+			return queueList{}, err
+		}
+		qs, page, err := bk.ListClusterQueues(ctx, in.OrgSlug, in.ClusterID, lo)
+		if err != nil {
+			return queueList{}, err
+		}
+		out := queueList{Items: make([]queueOut, 0, len(qs)), NextPage: page.NextPage}
+		for _, q := range qs {
+			out.Items = append(out.Items, shapeQueue(in.ClusterID, q))
+		}
+		return out, nil
+	})
+	add(&d, Spec{
+		Name:        "get_cluster_queue",
+		Title:       "Get a cluster queue",
+		Description: "Returns one queue of a cluster: id, key, description, retry_agent_affinity, and whether job dispatch is paused (by whom, when, with what note).",
+		Area:        "clusters", Kind: Read, Scopes: []string{"read_clusters"},
+	}, func(ctx context.Context, in queueArgs) (queueOut, error) {
+		q, err := bk.GetClusterQueue(ctx, in.OrgSlug, in.ClusterID, in.QueueID)
+		if err != nil {
+			return queueOut{}, err
+		}
+		return shapeQueue(in.ClusterID, q), nil
+	})
+	add(&d, Spec{
+		Name:  "create_cluster_queue",
+		Title: "Create a cluster queue",
+		Description: "Creates a queue in a cluster with a key (letters, digits, hyphens, underscores; unique in the cluster) and an optional description, and returns it. " +
+			"Agents started with the tag queue=KEY join it. Confirm with the user first.",
+		Area: "clusters", Kind: Write, Scopes: []string{"write_clusters"},
+	}, func(ctx context.Context, in createQueueArgs) (queueOut, error) {
+		if strings.TrimSpace(in.Key) == "" {
+			return queueOut{}, &ArgumentError{Argument: "key", Reason: "must not be empty"}
+		}
+		q, err := bk.CreateClusterQueue(ctx, in.OrgSlug, in.ClusterID, buildkite.NewClusterQueue{Key: in.Key, Description: in.Description})
+		if err != nil {
+			return queueOut{}, err
+		}
+		return shapeQueue(in.ClusterID, q), nil
+	})
+	add(&d, Spec{
+		Name:  "update_cluster_queue",
+		Title: "Update a cluster queue",
+		Description: "Changes a queue's description or retry_agent_affinity (prefer-warmest or prefer-different: where retried jobs run); " +
+			"fields left out stay as they are. Returns the queue as it now is. Confirm with the user first.",
+		Area: "clusters", Kind: Destructive, Scopes: []string{"write_clusters"},
+	}, func(ctx context.Context, in updateQueueArgs) (queueOut, error) {
+		if err := oneOf("retry_agent_affinity", in.RetryAgentAffinity, "prefer-warmest", "prefer-different"); err != nil {
+			return queueOut{}, err
+		}
+		if in.Description == "" && in.RetryAgentAffinity == "" {
+			return queueOut{}, &ArgumentError{Reason: "give description or retry_agent_affinity"}
+		}
+		q, err := bk.UpdateClusterQueue(ctx, in.OrgSlug, in.ClusterID, in.QueueID, buildkite.ClusterQueueChanges{
+			Description: in.Description, RetryAgentAffinity: buildkite.RetryAgentAffinity(in.RetryAgentAffinity),
+		})
+		if err != nil {
+			return queueOut{}, err
+		}
+		return shapeQueue(in.ClusterID, q), nil
+	})
+	add(&d, Spec{
+		Name:  "pause_cluster_queue_dispatch",
+		Title: "Pause a queue's job dispatch",
+		Description: "Stops a queue handing jobs to its agents: running jobs finish, new jobs wait until dispatch resumes. " +
+			"Every pipeline using the queue stalls, so confirm with the user first, and leave a note saying why. Returns the queue.",
+		Area: "clusters", Kind: Destructive, Scopes: []string{"write_clusters"},
+	}, func(ctx context.Context, in pauseQueueArgs) (queueOut, error) {
+		q, err := bk.PauseClusterQueueDispatch(ctx, in.OrgSlug, in.ClusterID, in.QueueID, in.Note)
+		if err != nil {
+			return queueOut{}, err
+		}
+		return shapeQueue(in.ClusterID, q), nil
+	})
+	add(&d, Spec{
+		Name:  "resume_cluster_queue_dispatch",
+		Title: "Resume a queue's job dispatch",
+		Description: "Lets a paused queue hand jobs to its agents again; the jobs that waited start at once. " +
+			"Check with the user (and the pause note) why it was paused first. Returns the queue.",
+		Area: "clusters", Kind: Destructive, Scopes: []string{"write_clusters"},
+	}, func(ctx context.Context, in queueArgs) (queueOut, error) {
+		q, err := bk.ResumeClusterQueueDispatch(ctx, in.OrgSlug, in.ClusterID, in.QueueID)
+		if err != nil {
+			return queueOut{}, err
+		}
+		return shapeQueue(in.ClusterID, q), nil
+	})
+	return d.done()
+}
