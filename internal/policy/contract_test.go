@@ -316,4 +316,3 @@ func TestDynamoDBItemShapes(t *testing.T) {
 		t.Errorf("decode(encode) (-want +got):\n%s", diff)
 	}
 }
-
