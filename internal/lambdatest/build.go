@@ -5,15 +5,16 @@
 // It builds a function's bootstrap exactly as the Makefile does for
 // deployment (go build -trimpath -ldflags "-s -w" -tags lambda.norpc,
 // CGO off), builds the emulator from its Go module at a pinned version with
-// `go install module/cmd/aws-lambda-rie@version` (so a clean clone needs only
-// the Go module proxy, and no binary is committed), starts the emulator with
-// the bootstrap and an explicit environment, invokes it, and stops both
-// processes. The emulator runs only on Linux.
+// a checked-in go.sum (a clean clone needs only the Go module proxy, a warm
+// module cache needs no network, and no binary is committed), starts the
+// emulator with the bootstrap and an explicit environment, invokes it, and
+// stops both processes. The emulator runs only on Linux.
 package lambdatest
 
 import (
 	"bytes"
 	"context"
+	_ "embed"
 	"errors"
 	"fmt"
 	"os"
@@ -87,25 +88,41 @@ func (b *Builder) Bootstrap(ctx context.Context, pkg, goarch string) (string, er
 	})
 }
 
-// RIE builds the emulator for this machine and returns its path. It runs
-// outside any module (GOWORK=off, no GOFLAGS such as -mod) so the pinned
-// version and the emulator's own go.mod decide its dependencies; the module
-// cache and build cache make every build after the first one quick and
-// offline.
+// RIE builds the emulator for this machine and returns its path. It builds
+// in a throwaway module that requires only the emulator at RIEVersion, with
+// go.sum checked in (rie.go.sum) and -mod=readonly: a clean machine fetches
+// and verifies the modules through the module proxy, a machine with them in
+// its module cache builds offline, and nothing of the emulator enters
+// kitegate's own go.mod. After changing RIEVersion, regenerate rie.go.sum
+// by building once with GOFLAGS=-mod=mod in such a module.
 func (b *Builder) RIE(ctx context.Context) (string, error) {
 	return b.cached("rie", func() (string, error) {
-		bin := filepath.Join(b.dir, "rie")
-		if err := os.MkdirAll(bin, 0o755); err != nil {
+		dir := filepath.Join(b.dir, "rie")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return "", err
 		}
-		err := goCommand(ctx, bin, []string{"GOBIN=" + bin, "GOFLAGS=", "GOWORK=off", "CGO_ENABLED=0", "GOOS=", "GOARCH="},
-			"install", RIECommand+"@"+RIEVersion)
+		gomod := "module kitegate-lambdatest-rie\n\ngo " + rieGoVersion + "\n\nrequire " + RIEModule + " " + RIEVersion + "\n"
+		if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte(gomod), 0o644); err != nil {
+			return "", err
+		}
+		if err := os.WriteFile(filepath.Join(dir, "go.sum"), rieGoSum, 0o644); err != nil {
+			return "", err
+		}
+		bin := filepath.Join(dir, "aws-lambda-rie")
+		err := goCommand(ctx, dir, []string{"GOFLAGS=-mod=readonly", "GOWORK=off", "CGO_ENABLED=0", "GOOS=", "GOARCH="},
+			"build", "-o", bin, RIECommand)
 		if err != nil {
 			return "", fmt.Errorf("build the Lambda emulator: %w", err)
 		}
-		return filepath.Join(bin, "aws-lambda-rie"), nil
+		return bin, nil
 	})
 }
+
+// rieGoVersion is the go line of the emulator's own go.mod.
+const rieGoVersion = "1.26.6"
+
+//go:embed rie.go.sum
+var rieGoSum []byte
 
 // moduleRoot is the directory of the main module's go.mod, from the current
 // working directory (a package directory under go test, the module root
