@@ -55,6 +55,7 @@ func main() {
 type sample struct {
 	init, first, warm time.Duration
 	peakRSS           int64
+	logs              string
 }
 
 func run(ctx context.Context, runs, warm int, testdata string) error {
@@ -100,7 +101,7 @@ func run(ctx context.Context, runs, warm int, testdata string) error {
 
 	var samples []sample
 	for i := range runs {
-		s, err := coldStart(ctx, rie, native, filepath.Join(dir, "state-"+strconv.Itoa(i)), list, call, warm)
+		s, err := coldStart(ctx, rie, native, filepath.Join(dir, "state-"+strconv.Itoa(i)), list, call, warm, nil)
 		if err != nil {
 			return fmt.Errorf("run %d: %w", i+1, err)
 		}
@@ -122,11 +123,52 @@ func run(ctx context.Context, runs, warm int, testdata string) error {
 	fmt.Printf("  warm invocation (tools/list and tools/call, client-observed): median %s\n", ms(median(warms)))
 	fmt.Printf("  bootstrap size: linux/amd64 %s, linux/arm64 %s   target < 20 MB\n", mb(sizes["amd64"]), mb(sizes["arm64"]))
 	fmt.Printf("  peak RSS (VmHWM) after 1 cold + %d warm invocations: max %s   target fits 128 MB\n", warm, mib(peak))
+
+	// One more, unmeasured start with the Go runtime's package-init trace,
+	// to show how much of init is package initialization and where it goes.
+	traced, err := coldStart(ctx, rie, native, filepath.Join(dir, "state-traced"), list, call, 0, map[string]string{"GODEBUG": "inittrace=1"})
+	if err != nil {
+		return fmt.Errorf("traced run: %w", err)
+	}
+	total, top := packageInit(traced.logs)
+	fmt.Printf("  package initialization (GODEBUG=inittrace=1, one extra run with init %s): %s in total; largest:", ms(traced.init), ms(total))
+	for _, p := range top {
+		fmt.Printf(" %s %s;", p.name, ms(p.clock))
+	}
+	fmt.Println()
 	return nil
 }
 
-func coldStart(ctx context.Context, rie, bootstrap, stateDir string, list, call events.APIGatewayV2HTTPRequest, warm int) (sample, error) {
-	var s sample
+type pkgInit struct {
+	name  string
+	clock time.Duration
+}
+
+var initTrace = regexp.MustCompile(`(?m)^init (\S+) @[0-9.]+ ms, ([0-9.]+) ms clock`)
+
+// packageInit sums the bootstrap's init trace lines and returns the three
+// slowest packages. The emulator gets GODEBUG too and traces its own
+// packages first, before it starts the init phase.
+func packageInit(logs string) (time.Duration, []pkgInit) {
+	if _, after, ok := strings.Cut(logs, "INIT START"); ok {
+		logs = after
+	}
+	var total time.Duration
+	var all []pkgInit
+	for _, m := range initTrace.FindAllStringSubmatch(logs, -1) {
+		f, err := strconv.ParseFloat(m[2], 64)
+		if err != nil {
+			continue
+		}
+		d := time.Duration(f * float64(time.Millisecond))
+		total += d
+		all = append(all, pkgInit{m[1], d})
+	}
+	slices.SortFunc(all, func(a, b pkgInit) int { return int(b.clock - a.clock) })
+	return total, all[:min(3, len(all))]
+}
+
+func coldStart(ctx context.Context, rie, bootstrap, stateDir string, list, call events.APIGatewayV2HTTPRequest, warm int, extraEnv map[string]string) (s sample, err error) {
 	st, err := mcpenv.New(stateDir)
 	if err != nil {
 		return s, err
@@ -139,11 +181,16 @@ func coldStart(ctx context.Context, rie, bootstrap, stateDir string, list, call 
 	list.Headers["authorization"] = "Bearer " + tok
 	call.Headers["authorization"] = "Bearer " + tok
 
-	emu, err := lambdatest.StartEmulator(ctx, rie, bootstrap, lambdatest.Options{Env: st.Env(), Timeout: 29 * time.Second, MemoryMB: 128})
+	env := st.Env()
+	for k, v := range extraEnv {
+		env[k] = v
+	}
+	emu, err := lambdatest.StartEmulator(ctx, rie, bootstrap, lambdatest.Options{Env: env, Timeout: 29 * time.Second, MemoryMB: 128})
 	if err != nil {
 		return s, err
 	}
 	defer emu.Stop()
+	defer func() { s.logs = emu.Logs() }()
 
 	start := time.Now()
 	if err := expectOK(emu.InvokeHTTP(ctx, list)); err != nil {
