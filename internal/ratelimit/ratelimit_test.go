@@ -11,6 +11,13 @@ import (
 	"github.com/kitegate/kitegate/internal/tables"
 )
 
+// testNow is a fixed clock half way through the current minute. It is
+// near the real time on purpose: DynamoDB Local deletes items whose TTL
+// has passed, and a counter item dated in the past would vanish mid-test.
+func testNow() time.Time {
+	return time.Now().UTC().Truncate(time.Minute).Add(30 * time.Second)
+}
+
 // hammer sends n concurrent Takes for c and counts the results by scope
 // ("" for allowed).
 func hammer(t *testing.T, l *DynamoDB, c Call, n int) map[string]int {
@@ -37,7 +44,7 @@ func hammer(t *testing.T, l *DynamoDB, c Call, n int) map[string]int {
 func TestTwoProfilesHammeringBothServedWithinTheirLimits(t *testing.T) {
 	c := dynamotest.Client(t)
 	table := dynamotest.NewTable(t, c, tables.RateLimit)
-	now := time.Date(2026, 3, 1, 12, 5, 30, 0, time.UTC)
+	now := testNow()
 	l := NewDynamoDB(c, table, Limits{TokenPerMinute: 100, CallerPerMinute: -1}, func() time.Time { return now })
 
 	var wg sync.WaitGroup
@@ -61,7 +68,7 @@ func TestTwoProfilesHammeringBothServedWithinTheirLimits(t *testing.T) {
 func TestSharedTokenBudgetIsSharedFairly(t *testing.T) {
 	c := dynamotest.Client(t)
 	table := dynamotest.NewTable(t, c, tables.RateLimit)
-	now := time.Date(2026, 3, 1, 12, 5, 30, 0, time.UTC)
+	now := testNow()
 	l := NewDynamoDB(c, table, Limits{TokenPerMinute: 10}, func() time.Time { return now })
 
 	var wg sync.WaitGroup
@@ -80,11 +87,12 @@ func TestSharedTokenBudgetIsSharedFairly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Result{Scope: ScopeToken, Limit: 10, RetryAt: time.Date(2026, 3, 1, 12, 6, 0, 0, time.UTC)}
+	next := now.Truncate(time.Minute).Add(time.Minute)
+	want := Result{Scope: ScopeToken, Limit: 10, RetryAt: next}
 	if diff := cmp.Diff(want, r); diff != "" {
 		t.Errorf("carol after the budget is spent (-want +got):\n%s", diff)
 	}
-	if got, want := r.Message(now), "rate limited: kitegate's Buildkite budget of 10 calls per minute is used up; retry after 2026-03-01T12:06:00Z (in 30s)"; got != want {
+	if got, want := r.Message(now), "rate limited: kitegate's Buildkite budget of 10 calls per minute is used up; retry after "+next.Format(time.RFC3339)+" (in 30s)"; got != want {
 		t.Errorf("Message = %q, want %q", got, want)
 	}
 }
@@ -92,7 +100,7 @@ func TestSharedTokenBudgetIsSharedFairly(t *testing.T) {
 func TestOrgBudgetAndBuildkiteHeaders(t *testing.T) {
 	c, count := dynamotest.CountingClient(t)
 	table := dynamotest.NewTable(t, c, tables.RateLimit)
-	now := time.Date(2026, 3, 1, 12, 5, 30, 0, time.UTC)
+	now := testNow()
 	l := NewDynamoDB(c, table, Limits{OrgPerMinute: 2, CallerPerMinute: -1}, func() time.Time { return now })
 	for i, want := range []string{"", "", ScopeOrg} {
 		r, err := l.Take(t.Context(), Call{Subject: "alice", Org: "acme"})
