@@ -6,7 +6,9 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"regexp"
+	"strconv"
 	"unicode/utf8"
 
 	"github.com/kitegate/kitegate/internal/buildkite"
@@ -87,7 +89,8 @@ type readOut struct {
 	LogBytes   int64 `json:"log_bytes,omitempty"`
 	// Truncated says lines were left out: the output cap was reached
 	// before limit, or the log is longer than kitegate reads.
-	Truncated bool `json:"truncated"`
+	Truncated bool   `json:"truncated"`
+	Note      string `json:"note,omitempty"`
 }
 
 type logLine struct {
@@ -103,6 +106,8 @@ type logMatch struct {
 }
 
 type searchOut struct {
+	// Note explains a search that stopped before the end of the log.
+	Note         string     `json:"note,omitempty"`
 	JobID        string     `json:"job_id"`
 	Matches      []logMatch `json:"matches"`
 	ScannedLines int        `json:"scanned_lines"`
@@ -336,10 +341,18 @@ func searchLog(ctx context.Context, bk logAPI, in searchLogsArgs, lim logLimits)
 	}
 	out.ScannedLines = sc.n
 	if err := sc.err(); err != nil {
-		return searchOut{}, err
+		// What was found before the read failed is still worth having.
+		if sc.n == 0 {
+			return searchOut{}, logReadError(err)
+		}
+		out.Truncated, out.Note = true, logReadError(err).Error()+" after line "+strconv.Itoa(sc.n)
+		if !in.Reverse && out.NextSeekStart == 0 {
+			out.NextSeekStart = sc.n + 1
+		}
 	}
 	if sc.cut {
 		out.Truncated = true
+		out.Note = "only the first " + strconv.FormatInt(lim.scan>>20, 10) + " MiB of the log were searched"
 	}
 	if in.Reverse {
 		if dropped && len(kept) > 0 {
@@ -404,7 +417,12 @@ func readLog(ctx context.Context, bk logAPI, in readLogsArgs, seek, limit int, l
 		held += len(sc.text)
 	}
 	if err := sc.err(); err != nil {
-		return readOut{}, err
+		if len(out.Lines) == 0 {
+			return readOut{}, logReadError(err)
+		}
+		out.Truncated, out.NextSeek = true, out.FirstLine+len(out.Lines)
+		out.Note = logReadError(err).Error()
+		return out, nil
 	}
 	if out.NextSeek == 0 {
 		if sc.cut {
@@ -462,6 +480,15 @@ func tailLog(ctx context.Context, bk logAPI, in jobLogArgs, n int, number bool, 
 		}
 		return out, nil
 	}
+}
+
+// logReadError says why a log stopped arriving, in words for the caller.
+func logReadError(err error) error {
+	var ne net.Error
+	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
+		return safeError("reading the job log from Buildkite timed out")
+	}
+	return safeError("reading the job log from Buildkite was interrupted")
 }
 
 // countLines counts the "\n" in the first n bytes of the log.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -36,7 +37,8 @@ func newMCP(t testing.TB, opts ...buildkitetest.Option) *mcpEnv {
 	t.Helper()
 	sim := buildkitetest.New(opts...)
 	t.Cleanup(sim.Close)
-	bk, err := buildkite.New(buildkite.Config{BaseURL: sim.URL, Tokens: simTokens{}})
+	// A generous timeout: under the race detector a 50 MB log takes a while.
+	bk, err := buildkite.New(buildkite.Config{BaseURL: sim.URL, Tokens: simTokens{}, Timeout: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
