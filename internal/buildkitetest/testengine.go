@@ -372,6 +372,13 @@ func (f testFilter) metrics(r renderer, o *Organization, s *Suite, runs []*TestR
 	}
 	slices.SortStableFunc(out, func(a, b testMetricsJSON) int {
 		x, y := key(a), key(b)
+		// Tests without the metric (never passed or failed) come last either way.
+		if (x < 0) != (y < 0) {
+			if x < 0 {
+				return 1
+			}
+			return -1
+		}
 		if f.desc {
 			x, y = y, x
 		}
