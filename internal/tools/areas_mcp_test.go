@@ -246,7 +246,7 @@ func TestClusterToolsMCP(t *testing.T) {
 		t.Errorf("get_cluster = %+v", c)
 	}
 	e.fail("get_cluster", args("cluster_id", unknownID), "not found")
-	if n := e.fail("get_cluster", args("cluster_id", "../user"), "invalid cluster id"); n != 0 {
+	if n := e.fail("get_cluster", args("cluster_id", "../user"), `invalid argument "cluster_id"`); n != 0 {
 		t.Errorf("a malformed cluster_id made %d Buildkite calls", n)
 	}
 

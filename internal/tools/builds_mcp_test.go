@@ -125,7 +125,7 @@ func TestStepUploadsOverMCP(t *testing.T) {
 		t.Errorf("get_step_upload = %+v", one)
 	}
 	wantIn(t, "404", e.fail("get_step_upload", buildArgs(buildkitetest.FailedBuild, "upload_uuid", "01890a5d-ac96-4b5e-9a3e-6f2f6c1e0d11")), "not found")
-	wantIn(t, "bad uuid", e.failNoRequest("get_step_upload", buildArgs(buildkitetest.FailedBuild, "upload_uuid", "../../user")), "invalid step upload uuid")
+	wantIn(t, "bad uuid", e.failNoRequest("get_step_upload", buildArgs(buildkitetest.FailedBuild, "upload_uuid", "../../user")), `invalid argument "upload_uuid"`)
 	e.withoutScope("read_builds")
 	wantIn(t, "403", e.fail("list_step_uploads", buildArgs(buildkitetest.FailedBuild)), "lacks the scope", "read_builds")
 }

@@ -96,6 +96,7 @@ func skillTools(Buildkite) ([]*Tool, error) {
 	}
 	var d definer
 	add(&d, Spec{
+		Local: true,
 		Name:  "list_skills",
 		Title: "List Buildkite guides",
 		Description: "Lists kitegate's guides to doing Buildkite work well with these tools (investigating a failed build, finding flaky tests, " +
@@ -115,6 +116,7 @@ func skillTools(Buildkite) ([]*Tool, error) {
 		return out, nil
 	})
 	add(&d, Spec{
+		Local:       true,
 		Name:        "load_skill",
 		Title:       "Load a Buildkite guide",
 		Description: "Returns one of kitegate's guides (Markdown) by name, as list_skills gives it: step-by-step advice on which tools to call, in what order, for a task.",

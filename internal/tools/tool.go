@@ -44,6 +44,9 @@ type Spec struct {
 	Area   string
 	Kind   Kind
 	Scopes []string
+	// Local tools answer from kitegate itself and never reach Buildkite
+	// (openWorldHint false).
+	Local bool
 }
 
 // Tool is one catalog entry, built once at start and shared by every MCP
@@ -61,11 +64,28 @@ type Tool struct {
 // a hostile path segment ("../", "%2F", "a/b") is refused before any handler
 // or Buildkite call sees it.
 var argumentPatterns = map[string]string{
-	"org_slug":      `^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$`,
-	"pipeline_slug": `^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$`,
-	"build_number":  `^[1-9][0-9]{0,9}$`,
-	"job_id":        `^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`,
+	"org_slug":         slugPattern,
+	"pipeline_slug":    slugPattern,
+	"test_suite_slug":  slugPattern,
+	"build_number":     `^[1-9][0-9]{0,9}$`,
+	"job_id":           uuidPattern,
+	"source_job_id":    uuidPattern,
+	"build_uuid":       uuidPattern,
+	"cluster_id":       uuidPattern,
+	"default_queue_id": uuidPattern,
+	"queue_id":         uuidPattern,
+	"agent_id":         uuidPattern,
+	"schedule_id":      uuidPattern,
+	"artifact_id":      uuidPattern,
+	"upload_uuid":      uuidPattern,
+	"test_id":          uuidPattern,
+	"run_id":           uuidPattern,
 }
+
+const (
+	slugPattern = `^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$`
+	uuidPattern = `^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`
+)
 
 // Define builds a Tool whose arguments decode into In and whose result is an
 // Out. The input schema is inferred from In once, here; Call validates
@@ -156,7 +176,8 @@ func encodeSchema(s *jsonschema.Schema) (json.RawMessage, error) {
 
 func annotations(spec Spec) *mcp.ToolAnnotations {
 	yes, no := true, false
-	a := &mcp.ToolAnnotations{Title: spec.Title, OpenWorldHint: &yes}
+	open := !spec.Local
+	a := &mcp.ToolAnnotations{Title: spec.Title, OpenWorldHint: &open}
 	switch spec.Kind {
 	case Read, Sensitive:
 		a.ReadOnlyHint = true

@@ -75,16 +75,17 @@ func snapshot(tool *Tool) ([]byte, error) {
 		scopes = []string{}
 	}
 	v := struct {
-		Name        string               `json:"name"`
-		Title       string               `json:"title,omitempty"`
-		Description string               `json:"description"`
-		Area        string               `json:"area"`
-		Kind        Kind                 `json:"kind"`
-		Scopes      []string             `json:"scopes"`
-		InputSchema any                  `json:"inputSchema"`
-		Annotations *mcp.ToolAnnotations `json:"annotations"`
-		Hash        string               `json:"hash"`
-	}{def.Name, def.Title, def.Description, spec.Area, spec.Kind, scopes, def.InputSchema, def.Annotations, tool.Hash()}
+		Name         string               `json:"name"`
+		Title        string               `json:"title,omitempty"`
+		Description  string               `json:"description"`
+		Area         string               `json:"area"`
+		Kind         Kind                 `json:"kind"`
+		Scopes       []string             `json:"scopes"`
+		InputSchema  any                  `json:"inputSchema"`
+		OutputSchema any                  `json:"outputSchema,omitempty"`
+		Annotations  *mcp.ToolAnnotations `json:"annotations"`
+		Hash         string               `json:"hash"`
+	}{def.Name, def.Title, def.Description, spec.Area, spec.Kind, scopes, def.InputSchema, def.OutputSchema, def.Annotations, tool.Hash()}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
