@@ -2,7 +2,6 @@ package mcpserver
 
 import (
 	"context"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -16,32 +15,31 @@ const instructions = `kitegate gives governed access to Buildkite: pipelines, bu
 The tools listed are exactly those your organization has approved for you; every call is audited under your name.
 Prefer list tools with filters and small pages; fetch logs with tail_logs before reading whole logs.`
 
-// serverCache keeps one MCP server per (policy version, profile set): callers
-// with the same profiles share a server, so tool definitions and schemas are
-// built once per policy version, never per request.
+// serverCache keeps one MCP server per (policy snapshot, profile set):
+// callers with the same profiles share a server, so tool definitions and
+// schemas are built once per snapshot, never per request. Snapshots are
+// keyed by identity, not version: the policy cache makes a new snapshot
+// whenever the content changes, including a hand edit that left the version
+// alone.
 type serverCache struct {
 	max   int
 	build func(*policy.Snapshot, []string) *mcp.Server
 
 	mu      sync.RWMutex
-	servers map[string]*mcp.Server
+	servers map[serverKey]*mcp.Server
+}
+
+type serverKey struct {
+	snap     *policy.Snapshot // nil: no policy, no tools
+	profiles string
 }
 
 func newServerCache(max int, build func(*policy.Snapshot, []string) *mcp.Server) *serverCache {
-	return &serverCache{max: max, build: build, servers: map[string]*mcp.Server{}}
+	return &serverCache{max: max, build: build, servers: map[serverKey]*mcp.Server{}}
 }
 
-func cacheKey(snap *policy.Snapshot, profiles []string) string {
-	if snap == nil {
-		return "unavailable"
-	}
-	var b strings.Builder
-	b.WriteString(strconv.FormatInt(snap.Version(), 10))
-	for _, p := range profiles {
-		b.WriteByte(0)
-		b.WriteString(p)
-	}
-	return b.String()
+func cacheKey(snap *policy.Snapshot, profiles []string) serverKey {
+	return serverKey{snap, strings.Join(profiles, "\x00")}
 }
 
 func (c *serverCache) get(snap *policy.Snapshot, profiles []string) *mcp.Server {
@@ -58,7 +56,7 @@ func (c *serverCache) get(snap *policy.Snapshot, profiles []string) *mcp.Server 
 		return s
 	}
 	if len(c.servers) >= c.max {
-		// Servers of older policy versions are never asked for again;
+		// Servers of older snapshots are never asked for again;
 		// starting over is simpler than tracking them and just as cheap.
 		clear(c.servers)
 	}
