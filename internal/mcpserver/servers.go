@@ -80,9 +80,15 @@ func (h *Handler) buildServer(snap *policy.Snapshot, profiles []string) *mcp.Ser
 		},
 	})
 	for _, name := range snap.Allowed(profiles) {
-		if t, ok := h.cfg.Catalog.Lookup(name); ok {
-			srv.AddTool(t.Definition(), h.toolHandler(t))
+		t, ok := h.cfg.Catalog.Lookup(name)
+		if !ok {
+			continue
 		}
+		if err := t.Ready(); err != nil {
+			h.logger.Error("mcp: tool definition failed; tool not offered", "tool", name, "err", err)
+			continue
+		}
+		srv.AddTool(t.Definition(), h.toolHandler(t))
 	}
 	srv.AddReceivingMiddleware(h.guard)
 	return srv

@@ -8,13 +8,16 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/google/jsonschema-go/jsonschema"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -49,25 +52,37 @@ type Spec struct {
 	Local bool
 }
 
-// Tool is one catalog entry, built once at start and shared by every MCP
-// server instance; it is immutable after construction.
+// Tool is one catalog entry, shared by every MCP server instance. Its
+// schemas, definition and hash are built on first use, once: a cold start
+// pays nothing for tools no caller asks for, and the first tools/list pays
+// only for the tools that caller may see.
 type Tool struct {
-	spec     Spec
+	spec  Spec
+	build func() (*built, error)
+	once  sync.Once
+	b     *built
+	err   error
+	call  func(ctx context.Context, b *built, args json.RawMessage) (any, error)
+}
+
+// built is what Define infers from a tool's types.
+type built struct {
 	def      *mcp.Tool
 	hash     string
-	props    map[string]*jsonschema.Resolved
+	props    map[string]argument
 	required []string
-	call     func(ctx context.Context, args json.RawMessage) (any, error)
 }
 
 // argumentPatterns constrains arguments by name across the whole catalog, so
 // a hostile path segment ("../", "%2F", "a/b") is refused before any handler
 // or Buildkite call sees it.
-var argumentPatterns = map[string]string{
+// The patterns are compiled once for the whole catalog and checked by decode
+// itself; the announced schema carries them for the model to see.
+var argumentPatterns = map[string]*regexp.Regexp{
 	"org_slug":         slugPattern,
 	"pipeline_slug":    slugPattern,
 	"test_suite_slug":  slugPattern,
-	"build_number":     `^[1-9][0-9]{0,9}$`,
+	"build_number":     regexp.MustCompile(`^[1-9][0-9]{0,9}$`),
 	"job_id":           uuidPattern,
 	"source_job_id":    uuidPattern,
 	"build_uuid":       uuidPattern,
@@ -82,10 +97,16 @@ var argumentPatterns = map[string]string{
 	"run_id":           uuidPattern,
 }
 
-const (
-	slugPattern = `^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$`
-	uuidPattern = `^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`
+var (
+	slugPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$`)
+	uuidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 )
+
+// argument is how one argument is checked.
+type argument struct {
+	schema  *jsonschema.Resolved
+	pattern *regexp.Regexp // nil: none beyond the schema
+}
 
 // Define builds a Tool whose arguments decode into In and whose result is an
 // Out. The input schema is inferred from In once, here; Call validates
@@ -101,6 +122,19 @@ func Define[In, Out any](spec Spec, fn func(ctx context.Context, in In) (Out, er
 	default:
 		return nil, fmt.Errorf("define tool %s: unknown kind %q", spec.Name, spec.Kind)
 	}
+	t := &Tool{spec: spec}
+	t.build = func() (*built, error) { return buildTool[In, Out](spec) }
+	t.call = func(ctx context.Context, b *built, raw json.RawMessage) (any, error) {
+		var in In
+		if err := b.decode(spec.Name, raw, &in); err != nil {
+			return nil, err
+		}
+		return fn(ctx, in)
+	}
+	return t, nil
+}
+
+func buildTool[In, Out any](spec Spec) (*built, error) {
 	schema, err := jsonschema.For[In](nil)
 	if err != nil {
 		return nil, fmt.Errorf("define tool %s: input schema: %w", spec.Name, err)
@@ -113,23 +147,32 @@ func Define[In, Out any](spec Spec, fn func(ctx context.Context, in In) (Out, er
 	}
 	// Closed objects: a misspelt argument is an error, not silently ignored.
 	schema.AdditionalProperties = &jsonschema.Schema{Not: &jsonschema.Schema{}}
-	t := &Tool{spec: spec, props: make(map[string]*jsonschema.Resolved, len(schema.Properties)), required: slices.Clone(schema.Required)}
+	t := &built{props: make(map[string]argument, len(schema.Properties)), required: slices.Clone(schema.Required)}
 	for name, ps := range schema.Properties {
-		if p, ok := argumentPatterns[name]; ok && ps.Type == "string" {
-			ps.Pattern = p
-		}
 		r, err := ps.Resolve(nil)
 		if err != nil {
 			return nil, fmt.Errorf("define tool %s: argument %s: %w", spec.Name, name, err)
 		}
-		t.props[name] = r
+		arg := argument{schema: r}
+		if p, ok := argumentPatterns[name]; ok && ps.Type == "string" {
+			arg.pattern = p
+			announced := *ps
+			announced.Pattern = p.String()
+			schema.Properties[name] = &announced
+		}
+		t.props[name] = arg
 	}
 	t.def = &mcp.Tool{
 		Name:        spec.Name,
 		Title:       spec.Title,
 		Description: spec.Description,
-		InputSchema: schema,
 		Annotations: annotations(spec),
+	}
+	// Clients list tools far more often than tools change: hand the SDK the
+	// schemas already encoded, so a tools/list copies bytes instead of
+	// walking schema trees.
+	if t.def.InputSchema, err = encodeSchema(schema); err != nil {
+		return nil, fmt.Errorf("define tool %s: %w", spec.Name, err)
 	}
 	if reflect.TypeFor[Out]().Kind() != reflect.Interface {
 		out, err := jsonschema.For[Out](outputSchemaOptions)
@@ -139,30 +182,11 @@ func Define[In, Out any](spec Spec, fn func(ctx context.Context, in In) (Out, er
 		if out.Type != "object" {
 			return nil, fmt.Errorf("define tool %s: output must be a struct or map (structured content is an object)", spec.Name)
 		}
-		t.def.OutputSchema = out
-	}
-	// Clients list tools far more often than tools change: hand the SDK the
-	// schemas already encoded, so a tools/list copies bytes instead of
-	// walking schema trees.
-	if t.def.InputSchema, err = encodeSchema(schema); err != nil {
-		return nil, fmt.Errorf("define tool %s: %w", spec.Name, err)
-	}
-	if t.def.OutputSchema != nil {
-		if t.def.OutputSchema, err = encodeSchema(t.def.OutputSchema.(*jsonschema.Schema)); err != nil {
+		if t.def.OutputSchema, err = encodeSchema(out); err != nil {
 			return nil, fmt.Errorf("define tool %s: %w", spec.Name, err)
 		}
 	}
-	t.hash, err = definitionHash(spec, t.def)
-	if err != nil {
-		return nil, fmt.Errorf("define tool %s: %w", spec.Name, err)
-	}
-	t.call = func(ctx context.Context, raw json.RawMessage) (any, error) {
-		var in In
-		if err := t.decode(raw, &in); err != nil {
-			return nil, err
-		}
-		return fn(ctx, in)
-	}
+	t.hash = definitionHash(spec, t.def)
 	return t, nil
 }
 
@@ -193,17 +217,23 @@ func annotations(spec Spec) *mcp.ToolAnnotations {
 
 // definitionHash is a digest of everything a reviewer approves: what the
 // model is told, what it may send, what the tool may do and need.
-func definitionHash(spec Spec, def *mcp.Tool) (string, error) {
-	b, err := json.Marshal(struct {
-		Def    *mcp.Tool `json:"def"`
-		Kind   Kind      `json:"kind"`
-		Scopes []string  `json:"scopes"`
-	}{def, spec.Kind, spec.Scopes})
-	if err != nil {
-		return "", fmt.Errorf("hash definition: %w", err)
+// Each part is written length-prefixed, so no two definitions hash alike by
+// moving text from one part to the next.
+func definitionHash(spec Spec, def *mcp.Tool) string {
+	h := sha256.New()
+	part := func(b []byte) {
+		var n [8]byte
+		binary.BigEndian.PutUint64(n[:], uint64(len(b)))
+		h.Write(n[:])
+		h.Write(b)
 	}
-	sum := sha256.Sum256(b)
-	return "sha256:" + hex.EncodeToString(sum[:]), nil
+	annotations, _ := json.Marshal(def.Annotations) // a plain struct: cannot fail
+	out, _ := def.OutputSchema.(json.RawMessage)
+	for _, p := range [][]byte{[]byte(def.Name), []byte(def.Title), []byte(def.Description),
+		def.InputSchema.(json.RawMessage), out, annotations, []byte(spec.Kind), []byte(strings.Join(spec.Scopes, " "))} {
+		part(p)
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }
 
 // Name is the tool's MCP name.
@@ -212,11 +242,33 @@ func (t *Tool) Name() string { return t.spec.Name }
 // Spec returns what the tool was defined with.
 func (t *Tool) Spec() Spec { return t.spec }
 
-// Definition is the MCP tool definition, shared: callers must not modify it.
-func (t *Tool) Definition() *mcp.Tool { return t.def }
+// Ready builds the tool if it is not built yet and reports whether its
+// definition could be inferred. Inference depends only on the tool's Go
+// types, so a tool that is ready in the tests is ready everywhere; callers
+// that must not fail (serving tools/list) check it and skip a tool that is
+// not.
+func (t *Tool) Ready() error {
+	t.once.Do(func() { t.b, t.err = t.build() })
+	return t.err
+}
 
-// Hash is the stable definition hash ("sha256:<hex>").
-func (t *Tool) Hash() string { return t.hash }
+// Definition is the MCP tool definition, shared: callers must not modify it.
+// It is nil for a tool that is not Ready.
+func (t *Tool) Definition() *mcp.Tool {
+	if t.Ready() != nil {
+		return nil
+	}
+	return t.b.def
+}
+
+// Hash is the stable definition hash ("sha256:<hex>"), empty for a tool that
+// is not Ready.
+func (t *Tool) Hash() string {
+	if t.Ready() != nil {
+		return ""
+	}
+	return t.b.hash
+}
 
 // ArgumentError says which argument was refused and why. Its message is safe
 // to show the caller.
@@ -234,7 +286,7 @@ func (e *ArgumentError) Error() string {
 
 // decode validates raw arguments argument by argument, so the error names
 // the argument at fault, then decodes them into in.
-func (t *Tool) decode(raw json.RawMessage, in any) error {
+func (t *built) decode(tool string, raw json.RawMessage, in any) error {
 	var args map[string]any
 	if len(raw) > 0 && string(raw) != "null" {
 		if err := json.Unmarshal(raw, &args); err != nil {
@@ -247,12 +299,15 @@ func (t *Tool) decode(raw json.RawMessage, in any) error {
 		}
 	}
 	for _, name := range sortedKeys(args) {
-		r, ok := t.props[name]
+		arg, ok := t.props[name]
 		if !ok {
-			return &ArgumentError{Argument: name, Reason: "is not an argument of " + t.spec.Name}
+			return &ArgumentError{Argument: name, Reason: "is not an argument of " + tool}
 		}
-		if err := r.Validate(args[name]); err != nil {
+		if err := arg.schema.Validate(args[name]); err != nil {
 			return &ArgumentError{Argument: name, Reason: validationReason(err)}
+		}
+		if s, ok := args[name].(string); ok && arg.pattern != nil && !arg.pattern.MatchString(s) {
+			return &ArgumentError{Argument: name, Reason: fmt.Sprintf("%q does not match %s", truncate(s, 64), arg.pattern)}
 		}
 	}
 	if len(args) == 0 {
@@ -272,6 +327,13 @@ func validationReason(err error) string {
 		msg = msg[i+2:]
 	}
 	return msg
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
 }
 
 func sortedKeys(m map[string]any) []string {
@@ -297,7 +359,10 @@ func (e *ArgumentError) SafeMessage() string { return e.Error() }
 // is a tool error (IsError) with a message safe for the caller, and the
 // returned error carries the detail for the log and audit.
 func (t *Tool) Call(ctx context.Context, args json.RawMessage) (*mcp.CallToolResult, error) {
-	out, err := t.call(ctx, args)
+	if err := t.Ready(); err != nil {
+		return errorResult(err), err
+	}
+	out, err := t.call(ctx, t.b, args)
 	if err != nil {
 		return errorResult(err), err
 	}

@@ -175,3 +175,32 @@ func TestOutputSchemaDescribesStructuredContent(t *testing.T) {
 		t.Error("a sensitive tool must still be annotated read-only")
 	}
 }
+
+func TestEveryCatalogToolIsReady(t *testing.T) {
+	cat, err := Default(nil) // handlers are not run: definitions only
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tool := range cat.Tools() {
+		if err := tool.Ready(); err != nil {
+			t.Errorf("%s: %v", tool.Name(), err)
+		}
+		if tool.Definition() == nil || !strings.HasPrefix(tool.Hash(), "sha256:") {
+			t.Errorf("%s: no definition or hash", tool.Name())
+		}
+	}
+}
+
+func TestBrokenDefinitionIsNotServed(t *testing.T) {
+	tool, err := Define(Spec{Name: "broken", Description: "d", Kind: Read}, func(context.Context, int) (any, error) { return nil, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tool.Ready() == nil || tool.Definition() != nil || tool.Hash() != "" {
+		t.Fatal("a tool whose arguments are not an object was built")
+	}
+	res, err := tool.Call(context.Background(), json.RawMessage(`{}`))
+	if err == nil || !res.IsError {
+		t.Errorf("calling a broken tool: %v %+v", err, res)
+	}
+}
