@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"context"
 	"errors"
 	"sync"
 	"testing"
@@ -69,6 +70,9 @@ func testStoreContract(t *testing.T, open newStoreFunc) {
 		want.Version = 1
 		for name, tool := range want.Tools {
 			tool.ChangedBy, tool.ChangedAt = "alice", t0
+			if tool.State == StateApproved {
+				tool.ApprovedHash, tool.ApprovedDigest = tool.Hash, tool.Digest // approval pins the definition
+			}
 			want.Tools[name] = tool
 		}
 		if diff := cmp.Diff(want, stored); diff != "" {
@@ -110,6 +114,100 @@ func testStoreContract(t *testing.T, open newStoreFunc) {
 		}
 		if diff := cmp.Diff(stored, again); diff != "" {
 			t.Errorf("Load after second Apply (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("pins, changes and resume states round trip; approval pins", func(t *testing.T) {
+		ctx := t.Context()
+		s := open(t, func() time.Time { return t0 })
+		d1 := Digest{Description: "d1", InputSchema: "i1", OutputSchema: "o1", Annotations: "a1", Scopes: "s1"}
+		d2 := d1
+		d2.InputSchema = "i2"
+		p := Policy{Tools: map[string]Tool{
+			// Demoted by discovery: the old pin is kept in the change record.
+			"get_build": {Name: "get_build", Hash: "h2", Digest: d2, Class: ClassRead, Scopes: []string{"read_builds"}, State: StatePendingReview,
+				Change: Change{FromHash: "h1", ToHash: "h2", Parts: []string{"input_schema"}, At: t0}},
+			// Unavailable until the token has read_build_logs again.
+			"tail_logs": {Name: "tail_logs", Hash: "h3", Digest: d1, Class: ClassRead, Scopes: []string{"read_build_logs"}, State: StateUnavailable,
+				ResumeState: StateApproved, ApprovedHash: "h3", ApprovedDigest: d1},
+			// Approved now, with no pin given: Apply pins it.
+			"list_builds": {Name: "list_builds", Hash: "h4", Digest: d2, Class: ClassRead, State: StateApproved},
+		}}
+		stored, err := s.Apply(ctx, p, "discovery")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := p.clone()
+		want.Version = 1
+		for name, tool := range want.Tools {
+			tool.ChangedBy, tool.ChangedAt = "discovery", t0
+			want.Tools[name] = tool
+		}
+		lb := want.Tools["list_builds"]
+		lb.ApprovedHash, lb.ApprovedDigest = "h4", d2
+		want.Tools["list_builds"] = lb
+		if diff := cmp.Diff(want, stored); diff != "" {
+			t.Errorf("Apply (-want +got):\n%s", diff)
+		}
+		loaded, err := s.Load(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, loaded); diff != "" {
+			t.Errorf("Load (-want +got):\n%s", diff)
+		}
+
+		// An admin re-approves the demoted tool: it is pinned to its new definition.
+		gb := loaded.Tools["get_build"]
+		gb.State = StateApproved
+		loaded.Tools["get_build"] = gb
+		stored, err = s.Apply(ctx, loaded, "carol")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := stored.Tools["get_build"]; got.ApprovedHash != "h2" || got.ApprovedDigest != d2 || got.ChangedBy != "carol" {
+			t.Errorf("re-approved: pin %q %+v by %q, want h2 %+v by carol", got.ApprovedHash, got.ApprovedDigest, got.ChangedBy, d2)
+		}
+	})
+
+	t.Run("status is kept beside the policy and written only when it differs", func(t *testing.T) {
+		ctx := t.Context()
+		s := open(t, func() time.Time { return t0 })
+		ss, ok := s.(interface {
+			LoadStatus(context.Context) (Status, error)
+			SaveStatus(context.Context, Status) (int, error)
+		})
+		if !ok {
+			t.Fatalf("%T keeps no status", s)
+		}
+		if got, err := ss.LoadStatus(ctx); err != nil || !cmp.Equal(Status{}, got) {
+			t.Fatalf("empty store: %+v, %v", got, err)
+		}
+		st := Status{
+			Token: TokenHealth{Status: TokenDegraded, UUID: "u1", Scopes: []string{"read_builds"}, ExpiresAt: t0.Add(48 * time.Hour), ExpiringSoon: true,
+				Organizations: []string{"acme"}, MissingScopes: []string{"read_build_logs"}, Problems: []string{"missing scopes"}, Since: t0},
+			Discovery: DiscoveryRun{At: t0, PolicyVersion: 3, Added: []string{"a"}, Changed: []string{"b"}, Demoted: []string{"b"},
+				Removed: []string{"c"}, Unavailable: []string{"d"}, Restored: []string{"e"}, Token: TokenDegraded},
+		}
+		if n, err := ss.SaveStatus(ctx, st); err != nil || n != 2 {
+			t.Fatalf("first save: %d writes, %v; want 2", n, err)
+		}
+		got, err := ss.LoadStatus(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(st, got); diff != "" {
+			t.Errorf("LoadStatus (-want +got):\n%s", diff)
+		}
+		if n, err := ss.SaveStatus(ctx, got); err != nil || n != 0 {
+			t.Errorf("same status again: %d writes, %v; want 0", n, err)
+		}
+		got.Token.Status, got.Token.Problems = TokenOK, nil
+		if n, err := ss.SaveStatus(ctx, got); err != nil || n != 1 {
+			t.Errorf("new token health: %d writes, %v; want 1", n, err)
+		}
+		if p, err := s.Load(ctx); err != nil || p.Version != 0 {
+			t.Errorf("the status changed the policy: version %d, %v", p.Version, err)
 		}
 	})
 
@@ -285,8 +383,14 @@ func TestDynamoDBHandEdit(t *testing.T) {
 // The table shape is what the README documents, item by item.
 func TestDynamoDBItemShapes(t *testing.T) {
 	p := Policy{
-		Version:  3,
-		Tools:    map[string]Tool{"get_build": {Name: "get_build", State: StateApproved, Class: ClassRead, Scopes: []string{"read_builds"}, ChangedBy: "alice", ChangedAt: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}},
+		Version: 3,
+		Tools: map[string]Tool{
+			"get_build": {Name: "get_build", State: StateApproved, Class: ClassRead, Scopes: []string{"read_builds"}, ChangedBy: "alice", ChangedAt: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)},
+			"tail_logs": {Name: "tail_logs", State: StateUnavailable, ResumeState: StatePendingReview, Class: ClassRead, Hash: "sha256:2",
+				Digest:         Digest{Description: "d", InputSchema: "i2", OutputSchema: "o", Annotations: "a", Scopes: "s"},
+				ApprovedDigest: Digest{Description: "d", InputSchema: "i1"},
+				Change:         Change{FromHash: "sha256:1", ToHash: "sha256:2", Parts: []string{"input_schema"}, At: time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)}},
+		},
 		Toolsets: map[string]Toolset{"ops": {Name: "ops", Tools: []string{"get_build"}}},
 		Profiles: map[string]Profile{"oncall": {Name: "oncall", Toolsets: []string{"ops"}, Groups: []string{"oncall"}, CallsPerMinute: 30}},
 	}
@@ -302,6 +406,10 @@ func TestDynamoDBItemShapes(t *testing.T) {
 		"VERSION":        {"pk": "POLICY", "sk": "VERSION", "version": 3.0},
 		"SETTINGS":       {"pk": "POLICY", "sk": "SETTINGS", "server_disabled": false},
 		"TOOL#get_build": {"pk": "POLICY", "sk": "TOOL#get_build", "state": "approved", "class": "read", "scopes": []any{"read_builds"}, "changed_by": "alice", "changed_at": "2026-03-01T12:00:00Z"},
+		"TOOL#tail_logs": {"pk": "POLICY", "sk": "TOOL#tail_logs", "state": "unavailable", "resume_state": "pending_review", "class": "read", "hash": "sha256:2",
+			"digest":          map[string]any{"description": "d", "input_schema": "i2", "output_schema": "o", "annotations": "a", "scopes": "s"},
+			"approved_digest": map[string]any{"description": "d", "input_schema": "i1"},
+			"change":          map[string]any{"from_hash": "sha256:1", "to_hash": "sha256:2", "parts": []any{"input_schema"}, "at": "2026-03-02T00:00:00Z"}},
 		"TOOLSET#ops":    {"pk": "POLICY", "sk": "TOOLSET#ops", "tools": []any{"get_build"}},
 		"PROFILE#oncall": {"pk": "POLICY", "sk": "PROFILE#oncall", "toolsets": []any{"ops"}, "groups": []any{"oncall"}, "disabled": false, "calls_per_minute": 30.0},
 	}
@@ -313,6 +421,41 @@ func TestDynamoDBItemShapes(t *testing.T) {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff(p, back); diff != "" {
+		t.Errorf("decode(encode) (-want +got):\n%s", diff)
+	}
+}
+
+// The status items are what the README documents.
+func TestDynamoDBStatusItemShapes(t *testing.T) {
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	st := Status{
+		Token: TokenHealth{Status: TokenDegraded, UUID: "u1", Scopes: []string{"read_builds"}, ExpiresAt: at.Add(24 * time.Hour), ExpiringSoon: true,
+			Organizations: []string{"acme"}, MissingScopes: []string{"read_build_logs"}, Problems: []string{"p"}, Since: at},
+		Discovery: DiscoveryRun{At: at, PolicyVersion: 7, Added: []string{"a"}, Demoted: []string{"b"}, Changed: []string{"b"}, Token: TokenDegraded},
+	}
+	items, err := encodeStatus(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]map[string]any{}
+	for sk, it := range items {
+		got[sk] = plain(it)
+	}
+	want := map[string]map[string]any{
+		"TOKEN#health": {"pk": "STATUS", "sk": "TOKEN#health", "status": "degraded", "uuid": "u1", "scopes": []any{"read_builds"},
+			"expires_at": "2026-03-02T12:00:00Z", "expiring_soon": true, "organizations": []any{"acme"}, "missing_scopes": []any{"read_build_logs"},
+			"problems": []any{"p"}, "since": "2026-03-01T12:00:00Z"},
+		"DISCOVERY#last": {"pk": "STATUS", "sk": "DISCOVERY#last", "at": "2026-03-01T12:00:00Z", "policy_version": 7.0, "added": []any{"a"},
+			"changed": []any{"b"}, "demoted": []any{"b"}, "token": "degraded"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("items (-want +got):\n%s", diff)
+	}
+	back, err := decodeStatus(items)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(st, back); diff != "" {
 		t.Errorf("decode(encode) (-want +got):\n%s", diff)
 	}
 }

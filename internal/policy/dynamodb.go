@@ -21,6 +21,8 @@ import (
 type DynamoAPI interface {
 	Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
 	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
+	// PutItem writes the status items (SaveStatus); nothing else calls it.
+	PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
 }
 
 var _ DynamoAPI = (*dynamodb.Client)(nil)
@@ -70,13 +72,33 @@ type (
 		DefaultState   State  `dynamodbav:"default_state,omitempty"`
 	}
 	toolItem struct {
-		State     State    `dynamodbav:"state"`
-		Hash      string   `dynamodbav:"hash,omitempty"`
-		Class     Class    `dynamodbav:"class,omitempty"`
-		Scopes    []string `dynamodbav:"scopes,omitempty"`
-		Note      string   `dynamodbav:"note,omitempty"`
-		ChangedBy string   `dynamodbav:"changed_by,omitempty"`
-		ChangedAt string   `dynamodbav:"changed_at,omitempty"`
+		State          State       `dynamodbav:"state"`
+		Hash           string      `dynamodbav:"hash,omitempty"`
+		Digest         *digestItem `dynamodbav:"digest,omitempty"`
+		Class          Class       `dynamodbav:"class,omitempty"`
+		Scopes         []string    `dynamodbav:"scopes,omitempty"`
+		ResumeState    State       `dynamodbav:"resume_state,omitempty"`
+		ApprovedHash   string      `dynamodbav:"approved_hash,omitempty"`
+		ApprovedDigest *digestItem `dynamodbav:"approved_digest,omitempty"`
+		Change         *changeItem `dynamodbav:"change,omitempty"`
+		Note           string      `dynamodbav:"note,omitempty"`
+		ChangedBy      string      `dynamodbav:"changed_by,omitempty"`
+		ChangedAt      string      `dynamodbav:"changed_at,omitempty"`
+	}
+	// digestItem is a Digest as a map (M) of short digests.
+	digestItem struct {
+		Description  string `dynamodbav:"description,omitempty"`
+		InputSchema  string `dynamodbav:"input_schema,omitempty"`
+		OutputSchema string `dynamodbav:"output_schema,omitempty"`
+		Annotations  string `dynamodbav:"annotations,omitempty"`
+		Scopes       string `dynamodbav:"scopes,omitempty"`
+	}
+	// changeItem is a Change as a map (M).
+	changeItem struct {
+		FromHash string   `dynamodbav:"from_hash,omitempty"`
+		ToHash   string   `dynamodbav:"to_hash,omitempty"`
+		Parts    []string `dynamodbav:"parts,omitempty"`
+		At       string   `dynamodbav:"at,omitempty"`
 	}
 	toolsetItem struct {
 		Tools []string `dynamodbav:"tools,omitempty"`
@@ -154,12 +176,18 @@ func decodePolicy(items map[string]map[string]types.AttributeValue) (Policy, err
 				if p.Tools == nil {
 					p.Tools = map[string]Tool{}
 				}
-				p.Tools[name] = Tool{Name: name, Hash: t.Hash, Class: t.Class, Scopes: t.Scopes, State: t.State, ChangedBy: t.ChangedBy, ChangedAt: at.UTC(), Note: t.Note}
-				if at.IsZero() {
-					tool := p.Tools[name]
-					tool.ChangedAt = time.Time{}
-					p.Tools[name] = tool
+				tool := Tool{
+					Name: name, Hash: t.Hash, Digest: t.Digest.digest(), Class: t.Class, Scopes: t.Scopes,
+					State: t.State, ResumeState: t.ResumeState, ApprovedHash: t.ApprovedHash, ApprovedDigest: t.ApprovedDigest.digest(),
+					ChangedBy: t.ChangedBy, ChangedAt: at.UTC(), Note: t.Note,
 				}
+				if at.IsZero() {
+					tool.ChangedAt = time.Time{}
+				}
+				if err == nil && t.Change != nil {
+					tool.Change, err = t.Change.change()
+				}
+				p.Tools[name] = tool
 			}
 		case skToolsetPrefix:
 			var ts toolsetItem
@@ -286,6 +314,44 @@ func (d *DynamoDB) Apply(ctx context.Context, p Policy, actor string) (Policy, e
 	return next.clone(), nil
 }
 
+func newDigestItem(d Digest) *digestItem {
+	if d == (Digest{}) {
+		return nil
+	}
+	it := digestItem(d)
+	return &it
+}
+
+func (it *digestItem) digest() Digest {
+	if it == nil {
+		return Digest{}
+	}
+	return Digest(*it)
+}
+
+func newChangeItem(c Change) *changeItem {
+	if c.FromHash == "" && c.ToHash == "" && len(c.Parts) == 0 && c.At.IsZero() {
+		return nil
+	}
+	it := &changeItem{FromHash: c.FromHash, ToHash: c.ToHash, Parts: c.Parts}
+	if !c.At.IsZero() {
+		it.At = c.At.UTC().Format(time.RFC3339Nano)
+	}
+	return it
+}
+
+func (it *changeItem) change() (Change, error) {
+	c := Change{FromHash: it.FromHash, ToHash: it.ToHash, Parts: it.Parts}
+	if it.At != "" {
+		at, err := time.Parse(time.RFC3339Nano, it.At)
+		if err != nil {
+			return Change{}, fmt.Errorf("change.at: %w", err)
+		}
+		c.At = at.UTC()
+	}
+	return c, nil
+}
+
 func policyKey(sk string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{
 		tables.PolicyPK: &types.AttributeValueMemberS{Value: tables.PolicyPartition},
@@ -310,7 +376,11 @@ func encodePolicy(p Policy) (map[string]map[string]types.AttributeValue, error) 
 	put(skVersion, versionItem{Version: p.Version})
 	put(skSettings, settingsItem(p.Settings))
 	for name, t := range p.Tools {
-		it := toolItem{State: t.State, Hash: t.Hash, Class: t.Class, Scopes: t.Scopes, Note: t.Note, ChangedBy: t.ChangedBy}
+		it := toolItem{
+			State: t.State, Hash: t.Hash, Digest: newDigestItem(t.Digest), Class: t.Class, Scopes: t.Scopes,
+			ResumeState: t.ResumeState, ApprovedHash: t.ApprovedHash, ApprovedDigest: newDigestItem(t.ApprovedDigest),
+			Change: newChangeItem(t.Change), Note: t.Note, ChangedBy: t.ChangedBy,
+		}
 		if !t.ChangedAt.IsZero() {
 			it.ChangedAt = t.ChangedAt.UTC().Format(time.RFC3339Nano)
 		}

@@ -73,15 +73,71 @@ const GroupEveryone = "*"
 
 // Tool is one MCP tool as governed: its definition hash, classification,
 // the Buildkite token scopes it needs, and its state.
+//
+// Hash, Digest, Class and Scopes describe the catalog's current definition.
+// ApprovedHash and ApprovedDigest pin the definition that was approved
+// (Apply sets them whenever a tool becomes approved): the discovery function
+// sends an approved tool whose catalog hash no longer matches its pin back
+// to pending_review and records why in Change. ResumeState is the state an
+// unavailable tool returns to once the token has its scopes again.
 type Tool struct {
-	Name      string    `json:"name"`
-	Hash      string    `json:"hash,omitempty"`
-	Class     Class     `json:"class,omitempty"`
-	Scopes    []string  `json:"scopes,omitempty"`
-	State     State     `json:"state"`
-	ChangedBy string    `json:"changed_by,omitempty"`
-	ChangedAt time.Time `json:"changed_at,omitzero"`
-	Note      string    `json:"note,omitempty"`
+	Name           string    `json:"name"`
+	Hash           string    `json:"hash,omitempty"`
+	Digest         Digest    `json:"digest,omitzero"`
+	Class          Class     `json:"class,omitempty"`
+	Scopes         []string  `json:"scopes,omitempty"`
+	State          State     `json:"state"`
+	ResumeState    State     `json:"resume_state,omitempty"`
+	ApprovedHash   string    `json:"approved_hash,omitempty"`
+	ApprovedDigest Digest    `json:"approved_digest,omitzero"`
+	Change         Change    `json:"change,omitzero"`
+	ChangedBy      string    `json:"changed_by,omitempty"`
+	ChangedAt      time.Time `json:"changed_at,omitzero"`
+	Note           string    `json:"note,omitempty"`
+}
+
+// Digest is a short digest of each reviewable part of a tool definition, so
+// that a changed definition can say which parts changed. Empty means not
+// recorded.
+type Digest struct {
+	Description  string `json:"description,omitempty"`   // title and description
+	InputSchema  string `json:"input_schema,omitempty"`  // the arguments' JSON Schema
+	OutputSchema string `json:"output_schema,omitempty"` // the result's JSON Schema
+	Annotations  string `json:"annotations,omitempty"`   // MCP annotations and kind
+	Scopes       string `json:"scopes,omitempty"`        // required Buildkite scopes
+}
+
+// Parts returns the names of the parts whose digests differ between d and
+// e ("description", "input_schema", "output_schema", "annotations",
+// "scopes"), in that order.
+func (d Digest) Parts(e Digest) []string {
+	var out []string
+	for _, p := range []struct {
+		name string
+		a, b string
+	}{
+		{"description", d.Description, e.Description},
+		{"input_schema", d.InputSchema, e.InputSchema},
+		{"output_schema", d.OutputSchema, e.OutputSchema},
+		{"annotations", d.Annotations, e.Annotations},
+		{"scopes", d.Scopes, e.Scopes},
+	} {
+		if p.a != p.b {
+			out = append(out, p.name)
+		}
+	}
+	return out
+}
+
+// Change records the definition change that last sent an approved tool
+// back to review: the approved hash, the new one, which parts changed
+// (Digest.Parts, or "definition" when the approved parts were not
+// recorded) and when it was found.
+type Change struct {
+	FromHash string    `json:"from_hash,omitempty"`
+	ToHash   string    `json:"to_hash,omitempty"`
+	Parts    []string  `json:"parts,omitempty"`
+	At       time.Time `json:"at,omitzero"`
 }
 
 // Toolset is a named set of tool names. Names of tools that are unknown or
@@ -142,6 +198,7 @@ func (p Policy) clone() Policy {
 		out.Tools = make(map[string]Tool, len(p.Tools))
 		for k, t := range p.Tools {
 			t.Scopes = slices.Clone(t.Scopes)
+			t.Change.Parts = slices.Clone(t.Change.Parts)
 			out.Tools[k] = t
 		}
 	}
@@ -230,6 +287,9 @@ func (p Policy) validate() []error {
 		}
 		if !t.State.Valid() {
 			add("tool %q: state %q is not one of pending_review, approved, disabled, removed, unavailable", k, t.State)
+		}
+		if t.ResumeState != "" && !validDefaultState(t.ResumeState) {
+			add("tool %q: resume_state %q is not one of pending_review, approved, disabled", k, t.ResumeState)
 		}
 		if t.Class != "" && !t.Class.Valid() {
 			add("tool %q: class %q is not one of read, write, destructive", k, t.Class)

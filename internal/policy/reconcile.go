@@ -11,7 +11,8 @@ import "slices"
 //     are not allowed as defaults);
 //   - a tool in both keeps its state, except that a removed tool that is
 //     back in the catalog is treated as new (defaultState);
-//   - Hash, Class and Scopes always come from the catalog;
+//   - Hash, Digest, Class and Scopes always come from the catalog (an
+//     approved tool keeps its pin, ApprovedHash, for discovery to check);
 //   - a tool of p that is not in the catalog becomes removed.
 //
 // Reconcile stamps nothing: the store records who changed what when the
@@ -37,7 +38,7 @@ func Reconcile(p Policy, catalog []Tool, defaultState State) Policy {
 				t.State = StatePendingReview
 			}
 		}
-		t.Hash, t.Class, t.Scopes = c.Hash, c.Class, slices.Clone(c.Scopes)
+		t.Hash, t.Digest, t.Class, t.Scopes = c.Hash, c.Digest, c.Class, slices.Clone(c.Scopes)
 		out.Tools[c.Name] = t
 	}
 	for name, t := range out.Tools {

@@ -126,9 +126,13 @@ func (e *Embedded) write(p Policy) error {
 	if err != nil {
 		return fmt.Errorf("policy store: %w", err)
 	}
-	data = append(data, '\n')
-	dir := filepath.Dir(e.path)
-	f, err := os.CreateTemp(dir, embeddedFile+".*.tmp")
+	return writeFileAtomic(e.path, append(data, '\n'))
+}
+
+// writeFileAtomic replaces path with data: temporary file, fsync, rename.
+func writeFileAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, filepath.Base(path)+".*.tmp")
 	if err != nil {
 		return fmt.Errorf("policy store: %w", err)
 	}
@@ -141,7 +145,7 @@ func (e *Embedded) write(p Policy) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp, e.path)
+		err = os.Rename(tmp, path)
 	}
 	if err != nil {
 		os.Remove(tmp)
@@ -157,10 +161,16 @@ func (e *Embedded) write(p Policy) error {
 
 // stamp sets ChangedBy and ChangedAt on every tool of next that is new or
 // whose state, definition or note differs from prev, unless the caller set
-// its own stamp. Unchanged tools keep prev's stamps.
+// its own stamp. Unchanged tools keep prev's stamps. A tool that becomes
+// approved is pinned to its current definition (ApprovedHash,
+// ApprovedDigest) unless the caller set a new pin itself: whoever approves,
+// approves the definition the policy holds at that moment.
 func stamp(prev, next Policy, actor string, now time.Time) Policy {
 	for name, t := range next.Tools {
 		old, existed := prev.Tools[name]
+		if t.State == StateApproved && old.State != StateApproved && (t.ApprovedHash == "" || t.ApprovedHash == old.ApprovedHash) {
+			t.ApprovedHash, t.ApprovedDigest = t.Hash, t.Digest
+		}
 		changed := !existed || old.State != t.State || old.Hash != t.Hash ||
 			old.Class != t.Class || !slices.Equal(old.Scopes, t.Scopes) || old.Note != t.Note
 		switch {
