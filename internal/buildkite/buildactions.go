@@ -154,7 +154,7 @@ func (c *Client) ListStepUploads(ctx context.Context, org, pipeline, number stri
 		if v == "" {
 			continue
 		}
-		if !cursorPattern.MatchString(v) {
+		if !validCursor(v) {
 			return StepUploadPage{}, invalid("invalid %s cursor", name)
 		}
 		q.Set(name, v)

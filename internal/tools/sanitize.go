@@ -34,7 +34,7 @@ func sanitize(b []byte) []byte {
 var apiToken = regexp.MustCompile(`\bbk[a-z]{2}_[A-Za-z0-9_]{20,}`)
 
 var (
-	roleMarker = regexp.MustCompile(`(?i)</?\s*(?:tool_result|tool_use|tool_call|tool_response|function_calls?|function_results?|invoke|parameter|antml:[a-z_]+|system|assistant|user|human|instructions?|im_start|im_end)\b[^<>]{0,200}>`)
+	roleMarker = regexp.MustCompile(`(?i)</?\s*(?:tool_result|tool_use|tool_call|tool_response|function_calls?|function_results?|invoke|parameter|antml:[a-z_]+|system|assistant|user|human|instructions?|im_start|im_end)\b[^<>]*>`)
 	chatToken  = regexp.MustCompile(`<\|[^|<>]{1,40}\|>`)
 	instMarker = regexp.MustCompile(`\[/?(?:INST|SYS)\]|<<\s*/?SYS\s*>>`)
 )

@@ -98,7 +98,9 @@ var argumentPatterns = map[string]*regexp.Regexp{
 }
 
 var (
-	slugPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$`)
+	// Slugs are at most 100 bytes: maxLength in the schema, not a counted
+	// repetition, which would cost every cold start half a millisecond.
+	slugPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
 	uuidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 )
 
@@ -149,6 +151,9 @@ func buildTool[In, Out any](spec Spec) (*built, error) {
 	schema.AdditionalProperties = &jsonschema.Schema{Not: &jsonschema.Schema{}}
 	t := &built{props: make(map[string]argument, len(schema.Properties)), required: slices.Clone(schema.Required)}
 	for name, ps := range schema.Properties {
+		if _, ok := argumentPatterns[name]; ok && ps.Type == "string" && ps.MaxLength == nil {
+			ps.MaxLength = jsonschema.Ptr(100)
+		}
 		r, err := ps.Resolve(nil)
 		if err != nil {
 			return nil, fmt.Errorf("define tool %s: argument %s: %w", spec.Name, name, err)
@@ -326,7 +331,8 @@ func validationReason(err error) string {
 	if i := strings.LastIndex(msg, ": "); i >= 0 && strings.HasPrefix(msg, "validating") {
 		msg = msg[i+2:]
 	}
-	return msg
+	// The validator quotes the value; a huge value must not come back whole.
+	return truncate(msg, 300)
 }
 
 func truncate(s string, n int) string {

@@ -44,6 +44,7 @@ func TestCallValidatesEachArgument(t *testing.T) {
 		{"wrong type", `{"org_slug":42}`, "org_slug", "type"},
 		{"path traversal", `{"org_slug":"../admin"}`, "org_slug", "does not match"},
 		{"encoded slash", `{"org_slug":"acme%2Fother"}`, "org_slug", "does not match"},
+		{"overlong slug", `{"org_slug":"` + strings.Repeat("a", 101) + `"}`, "org_slug", "more than 100"},
 		{"bad build number", `{"org_slug":"acme","build_number":"1/../2"}`, "build_number", "does not match"},
 		{"not an object", `[1,2]`, "", "JSON object"},
 	}
