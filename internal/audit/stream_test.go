@@ -559,7 +559,9 @@ func TestStreamPolicyChanges(t *testing.T) {
 	// By hand, as in the console: a tool disabled without touching its
 	// stamps, a group added to a profile, the server kill switch with a
 	// name, a toolset deleted.
-	key := func(sk string) map[string]types.AttributeValue { return map[string]types.AttributeValue{"pk": s("POLICY"), "sk": s(sk)} }
+	key := func(sk string) map[string]types.AttributeValue {
+		return map[string]types.AttributeValue{"pk": s("POLICY"), "sk": s(sk)}
+	}
 	_, err = f.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(f.tables.Policy), Key: key("TOOL#list_builds"),
 		UpdateExpression: aws.String("SET #s = :v"), ExpressionAttributeNames: map[string]string{"#s": "state"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":v": s("disabled")}})
@@ -573,7 +575,7 @@ func TestStreamPolicyChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = f.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(f.tables.Policy), Key: key("SETTINGS"),
-		UpdateExpression: aws.String("SET server_disabled = :t, disabled_reason = :r, changed_by = :by, changed_at = :at"),
+		UpdateExpression:          aws.String("SET server_disabled = :t, disabled_reason = :r, changed_by = :by, changed_at = :at"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":t": b(true), ":r": s("incident 42"), ":by": s("erin"), ":at": s(time.Now().UTC().Format(time.RFC3339))}})
 	if err != nil {
 		t.Fatal(err)
