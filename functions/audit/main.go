@@ -1,0 +1,124 @@
+// Command audit is kitegate's audit function: it consumes the DynamoDB
+// streams of the audit table (tool calls) and the policy table (policy
+// changes), writes the audit log (one JSON line per event, on the
+// function's log) and keeps the daily usage rollups; the logic is
+// internal/audit.Processor. On Lambda it serves stream batches; elsewhere
+// it processes the one batch read from standard input and prints the
+// batch response, so that a batch can be replayed by hand.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambda"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/kitegate/kitegate/internal/audit"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.LookupEnv, os.Stdin, os.Stdout, os.Stderr); err != nil {
+		slog.Error("audit: exiting", "err", err)
+		os.Exit(1)
+	}
+}
+
+// awsOptions is the seam tests use to point the AWS config at DynamoDB Local.
+var awsOptions []func(*awsconfig.LoadOptions) error
+
+// config is the audit function's configuration.
+type config struct {
+	onLambda    bool
+	auditTable  string        // KITEGATE_AUDIT_TABLE
+	policyTable string        // KITEGATE_POLICY_TABLE
+	retention   time.Duration // KITEGATE_AUDIT_RETENTION_DAYS, default 365
+	awsTimeout  time.Duration // KITEGATE_AWS_TIMEOUT, default 10s
+}
+
+func loadConfig(lookup func(string) (string, bool)) (config, error) {
+	get := func(k string) string { v, _ := lookup(k); return strings.TrimSpace(v) }
+	_, onLambda := lookup("AWS_LAMBDA_RUNTIME_API")
+	c := config{onLambda: onLambda, auditTable: get("KITEGATE_AUDIT_TABLE"), policyTable: get("KITEGATE_POLICY_TABLE")}
+	var errs []error
+	if c.auditTable == "" {
+		errs = append(errs, errors.New("KITEGATE_AUDIT_TABLE is required"))
+	}
+	if c.policyTable == "" {
+		errs = append(errs, errors.New("KITEGATE_POLICY_TABLE is required"))
+	}
+	days := 365
+	if v := get("KITEGATE_AUDIT_RETENTION_DAYS"); v != "" {
+		d, err := strconv.Atoi(v)
+		if err != nil || d < 1 {
+			errs = append(errs, fmt.Errorf("KITEGATE_AUDIT_RETENTION_DAYS: want a number of days, not %q", v))
+		}
+		days = d
+	}
+	c.retention = time.Duration(days) * 24 * time.Hour
+	c.awsTimeout = 10 * time.Second
+	if v := get("KITEGATE_AWS_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			errs = append(errs, fmt.Errorf("KITEGATE_AWS_TIMEOUT: want a duration like 10s, not %q", v))
+		}
+		c.awsTimeout = d
+	}
+	return c, errors.Join(errs...)
+}
+
+func run(ctx context.Context, lookup func(string) (string, bool), stdin io.Reader, stdout, stderr io.Writer) error {
+	cfg, err := loadConfig(lookup)
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	// On Lambda the audit lines are the function's log; by hand, standard
+	// output is kept for the batch response.
+	logOut := stderr
+	if cfg.onLambda {
+		logOut = stdout
+	}
+	opts := append([]func(*awsconfig.LoadOptions) error{
+		awsconfig.WithHTTPClient(awshttp.NewBuildableClient().WithTimeout(cfg.awsTimeout)),
+	}, awsOptions...)
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return fmt.Errorf("aws config: %w", err)
+	}
+	proc, err := audit.NewProcessor(dynamodb.NewFromConfig(awsCfg), audit.ProcessorOptions{
+		Tables:    audit.StreamTables{Audit: cfg.auditTable, Policy: cfg.policyTable},
+		Out:       logOut,
+		Retention: cfg.retention,
+	})
+	if err != nil {
+		return err
+	}
+	if cfg.onLambda {
+		lambda.StartHandlerFunc(proc.Handle, lambda.WithContext(ctx))
+		return nil
+	}
+	var ev events.DynamoDBEvent
+	if err := json.NewDecoder(io.LimitReader(stdin, 6<<20)).Decode(&ev); err != nil {
+		return fmt.Errorf("read a DynamoDB stream event from standard input: %w", err)
+	}
+	resp, err := proc.Handle(ctx, ev)
+	if encErr := json.NewEncoder(stdout).Encode(resp); encErr != nil && err == nil {
+		err = encErr
+	}
+	return err
+}
