@@ -83,6 +83,9 @@ func (e *Error) SafeMessage() string {
 	}
 	switch e.Kind {
 	case Unauthorized:
+		if e.Status == 0 { // no answer: the token never left kitegate
+			return "the shared Buildkite token could not be read from its store; try again shortly, and tell an administrator if it persists"
+		}
 		return "the shared Buildkite token was rejected; an administrator must check it"
 	case Forbidden:
 		msg := "the shared Buildkite token lacks the scope this needs; an administrator must grant it"

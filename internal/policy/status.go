@@ -54,9 +54,8 @@ type TokenHealth struct {
 	Since time.Time `json:"since,omitzero"`
 }
 
-// DiscoveryRun summarizes the last discovery run that changed the policy or
-// the token health (a run that changes nothing writes nothing; every run is
-// logged).
+// DiscoveryRun summarizes the last discovery run that changed the policy
+// (a run that changes nothing writes nothing; every run is logged).
 type DiscoveryRun struct {
 	At            time.Time `json:"at,omitzero"`
 	PolicyVersion int64     `json:"policy_version,omitempty"`
@@ -234,8 +233,9 @@ func (d *DynamoDB) queryStatus(ctx context.Context) (map[string]map[string]types
 
 // SaveStatus writes the status items that differ from the stored ones, one
 // PutItem each, and returns how many it wrote (none when nothing differs).
-// Two discovery runs saving at once each write a complete item: the last
-// one stays.
+// A zero part (Token without Status, Discovery without At) is left as
+// stored. Two discovery runs saving at once each write complete items: the
+// last one stays.
 func (d *DynamoDB) SaveStatus(ctx context.Context, s Status) (int, error) {
 	stored, err := d.queryStatus(ctx)
 	if err != nil {
@@ -244,6 +244,12 @@ func (d *DynamoDB) SaveStatus(ctx context.Context, s Status) (int, error) {
 	want, err := encodeStatus(s)
 	if err != nil {
 		return 0, err
+	}
+	if s.Token.Status == "" {
+		delete(want, skTokenHealth)
+	}
+	if s.Discovery.At.IsZero() {
+		delete(want, skDiscoveryLast)
 	}
 	n := 0
 	for _, sk := range sortedKeys(want) {
@@ -290,8 +296,9 @@ func (e *Embedded) readStatus() (Status, error) {
 	return s, nil
 }
 
-// SaveStatus stores s when it differs from the stored status and returns
-// how many of its two parts (token health, discovery run) differed.
+// SaveStatus stores the parts of s that differ from the stored status and
+// returns how many of its two parts (token health, discovery run) it
+// wrote. A zero part is left as stored, as in the DynamoDB store.
 func (e *Embedded) SaveStatus(ctx context.Context, s Status) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
@@ -303,10 +310,14 @@ func (e *Embedded) SaveStatus(ctx context.Context, s Status) (int, error) {
 		return 0, err
 	}
 	n := 0
-	if !sameJSON(cur.Token, s.Token) {
+	if s.Token.Status == "" {
+		s.Token = cur.Token
+	} else if !sameJSON(cur.Token, s.Token) {
 		n++
 	}
-	if !sameJSON(cur.Discovery, s.Discovery) {
+	if s.Discovery.At.IsZero() {
+		s.Discovery = cur.Discovery
+	} else if !sameJSON(cur.Discovery, s.Discovery) {
 		n++
 	}
 	if n == 0 {
