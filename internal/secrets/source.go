@@ -131,7 +131,12 @@ func (s *Source) Token(ctx context.Context) (string, error) {
 	tok, err := s.fetch(ctx)
 	if err != nil {
 		if s.token != "" {
-			s.logger.Warn("secrets: refresh failed, keeping the cached token", "err", err)
+			// Keep serving it, and leave the failing store alone for a
+			// while: asking again on every Buildkite request would add a
+			// failing AWS call (and its retries) to each one, all of them
+			// waiting on this lock.
+			s.fetchedAt = s.now().Add(min(s.ttl, retryAfterFailure) - s.ttl)
+			s.logger.Warn("secrets: refresh failed, keeping the cached token", "err", err, "retry_in", min(s.ttl, retryAfterFailure).String())
 			return s.token, nil
 		}
 		return "", err
@@ -139,6 +144,11 @@ func (s *Source) Token(ctx context.Context) (string, error) {
 	s.token, s.fetchedAt = tok, s.now()
 	return tok, nil
 }
+
+// retryAfterFailure is how long a cached token is served without asking the
+// store again after a re-read failed (at most the TTL). A Buildkite 401
+// still forces a read at once (Refresh).
+const retryAfterFailure = 30 * time.Second
 
 // Refresh fetches the token again after stale was rejected. Concurrent
 // callers holding the same stale token cause one fetch: a caller whose stale

@@ -62,6 +62,40 @@ func TestSecretsManagerCachesAndRefreshes(t *testing.T) {
 	}
 }
 
+// During an outage past the TTL the cached token is served and the store
+// is asked again only after a pause, not on every Token call.
+func TestSecretsManagerOutageIsNotAskedEveryCall(t *testing.T) {
+	ctx := context.Background()
+	sm := secretstest.New()
+	defer sm.Close()
+	sm.Put("kitegate/buildkite", "v1", "bkua_one", "AWSCURRENT")
+	c := &clock{t: time.Unix(1_700_000_000, 0)}
+	src := secrets.SecretsManager(sm.Client(), "kitegate/buildkite", secrets.WithTTL(5*time.Minute), secrets.WithClock(c.now))
+	if _, err := src.Token(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sm.SetDown(true)
+	c.add(6 * time.Minute)
+	for range 20 {
+		if tok, err := src.Token(ctx); err != nil || tok != "bkua_one" {
+			t.Fatalf("Token during outage = %q, %v", tok, err)
+		}
+	}
+	if got := sm.Calls("GetSecretValue"); got != 2 {
+		t.Errorf("%d Secrets Manager calls, want 2 (the first read and one failed re-read)", got)
+	}
+	c.add(29 * time.Second)
+	_, _ = src.Token(ctx)
+	if got := sm.Calls("GetSecretValue"); got != 2 {
+		t.Errorf("asked again %d times within the pause", got-2)
+	}
+	c.add(time.Second)
+	_, _ = src.Token(ctx)
+	if got := sm.Calls("GetSecretValue"); got != 3 {
+		t.Errorf("%d calls after the pause, want 3", got)
+	}
+}
+
 func TestSecretsManagerColdOutageFails(t *testing.T) {
 	sm := secretstest.New()
 	defer sm.Close()
