@@ -8,7 +8,7 @@ LDFLAGS    = -s -w
 BIN        = bin
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-short vet lint fmt fuzz bench e2e build build-arm64 build-amd64 bootstrap build-McpFunction build-RotationFunction rotate-token deploy deploy-prod clean policy-diff policy-apply tools approve disable audit-user audit-tool audit-replay
+.PHONY: help run test test-short vet lint fmt fuzz bench e2e build build-arm64 build-amd64 bootstrap build-McpFunction build-RotationFunction build-AuditFunction rotate-token deploy deploy-prod clean policy-diff policy-apply tools approve disable audit-user audit-tool audit-replay audit-log usage-user usage-tool
 
 help: ## List the targets.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -57,11 +57,22 @@ approve: ## Approve a tool: make approve TOOL=name [NOTE="..."].
 disable: ## Disable a tool: make disable TOOL=name [NOTE="..."].
 	$(ADMIN) disable $(TOOL) -note "$(NOTE)"
 
-audit-user: ## Recent audit events of a user: make audit-user USER_SUB=sub [N=20].
-	$(ADMIN) audit -user $(USER_SUB) -n $(N)
+# SINCE and UNTIL take 2026-03-01, 2026-03-01T12:00:00Z or a duration back from now (24h).
+audit-user: ## Audit events of a user, newest first: make audit-user USER_SUB=sub [N=20] [SINCE=24h] [UNTIL=...].
+	$(ADMIN) audit -user "$(USER_SUB)" -n $(N) -since "$(SINCE)" -until "$(UNTIL)"
 
-audit-tool: ## Recent audit events of a tool: make audit-tool TOOL=name [N=20].
-	$(ADMIN) audit -tool $(TOOL) -n $(N)
+audit-tool: ## Audit events of a tool, newest first: make audit-tool TOOL=name [N=20] [SINCE=...] [UNTIL=...].
+	$(ADMIN) audit -tool "$(TOOL)" -n $(N) -since "$(SINCE)" -until "$(UNTIL)"
+
+audit-log: ## The CloudWatch Logs Insights query for the audit log: make audit-log SINCE=2026-03-01 [UNTIL=...] [USER_SUB=] [TOOL=] [KIND=policy_change].
+	$(ADMIN) audit-log -since "$(SINCE)" -until "$(UNTIL)" -user "$(USER_SUB)" -tool "$(TOOL)" -kind "$(KIND)" -n $(N)
+
+DAYS ?= 7
+usage-user: ## Daily usage rollups of a user: make usage-user USER_SUB=sub [DAYS=7].
+	$(ADMIN) usage -user "$(USER_SUB)" -days $(DAYS)
+
+usage-tool: ## Daily usage rollups of a tool: make usage-tool TOOL=name [DAYS=7].
+	$(ADMIN) usage -tool "$(TOOL)" -days $(DAYS)
 
 audit-replay: ## Re-ingest "audit_replay" log lines: make audit-replay FILE=lines.jsonl (stdin without FILE).
 	$(ADMIN) audit-replay $(or $(FILE),-)
@@ -98,6 +109,7 @@ build-arm64 build-amd64: build-%:
 bootstrap:
 	$(LAMBDA_ENV) $(GO) build -trimpath -ldflags='$(LDFLAGS)' -tags lambda.norpc -o $(BIN)/mcp/bootstrap ./functions/mcp
 	$(LAMBDA_ENV) $(GO) build -trimpath -ldflags='$(LDFLAGS)' -tags lambda.norpc -o $(BIN)/rotation/bootstrap ./functions/rotation
+	$(LAMBDA_ENV) $(GO) build -trimpath -ldflags='$(LDFLAGS)' -tags lambda.norpc -o $(BIN)/audit/bootstrap ./functions/audit
 
 # sam build (BuildMethod: makefile) calls build-<LogicalId> with ARTIFACTS_DIR set.
 build-McpFunction:
@@ -105,6 +117,9 @@ build-McpFunction:
 
 build-RotationFunction:
 	$(LAMBDA_ENV) $(GO) build -trimpath -ldflags='$(LDFLAGS)' -tags lambda.norpc -o $(ARTIFACTS_DIR)/bootstrap ./functions/rotation
+
+build-AuditFunction:
+	$(LAMBDA_ENV) $(GO) build -trimpath -ldflags='$(LDFLAGS)' -tags lambda.norpc -o $(ARTIFACTS_DIR)/bootstrap ./functions/audit
 
 rotate-token: ## Stage a new Buildkite token (stdin, or TOKEN_FILE=path) in SECRET_ID and start its rotation.
 	$(GO) run ./infra/cmd/rotate-token -secret-id "$(SECRET_ID)" -token-file "$(or $(TOKEN_FILE),-)" $(ROTATE_FLAGS)

@@ -16,13 +16,10 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/kitegate/kitegate/internal/audit"
 	"github.com/kitegate/kitegate/internal/policy"
-	"github.com/kitegate/kitegate/internal/tables"
 )
 
 // QueryAPI is the part of the DynamoDB client the audit commands call.
@@ -38,9 +35,11 @@ type Admin struct {
 	Catalog []policy.Tool
 	// Actor is recorded as who made each change.
 	Actor string
-	// Audit and AuditTable serve the audit commands.
+	// Audit and AuditTable serve the audit commands; Rollups reads the
+	// audit function's usage rollups (usage).
 	Audit      QueryAPI
 	AuditTable string
+	Rollups    audit.BatchGetAPI
 	Out        io.Writer
 }
 
@@ -210,41 +209,7 @@ func (a *Admin) SetState(ctx context.Context, tool string, state policy.State, n
 // Recent prints the latest audit events of a user (by is "user", key a
 // sub) or a tool (by is "tool"), newest first.
 func (a *Admin) Recent(ctx context.Context, by, key string, limit int) ([]audit.Event, error) {
-	index, attr := tables.AuditByUser, tables.AuditSubject
-	switch by {
-	case "user":
-	case "tool":
-		index, attr = tables.AuditByTool, tables.AuditTool
-	default:
-		return nil, fmt.Errorf("recent audit events by %q: want user or tool", by)
-	}
-	if limit <= 0 {
-		limit = 20
-	}
-	out, err := a.Audit.Query(ctx, &dynamodb.QueryInput{
-		TableName:                 aws.String(a.AuditTable),
-		IndexName:                 aws.String(index),
-		KeyConditionExpression:    aws.String("#k = :k"),
-		ExpressionAttributeNames:  map[string]string{"#k": attr},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":k": &types.AttributeValueMemberS{Value: key}},
-		ScanIndexForward:          aws.Bool(false),
-		Limit:                     aws.Int32(int32(limit)),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("audit table %s: %w", a.AuditTable, err)
-	}
-	events := make([]audit.Event, 0, len(out.Items))
-	tw := tabwriter.NewWriter(a.Out, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "TIME\tUSER\tTOOL\tDECISION\tREASON\tOUTCOME\tMS\n")
-	for _, it := range out.Items {
-		e, err := audit.EventFromItem(it)
-		if err != nil {
-			return nil, err
-		}
-		events = append(events, e)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%.1f\n", e.Time.Format(time.RFC3339), e.User.Subject, e.Tool, e.Decision, e.Reason, e.Outcome, e.LatencyMS)
-	}
-	return events, tw.Flush()
+	return a.Events(ctx, by, key, Range{}, limit)
 }
 
 // Actor returns who an operator command acts as: $KITEGATE_ACTOR, else

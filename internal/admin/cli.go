@@ -14,6 +14,7 @@ import (
 
 	"github.com/kitegate/kitegate/internal/audit"
 	"github.com/kitegate/kitegate/internal/buildkite"
+	"github.com/kitegate/kitegate/internal/discovery"
 	"github.com/kitegate/kitegate/internal/policy"
 	"github.com/kitegate/kitegate/internal/secrets"
 	"github.com/kitegate/kitegate/internal/tools"
@@ -35,11 +36,17 @@ const usage = `usage: kitegate-admin COMMAND [flags]
   tools                                               list tools with their states
   approve TOOL [-note TEXT]                           approve a tool
   disable TOOL [-note TEXT]                           disable a tool
-  audit (-user SUB | -tool NAME) [-n 20]              recent audit events, newest first
+  audit (-user SUB | -tool NAME) [-n 20] [-since WHEN] [-until WHEN]
+                                                      audit events, newest first (from the table's indexes)
+  usage (-user SUB | -tool NAME) [-days 7 | -since WHEN [-until WHEN]]
+                                                      daily usage rollups (calls, decisions, outcomes)
+  audit-log [-since WHEN] [-until WHEN] [-user SUB] [-tool NAME] [-kind tool_call|policy_change|poison|all] [-n 20]
+                                                      print the CloudWatch Logs Insights query over the audit log
   audit-replay [FILE]                                 re-ingest "audit_replay" log lines (stdin without FILE)
 
-Tables: KITEGATE_POLICY_TABLE, KITEGATE_AUDIT_TABLE. Changes are recorded as made
-by KITEGATE_ACTOR, or by the OS user.`
+WHEN is a date (2026-03-01), a time (2026-03-01T12:00:00Z) or a duration back from now (24h).
+Tables: KITEGATE_POLICY_TABLE, KITEGATE_AUDIT_TABLE; the audit log group: KITEGATE_AUDIT_LOG_GROUP
+(the AuditLogGroupName output). Changes are recorded as made by KITEGATE_ACTOR, or by the OS user.`
 
 // Run runs one operator command.
 func Run(ctx context.Context, args []string, env Env) error {
@@ -55,6 +62,10 @@ func Run(ctx context.Context, args []string, env Env) error {
 	user := fs.String("user", "", "audit events of this user (sub)")
 	toolName := fs.String("tool", "", "audit events of this tool")
 	n := fs.Int("n", 20, "how many audit events")
+	since := fs.String("since", "", "audit events from this time on (audit, usage, audit-log)")
+	until := fs.String("until", "", "audit events up to this time (audit, usage, audit-log)")
+	days := fs.Int("days", 7, "days of usage, today included (usage, without -since)")
+	kind := fs.String("kind", "", "tool_call (default), policy_change, poison or all (audit-log)")
 	// Flags may come before or after the one positional argument.
 	var pos []string
 	for {
@@ -68,6 +79,24 @@ func Run(ctx context.Context, args []string, env Env) error {
 		args = fs.Args()[1:]
 	}
 
+	now := time.Now()
+	var r Range
+	var err error
+	if r.From, err = ParseWhen(*since, now, false); err != nil {
+		return fmt.Errorf("-since %w", err)
+	}
+	if r.To, err = ParseWhen(*until, now, true); err != nil {
+		return fmt.Errorf("-until %w", err)
+	}
+	if cmd == "audit-log" { // prints a query; needs no AWS access
+		get := func(k string) string { v, _ := env.Lookup(k); return v }
+		group := get("KITEGATE_AUDIT_LOG_GROUP")
+		if group == "" {
+			group = "/aws/lambda/kitegate-dev-audit"
+		}
+		q := LogQuery{LogGroup: group, Range: r, User: *user, Tool: *toolName, Kind: *kind, Limit: *n}
+		return q.Print(&Admin{Out: env.Stdout}, now)
+	}
 	a, db, err := newAdmin(ctx, env, cmd)
 	if err != nil {
 		return err
@@ -94,11 +123,30 @@ func Run(ctx context.Context, args []string, env Env) error {
 	case "audit":
 		switch {
 		case *user != "" && *toolName == "":
-			_, err = a.Recent(ctx, "user", *user, *n)
+			_, err = a.Events(ctx, "user", *user, r, *n)
 		case *toolName != "" && *user == "":
-			_, err = a.Recent(ctx, "tool", *toolName, *n)
+			_, err = a.Events(ctx, "tool", *toolName, r, *n)
 		default:
-			err = errors.New("audit: give -user SUB or -tool NAME")
+			err = errors.New("audit: give -user SUB or -tool NAME (for a time range alone, audit-log prints the Logs Insights query)")
+		}
+		return err
+	case "usage":
+		if r.From.IsZero() {
+			if *days < 1 {
+				return errors.New("usage: -days must be at least 1")
+			}
+			r.From = now.AddDate(0, 0, 1-*days)
+		}
+		if r.To.IsZero() {
+			r.To = now
+		}
+		switch {
+		case *user != "" && *toolName == "":
+			_, err = a.Usage(ctx, "user", *user, r)
+		case *toolName != "" && *user == "":
+			_, err = a.Usage(ctx, "tool", *toolName, r)
+		default:
+			err = errors.New("usage: give -user SUB or -tool NAME")
 		}
 		return err
 	case "audit-replay":
@@ -125,7 +173,7 @@ func Run(ctx context.Context, args []string, env Env) error {
 func newAdmin(ctx context.Context, env Env, cmd string) (*Admin, *dynamodb.Client, error) {
 	get := func(k string) string { v, _ := env.Lookup(k); return v }
 	needPolicy := cmd == "policy-apply" || cmd == "tools" || cmd == "approve" || cmd == "disable"
-	needAudit := cmd == "audit" || cmd == "audit-replay"
+	needAudit := cmd == "audit" || cmd == "audit-replay" || cmd == "usage"
 	if needPolicy && get("KITEGATE_POLICY_TABLE") == "" {
 		return nil, nil, errors.New("KITEGATE_POLICY_TABLE is not set (the PolicyTableName output of the stack)")
 	}
@@ -147,7 +195,7 @@ func newAdmin(ctx context.Context, env Env, cmd string) (*Admin, *dynamodb.Clien
 	}
 	return &Admin{
 		Store: policy.NewDynamoDB(db, get("KITEGATE_POLICY_TABLE")), Catalog: catalog, Actor: actor,
-		Audit: db, AuditTable: get("KITEGATE_AUDIT_TABLE"), Out: env.Stdout,
+		Audit: db, AuditTable: get("KITEGATE_AUDIT_TABLE"), Rollups: db, Out: env.Stdout,
 	}, db, nil
 }
 
@@ -162,10 +210,5 @@ func Catalog() ([]policy.Tool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tool catalog: %w", err)
 	}
-	var out []policy.Tool
-	for _, t := range c.Tools() {
-		s := t.Spec()
-		out = append(out, policy.Tool{Name: s.Name, Hash: t.Hash(), Class: policy.Class(s.Kind), Scopes: s.Scopes})
-	}
-	return out, nil
+	return discovery.Catalog(c), nil
 }
