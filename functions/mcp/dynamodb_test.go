@@ -24,6 +24,7 @@ import (
 	"github.com/kitegate/kitegate/internal/audit"
 	"github.com/kitegate/kitegate/internal/buildkite"
 	"github.com/kitegate/kitegate/internal/buildkitetest"
+	"github.com/kitegate/kitegate/internal/discovery"
 	"github.com/kitegate/kitegate/internal/dynamotest"
 	"github.com/kitegate/kitegate/internal/policy"
 	"github.com/kitegate/kitegate/internal/secrets"
@@ -152,7 +153,7 @@ func testCatalog(t *testing.T) []policy.Tool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return catalogTools(c)
+	return discovery.Catalog(c)
 }
 
 // waitAnswering waits until url answers at all (a 503 from /healthz

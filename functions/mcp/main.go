@@ -28,6 +28,7 @@ import (
 	"github.com/kitegate/kitegate/internal/buildkite"
 	"github.com/kitegate/kitegate/internal/buildkitetest"
 	"github.com/kitegate/kitegate/internal/config"
+	"github.com/kitegate/kitegate/internal/discovery"
 	"github.com/kitegate/kitegate/internal/identity"
 	"github.com/kitegate/kitegate/internal/mcpserver"
 	"github.com/kitegate/kitegate/internal/policy"
@@ -87,7 +88,7 @@ func run(ctx context.Context, lookup func(string) (string, bool)) error {
 		if err != nil {
 			return err
 		}
-		if _, err := policy.SyncCatalog(ctx, embedded, catalogTools(catalog), "kitegate-start"); err != nil {
+		if _, err := policy.SyncCatalog(ctx, embedded, discovery.Catalog(catalog), "kitegate-start"); err != nil {
 			return err
 		}
 		store = embedded
@@ -196,22 +197,13 @@ func policyStore(cfg config.Config, catalog *tools.Catalog) (*policy.Embedded, e
 		if err != nil {
 			return policy.Policy{}, err
 		}
-		return policy.Reconcile(p, catalogTools(catalog), p.Settings.DefaultState), nil
+		return policy.Reconcile(p, discovery.Catalog(catalog), p.Settings.DefaultState), nil
 	}
 	store, err := policy.NewEmbedded(filepath.Clean(cfg.StateDir), seed)
 	if err != nil {
 		return nil, fmt.Errorf("policy store: %w", err)
 	}
 	return store, nil
-}
-
-func catalogTools(c *tools.Catalog) []policy.Tool {
-	var out []policy.Tool
-	for _, t := range c.Tools() {
-		s := t.Spec()
-		out = append(out, policy.Tool{Name: s.Name, Hash: t.Hash(), Class: policy.Class(s.Kind), Scopes: s.Scopes})
-	}
-	return out
 }
 
 func authenticator(ctx context.Context, cfg config.Config, logger *slog.Logger) (identity.Authenticator, error) {
