@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -98,9 +99,99 @@ func BenchmarkGovernanceOverhead(b *testing.B) {
 	q := func(d []time.Duration, p float64) float64 { return float64(d[int(p*float64(len(d)-1))].Microseconds()) }
 	b.ReportMetric(q(plain, 0.5), "plain-p50-µs")
 	b.ReportMetric(q(governed, 0.5), "governed-p50-µs")
+	b.ReportMetric(q(plain, 0.99), "plain-p99-µs")
+	b.ReportMetric(q(governed, 0.99), "governed-p99-µs")
 	b.ReportMetric(q(governed, 0.5)-q(plain, 0.5), "overhead-p50-µs")
 	b.ReportMetric(q(governed, 0.99)-q(plain, 0.99), "overhead-p99-µs")
 	b.ReportMetric(q(governed, 0.5)/q(plain, 0.5), "ratio-p50")
+	b.ReportMetric(q(governed, 0.99)/q(plain, 0.99), "ratio-p99")
+}
+
+// plainHandler is plainServer's handler, for in-process calls.
+func plainHandler(cfg mcpserver.Config) http.Handler {
+	srv := mcp.NewServer(&mcp.Implementation{Name: "plain", Version: "1"}, &mcp.ServerOptions{Capabilities: &mcp.ServerCapabilities{Tools: &mcp.ToolCapabilities{}}})
+	for _, tl := range cfg.Catalog.Tools() {
+		tool := tl
+		srv.AddTool(tool.Definition(), func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			res, _ := tool.Call(ctx, req.Params.Arguments)
+			return res, nil
+		})
+	}
+	return mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, &mcp.StreamableHTTPOptions{Stateless: true, JSONResponse: true})
+}
+
+// BenchmarkToolsCall serves the same warm tools/call in process (no HTTP
+// client, no listener on the MCP side) through kitegate and through the
+// plain SDK server; the Buildkite call still goes over loopback to the
+// simulator. The difference of their allocs/op is what governance
+// allocates per call (policy decision, audit event, per-request state).
+func BenchmarkToolsCall(b *testing.B) {
+	var cfg mcpserver.Config
+	s := newStack(b, func(s *stack, c *mcpserver.Config) { benchConfig(s, c); cfg = *c },
+		buildkitetest.WithUserRateLimit(1<<30), buildkitetest.WithOrgRateLimit(1<<30))
+	for _, bc := range []struct {
+		name  string
+		h     http.Handler
+		token string
+	}{{"governed", s.handler, "alice-token"}, {"plain", plainHandler(cfg), ""}} {
+		b.Run(bc.name, func(b *testing.B) {
+			serve := func() {
+				req := httptest.NewRequest(http.MethodPost, "/mcp", strings.NewReader(benchCall))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Accept", "application/json, text/event-stream")
+				req.Header.Set("Mcp-Protocol-Version", "2025-06-18")
+				if bc.token != "" {
+					req.Header.Set("Authorization", "Bearer "+bc.token)
+				}
+				rec := httptest.NewRecorder()
+				bc.h.ServeHTTP(rec, req)
+				if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"number":37`) {
+					b.Fatal(rec.Code, rec.Body)
+				}
+			}
+			for range 20 { // warm the per-profile server and the connections
+				serve()
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				serve()
+			}
+		})
+	}
+}
+
+// BenchmarkThroughput drives warm tools/calls over loopback HTTP from
+// 4×GOMAXPROCS concurrent callers, against kitegate and against the plain
+// SDK server. Client, server and simulator share the process and its
+// GOMAXPROCS cores (run with -cpu 1,2), so calls/s/core counts all three.
+func BenchmarkThroughput(b *testing.B) {
+	var cfg mcpserver.Config
+	s := newStack(b, func(s *stack, c *mcpserver.Config) { benchConfig(s, c); cfg = *c },
+		buildkitetest.WithUserRateLimit(1<<30), buildkitetest.WithOrgRateLimit(1<<30))
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256}}
+	for _, bc := range []struct{ name, url, token string }{
+		{"governed", s.url, "alice-token"},
+		{"plain", plainServer(b, s, cfg), ""},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			for range 20 {
+				callOnce(b, c, bc.url, bc.token)
+			}
+			b.ReportAllocs()
+			b.SetParallelism(4)
+			b.ResetTimer()
+			start := time.Now()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					callOnce(b, c, bc.url, bc.token)
+				}
+			})
+			elapsed := time.Since(start).Seconds()
+			b.ReportMetric(float64(b.N)/elapsed, "calls/s")
+			b.ReportMetric(float64(b.N)/elapsed/float64(runtime.GOMAXPROCS(0)), "calls/s/core")
+		})
+	}
 }
 
 // BenchmarkToolsList measures a warm tools/list for a caller.
