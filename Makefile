@@ -57,7 +57,7 @@ approve: ## Approve a tool: make approve TOOL=name [NOTE="..."].
 disable: ## Disable a tool: make disable TOOL=name [NOTE="..."].
 	$(ADMIN) disable $(TOOL) -note "$(NOTE)"
 
-# SINCE and UNTIL take 2026-03-01, 2026-03-01T12:00:00Z or a duration back from now (24h).
+# SINCE and UNTIL take 2026-03-01, 2026-03-01T12:00:00Z or a duration back from now (24h, 7d).
 audit-user: ## Audit events of a user, newest first: make audit-user USER_SUB=sub [N=20] [SINCE=24h] [UNTIL=...].
 	$(ADMIN) audit -user "$(USER_SUB)" -n $(N) -since "$(SINCE)" -until "$(UNTIL)"
 

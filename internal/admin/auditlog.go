@@ -25,7 +25,7 @@ type Range struct {
 
 // ParseWhen reads a SINCE or UNTIL bound: "" (open), a date (2026-03-01:
 // its start, or its end when end is set), an RFC 3339 time, or a duration
-// back from now (24h).
+// back from now (24h, or 7d for days).
 func ParseWhen(s string, now time.Time, end bool) (time.Time, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
@@ -33,6 +33,11 @@ func ParseWhen(s string, now time.Time, end bool) (time.Time, error) {
 	}
 	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
 		return now.Add(-d).UTC(), nil
+	}
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		if n, err := strconv.Atoi(days); err == nil && n >= 0 {
+			return now.AddDate(0, 0, -n).UTC(), nil
+		}
 	}
 	if t, err := time.Parse(audit.DayLayout, s); err == nil {
 		if end {
@@ -43,7 +48,7 @@ func ParseWhen(s string, now time.Time, end bool) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 		return t.UTC(), nil
 	}
-	return time.Time{}, fmt.Errorf("%q: want a date (2026-03-01), a time (2026-03-01T12:00:00Z) or a duration back from now (24h)", s)
+	return time.Time{}, fmt.Errorf("%q: want a date (2026-03-01), a time (2026-03-01T12:00:00Z) or a duration back from now (24h, 7d)", s)
 }
 
 // Events prints the audit events of a user (by is "user", key a sub) or a

@@ -20,11 +20,13 @@ func TestParseWhen(t *testing.T) {
 	}{
 		{in: ""},
 		{in: "24h", want: now.Add(-24 * time.Hour)},
+		{in: "7d", want: now.AddDate(0, 0, -7)},
 		{in: "2026-03-01", want: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)},
 		{in: "2026-03-01", end: true, want: time.Date(2026, 3, 1, 23, 59, 59, 999999000, time.UTC)},
 		{in: "2026-03-01T12:00:00+01:00", want: time.Date(2026, 3, 1, 11, 0, 0, 0, time.UTC)},
 		{in: "last week", bad: true},
 		{in: "-5h", bad: true},
+		{in: "-2d", bad: true},
 	} {
 		got, err := ParseWhen(tc.in, now, tc.end)
 		if (err != nil) != tc.bad || !got.Equal(tc.want) {

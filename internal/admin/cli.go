@@ -44,7 +44,7 @@ const usage = `usage: kitegate-admin COMMAND [flags]
                                                       print the CloudWatch Logs Insights query over the audit log
   audit-replay [FILE]                                 re-ingest "audit_replay" log lines (stdin without FILE)
 
-WHEN is a date (2026-03-01), a time (2026-03-01T12:00:00Z) or a duration back from now (24h).
+WHEN is a date (2026-03-01), a time (2026-03-01T12:00:00Z) or a duration back from now (24h, 7d).
 Tables: KITEGATE_POLICY_TABLE, KITEGATE_AUDIT_TABLE; the audit log group: KITEGATE_AUDIT_LOG_GROUP
 (the AuditLogGroupName output). Changes are recorded as made by KITEGATE_ACTOR, or by the OS user.`
 
