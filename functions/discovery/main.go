@@ -1,0 +1,228 @@
+// Command discovery is kitegate's discovery function: it reconciles the
+// tool catalog built into this binary with the policy table and records
+// the Buildkite token's health (the logic is internal/discovery). On
+// Lambda it serves the EventBridge schedule's invocations (any JSON input);
+// elsewhere it runs once and prints the result, so `make discover` works
+// against the embedded store or DynamoDB Local.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/kitegate/kitegate/infra"
+	"github.com/kitegate/kitegate/internal/buildkite"
+	"github.com/kitegate/kitegate/internal/buildkitetest"
+	"github.com/kitegate/kitegate/internal/discovery"
+	"github.com/kitegate/kitegate/internal/policy"
+	"github.com/kitegate/kitegate/internal/secrets"
+	"github.com/kitegate/kitegate/internal/tools"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.LookupEnv, os.Stdout); err != nil {
+		slog.Error("discovery: exiting", "err", err)
+		os.Exit(1)
+	}
+}
+
+// config is the discovery function's configuration.
+type config struct {
+	onLambda          bool
+	policyTable       string                   // KITEGATE_POLICY_TABLE; empty: the embedded store
+	stateDir          string                   // KITEGATE_STATE_DIR, default .local/state (what make run uses)
+	policyFile        string                   // KITEGATE_POLICY_FILE: the embedded store's seed
+	secretID          string                   // KITEGATE_BUILDKITE_SECRET_ID
+	tokenFile         string                   // BUILDKITE_API_TOKEN_FILE
+	token             string                   // BUILDKITE_API_TOKEN (local only)
+	buildkiteAPIURL   string                   // BUILDKITE_API_URL
+	buildkiteTimeout  time.Duration            // KITEGATE_BUILDKITE_TIMEOUT, default 10s
+	classification    discovery.Classification // KITEGATE_DEFAULT_CLASSIFICATION, default pending_review
+	expiryWindow      time.Duration            // KITEGATE_TOKEN_EXPIRY_WINDOW, default 336h
+	logLevel          string                   // KITEGATE_LOG_LEVEL, default info
+	useSimulatorLocal bool                     // no token configured outside Lambda
+}
+
+func loadConfig(lookup func(string) (string, bool)) (config, error) {
+	get := func(k, def string) string {
+		if v, ok := lookup(k); ok && strings.TrimSpace(v) != "" {
+			return strings.TrimSpace(v)
+		}
+		return def
+	}
+	var errs []error
+	dur := func(k, def string) time.Duration {
+		d, err := time.ParseDuration(get(k, def))
+		if err != nil || d < 0 {
+			errs = append(errs, fmt.Errorf("%s: want a duration like 10s, not %q", k, get(k, def)))
+		}
+		return d
+	}
+	_, onLambda := lookup("AWS_LAMBDA_RUNTIME_API")
+	c := config{
+		onLambda:         onLambda,
+		policyTable:      get("KITEGATE_POLICY_TABLE", ""),
+		stateDir:         get("KITEGATE_STATE_DIR", ".local/state"),
+		policyFile:       get("KITEGATE_POLICY_FILE", ""),
+		secretID:         get("KITEGATE_BUILDKITE_SECRET_ID", ""),
+		tokenFile:        get("BUILDKITE_API_TOKEN_FILE", ""),
+		token:            get("BUILDKITE_API_TOKEN", ""),
+		buildkiteAPIURL:  get("BUILDKITE_API_URL", ""),
+		buildkiteTimeout: dur("KITEGATE_BUILDKITE_TIMEOUT", "10s"),
+		expiryWindow:     dur("KITEGATE_TOKEN_EXPIRY_WINDOW", discovery.DefaultExpiryWindow.String()),
+		logLevel:         get("KITEGATE_LOG_LEVEL", "info"),
+	}
+	cls, err := discovery.ParseClassification(get("KITEGATE_DEFAULT_CLASSIFICATION", string(discovery.PendingReview)))
+	if err != nil {
+		errs = append(errs, fmt.Errorf("KITEGATE_DEFAULT_CLASSIFICATION: %w", err))
+	}
+	c.classification = cls
+	if c.buildkiteTimeout == 0 || c.buildkiteTimeout > 25*time.Second {
+		errs = append(errs, errors.New("KITEGATE_BUILDKITE_TIMEOUT must be between 1ns and 25s"))
+	}
+	if c.expiryWindow == 0 {
+		errs = append(errs, errors.New("KITEGATE_TOKEN_EXPIRY_WINDOW must be more than 0"))
+	}
+	if onLambda {
+		if c.policyTable == "" {
+			errs = append(errs, errors.New("KITEGATE_POLICY_TABLE is required on Lambda"))
+		}
+		if c.secretID == "" {
+			errs = append(errs, errors.New("KITEGATE_BUILDKITE_SECRET_ID is required on Lambda"))
+		}
+	}
+	c.useSimulatorLocal = !onLambda && c.secretID == "" && c.tokenFile == "" && c.token == ""
+	return c, errors.Join(errs...)
+}
+
+func run(ctx context.Context, lookup func(string) (string, bool), stdout io.Writer) error {
+	cfg, err := loadConfig(lookup)
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.logLevel))
+	// On Lambda the run's summary line goes to the function's log; by
+	// hand, standard output is kept for the result.
+	logOut := io.Writer(os.Stderr)
+	if cfg.onLambda {
+		logOut = os.Stdout
+	}
+	logger := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: level}))
+
+	var awsCfg aws.Config
+	if cfg.policyTable != "" || cfg.secretID != "" {
+		if awsCfg, err = awsconfig.LoadDefaultConfig(ctx, awsOptions...); err != nil {
+			return fmt.Errorf("aws config: %w", err)
+		}
+	}
+	tokens, baseURL, err := buildkiteTarget(ctx, cfg, awsCfg, logger)
+	if err != nil {
+		return err
+	}
+	bk, err := buildkite.New(buildkite.Config{BaseURL: baseURL, Tokens: tokens, Timeout: cfg.buildkiteTimeout, UserAgent: "kitegate-discovery/" + version})
+	if err != nil {
+		return fmt.Errorf("buildkite client: %w", err)
+	}
+	catalog, err := tools.Default(bk)
+	if err != nil {
+		return fmt.Errorf("tool catalog: %w", err)
+	}
+	store, err := policyStore(cfg, awsCfg)
+	if err != nil {
+		return err
+	}
+	r, err := discovery.New(discovery.Config{
+		Store:          store,
+		Catalog:        discovery.Catalog(catalog),
+		Token:          bk,
+		Classification: cfg.classification,
+		ExpiryWindow:   cfg.expiryWindow,
+		Logger:         logger,
+	})
+	if err != nil {
+		return err
+	}
+	if cfg.onLambda {
+		lambda.StartHandlerFunc(r.Handle, lambda.WithContext(ctx))
+		return nil
+	}
+	res, err := r.Run(ctx)
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	if encErr := enc.Encode(res); encErr != nil && err == nil {
+		err = encErr
+	}
+	return err
+}
+
+// buildkiteTarget picks the token and API. With no token configured
+// outside Lambda it starts the bundled simulator, as `make run` does.
+func buildkiteTarget(ctx context.Context, cfg config, awsCfg aws.Config, logger *slog.Logger) (buildkite.TokenSource, string, error) {
+	switch {
+	case cfg.secretID != "":
+		return secrets.SecretsManager(secretsmanager.NewFromConfig(awsCfg), cfg.secretID, secrets.WithLogger(logger)), cfg.buildkiteAPIURL, nil
+	case cfg.tokenFile != "":
+		return secrets.File(cfg.tokenFile, secrets.WithLogger(logger)), cfg.buildkiteAPIURL, nil
+	case cfg.token != "":
+		return secrets.Static(cfg.token), cfg.buildkiteAPIURL, nil
+	case !cfg.useSimulatorLocal:
+		return nil, "", errors.New("no Buildkite token configured")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, "", fmt.Errorf("buildkite simulator: %w", err)
+	}
+	srv := &http.Server{Handler: buildkitetest.NewHandler().Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	go func() { <-ctx.Done(); _ = srv.Close() }()
+	url := "http://" + ln.Addr().String() + "/"
+	logger.Warn("discovery: no Buildkite token set — checking the bundled Buildkite SIMULATOR's token; set BUILDKITE_API_TOKEN to check a real one", "simulator", url)
+	return secrets.Static(buildkitetest.DefaultToken), url, nil
+}
+
+// policyStore is the DynamoDB policy table when one is named, else the
+// embedded store `make run` uses, seeded like it from the policy file (or
+// the one built in) when empty.
+func policyStore(cfg config, awsCfg aws.Config) (discovery.Store, error) {
+	if cfg.policyTable != "" {
+		return policy.NewDynamoDB(dynamodb.NewFromConfig(awsCfg), cfg.policyTable), nil
+	}
+	seed := func() (policy.Policy, error) {
+		if cfg.policyFile != "" {
+			return policy.LoadFile(cfg.policyFile)
+		}
+		return policy.ParseFile(infra.DefaultPolicy)
+	}
+	store, err := policy.NewEmbedded(filepath.Clean(cfg.stateDir), seed)
+	if err != nil {
+		return nil, fmt.Errorf("policy store: %w", err)
+	}
+	return store, nil
+}
+
+// awsOptions is the seam tests use to point the AWS clients at DynamoDB Local.
+var awsOptions []func(*awsconfig.LoadOptions) error
