@@ -8,7 +8,7 @@ LDFLAGS    = -s -w
 BIN        = bin
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-short vet lint fmt fuzz bench e2e build build-arm64 build-amd64 bootstrap build-McpFunction build-RotationFunction build-AuditFunction rotate-token deploy deploy-prod clean policy-diff policy-apply tools approve disable audit-user audit-tool audit-replay audit-log usage-user usage-tool
+.PHONY: help run test test-short vet lint fmt fuzz bench e2e build build-arm64 build-amd64 bootstrap build-McpFunction build-RotationFunction build-AuditFunction build-DiscoveryFunction discover rotate-token deploy deploy-prod clean policy-diff policy-apply tools approve disable audit-user audit-tool audit-replay audit-log usage-user usage-tool
 
 help: ## List the targets.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -110,6 +110,7 @@ bootstrap:
 	$(LAMBDA_ENV) $(GO) build -trimpath -ldflags='$(LDFLAGS)' -tags lambda.norpc -o $(BIN)/mcp/bootstrap ./functions/mcp
 	$(LAMBDA_ENV) $(GO) build -trimpath -ldflags='$(LDFLAGS)' -tags lambda.norpc -o $(BIN)/rotation/bootstrap ./functions/rotation
 	$(LAMBDA_ENV) $(GO) build -trimpath -ldflags='$(LDFLAGS)' -tags lambda.norpc -o $(BIN)/audit/bootstrap ./functions/audit
+	$(LAMBDA_ENV) $(GO) build -trimpath -ldflags='$(LDFLAGS)' -tags lambda.norpc -o $(BIN)/discovery/bootstrap ./functions/discovery
 
 # sam build (BuildMethod: makefile) calls build-<LogicalId> with ARTIFACTS_DIR set.
 build-McpFunction:
@@ -120,6 +121,15 @@ build-RotationFunction:
 
 build-AuditFunction:
 	$(LAMBDA_ENV) $(GO) build -trimpath -ldflags='$(LDFLAGS)' -tags lambda.norpc -o $(ARTIFACTS_DIR)/bootstrap ./functions/audit
+
+build-DiscoveryFunction:
+	$(LAMBDA_ENV) $(GO) build -trimpath -ldflags='$(LDFLAGS)' -tags lambda.norpc -o $(ARTIFACTS_DIR)/bootstrap ./functions/discovery
+
+# Without KITEGATE_POLICY_TABLE: the embedded store make run uses, and the
+# bundled simulator unless a Buildkite token is set. With it (and
+# AWS_ENDPOINT_URL_DYNAMODB for DynamoDB Local): that table.
+discover: ## Run discovery once: reconcile the catalog with the policy, check the token, print the result.
+	$(GO) run ./functions/discovery
 
 rotate-token: ## Stage a new Buildkite token (stdin, or TOKEN_FILE=path) in SECRET_ID and start its rotation.
 	$(GO) run ./infra/cmd/rotate-token -secret-id "$(SECRET_ID)" -token-file "$(or $(TOKEN_FILE),-)" $(ROTATE_FLAGS)
