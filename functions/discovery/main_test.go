@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -123,6 +124,22 @@ func TestRunByHandDynamoDB(t *testing.T) {
 	}
 	if got := calls.Counts(); got["TransactWriteItems"] != 0 || got["PutItem"] != 0 || got["Query"] != 3 {
 		t.Errorf("second run DynamoDB calls %v; want 3 Query, no writes", got)
+	}
+	ops := map[string]bool{}
+	for op := range calls.Counts() {
+		ops[op] = true
+	}
+	calls.Reset()
+	runOnce(t, map[string]string{ // a wrong token: the health item is written again
+		"KITEGATE_POLICY_TABLE": table, "BUILDKITE_API_URL": sim.URL, "BUILDKITE_API_TOKEN": "bkua_wrong", "KITEGATE_LOG_LEVEL": "error",
+	})
+	for op := range calls.Counts() {
+		ops[op] = true
+	}
+	for op := range ops {
+		if !slices.Contains(storeCalls, op) {
+			t.Errorf("discovery called %s, which the template does not grant (storeCalls)", op)
+		}
 	}
 	p, err := policy.NewDynamoDB(db, table).Load(t.Context())
 	if err != nil {
