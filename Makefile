@@ -87,9 +87,18 @@ lint: vet ## Same as vet (no third-party linter is installed by the repo).
 fmt: ## Format the code.
 	gofmt -w $$(git ls-files '*.go')
 
+# Benchmarks in groups, each with the -benchtime it needs (BENCHMARKS.md):
+# the rest at Go's default 1s; governance overhead at a fixed count for its
+# percentiles; throughput at 1 and 2 cores; the 50 MB log a few times; AWS
+# calls per request beside DynamoDB Local.
 COLDSTART_RUNS ?= 7
-bench: ## Run the Go benchmarks (loopback only, bounded), then COLDSTART_RUNS (7) cold starts under the Lambda emulator.
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2000x ./...
+BENCH = $(GO) test -run '^$$' -benchmem
+bench: ## Run the Go benchmarks (loopback only, bounded; a few minutes), then COLDSTART_RUNS (7) cold starts under the Lambda emulator.
+	$(BENCH) -bench . -skip 'GovernanceOverhead|Throughput|SearchFiftyMegabyteLog|AWSCallsPerRequest' ./...
+	$(BENCH) -bench GovernanceOverhead -benchtime 2000x ./internal/mcpserver
+	$(BENCH) -bench Throughput -benchtime 2s -cpu 1,2 ./internal/mcpserver
+	$(BENCH) -bench SearchFiftyMegabyteLog -benchtime 5x ./internal/tools
+	infra/local/dynamodb.sh $(BENCH) -bench AWSCallsPerRequest -benchtime 200x ./functions/mcp
 	$(GO) run ./internal/lambdatest/coldstart -runs $(COLDSTART_RUNS)
 
 e2e: ## Run the bootstraps under the Lambda Runtime Interface Emulator (also part of test).
