@@ -43,11 +43,7 @@ func (h *Handler) guard(next mcp.MethodHandler) mcp.MethodHandler {
 			return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "missing tool call parameters"}
 		}
 		name := call.Params.Name
-		var d policy.Decision
-		d = rq.snapshot.Decide(rq.subject, name)
-		if _, inCatalog := h.cfg.Catalog.Lookup(name); d.Allowed && !inCatalog {
-			d = policy.Decision{Reason: "tool_unknown", Detail: fmt.Sprintf("tool %q is not part of this kitegate build", name)}
-		}
+		d := h.decide(rq.snapshot, rq.subject, name)
 		if !d.Allowed {
 			h.record(ctx, rq, call, start, d, &callRecord{})
 			return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf("tool %q is not available to you: %s", name, d.Detail)}
@@ -111,6 +107,25 @@ func orgOf(call *mcp.CallToolRequest) string {
 		return ""
 	}
 	return args.Org
+}
+
+// decide is policy's decision, narrowed by what only this build knows: a
+// tool missing from the catalog, or one whose definition is no longer the
+// one an admin approved (definition pinning: the change waits for review,
+// whether or not discovery has run since the deploy).
+func (h *Handler) decide(snap *policy.Snapshot, sub policy.Subject, name string) policy.Decision {
+	d := snap.Decide(sub, name)
+	if !d.Allowed {
+		return d
+	}
+	t, ok := h.cfg.Catalog.Lookup(name)
+	if !ok {
+		return policy.Decision{Reason: "tool_unknown", Detail: fmt.Sprintf("tool %q is not part of this kitegate build", name), Profiles: d.Profiles}
+	}
+	if pt, _ := snap.Tool(name); pt.ApprovedHash != "" && pt.ApprovedHash != t.Hash() {
+		return policy.Decision{Reason: "tool_definition_changed", Detail: fmt.Sprintf("tool %q changed since it was approved and awaits review", name), Profiles: d.Profiles}
+	}
+	return d
 }
 
 // toolHandler runs one catalog tool with Buildkite call statistics attached.

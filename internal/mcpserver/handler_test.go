@@ -597,3 +597,31 @@ func TestHealthAndMetadata(t *testing.T) {
 		}
 	}
 }
+
+func TestChangedDefinitionIsNotServed(t *testing.T) {
+	s := newStack(t, nil)
+	ctx := context.Background()
+	alice := s.connect(t, "alice-token", "")
+	p, err := s.store.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl := p.Tools["list_pipelines"]
+	tl.ApprovedHash = "sha256:the-definition-an-admin-approved-last-month"
+	p.Tools["list_pipelines"] = tl
+	if _, err := s.store.Apply(ctx, p, "admin@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(toolNames(t, alice), "list_pipelines") {
+		t.Error("a tool whose definition changed since approval is still listed")
+	}
+	_, err = alice.CallTool(ctx, &mcp.CallToolParams{Name: "list_pipelines", Arguments: map[string]any{"org_slug": "acme"}})
+	var werr *jsonrpc.Error
+	if !errors.As(err, &werr) || werr.Code != jsonrpc.CodeInvalidParams {
+		t.Fatalf("call: %v, want -32602", err)
+	}
+	events := s.auditEvents(t)
+	if last := events[len(events)-1]; last.Reason != "tool_definition_changed" {
+		t.Errorf("audited reason %q", last.Reason)
+	}
+}

@@ -88,6 +88,9 @@ func (h *Handler) buildServer(snap *policy.Snapshot, profiles []string) *mcp.Ser
 			h.logger.Error("mcp: tool definition failed; tool not offered", "tool", name, "err", err)
 			continue
 		}
+		if pt, _ := snap.Tool(name); pt.ApprovedHash != "" && pt.ApprovedHash != t.Hash() {
+			continue // changed since approval: see decide
+		}
 		srv.AddTool(t.Definition(), h.toolHandler(t))
 	}
 	srv.AddReceivingMiddleware(h.guard)
