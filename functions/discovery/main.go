@@ -13,11 +13,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -28,10 +25,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
-	"github.com/kitegate/kitegate/infra"
 	"github.com/kitegate/kitegate/internal/buildkite"
-	"github.com/kitegate/kitegate/internal/buildkitetest"
 	"github.com/kitegate/kitegate/internal/discovery"
+	"github.com/kitegate/kitegate/internal/local"
 	"github.com/kitegate/kitegate/internal/policy"
 	"github.com/kitegate/kitegate/internal/secrets"
 	"github.com/kitegate/kitegate/internal/tools"
@@ -182,46 +178,33 @@ func run(ctx context.Context, lookup func(string) (string, bool), stdout io.Writ
 // buildkiteTarget picks the token and API. With no token configured
 // outside Lambda it starts the bundled simulator, as `make run` does.
 func buildkiteTarget(ctx context.Context, cfg config, awsCfg aws.Config, logger *slog.Logger) (buildkite.TokenSource, string, error) {
+	src, err := secrets.Select(secrets.Choice{
+		SecretID: cfg.secretID, TokenFile: cfg.tokenFile, Token: cfg.token, Logger: logger,
+		SecretsManager: func() (secrets.SecretGetter, error) { return secretsmanager.NewFromConfig(awsCfg), nil },
+	})
 	switch {
-	case cfg.secretID != "":
-		return secrets.SecretsManager(secretsmanager.NewFromConfig(awsCfg), cfg.secretID, secrets.WithLogger(logger)), cfg.buildkiteAPIURL, nil
-	case cfg.tokenFile != "":
-		return secrets.File(cfg.tokenFile, secrets.WithLogger(logger)), cfg.buildkiteAPIURL, nil
-	case cfg.token != "":
-		return secrets.Static(cfg.token), cfg.buildkiteAPIURL, nil
+	case err != nil:
+		return nil, "", err
+	case src != nil:
+		return src, cfg.buildkiteAPIURL, nil
 	case !cfg.useSimulatorLocal:
 		return nil, "", errors.New("no Buildkite token configured")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	url, token, err := local.Simulator(ctx)
 	if err != nil {
-		return nil, "", fmt.Errorf("buildkite simulator: %w", err)
+		return nil, "", err
 	}
-	srv := &http.Server{Handler: buildkitetest.NewHandler().Handler(), ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	go func() { <-ctx.Done(); _ = srv.Close() }()
-	url := "http://" + ln.Addr().String() + "/"
 	logger.Warn("discovery: no Buildkite token set — checking the bundled Buildkite SIMULATOR's token; set BUILDKITE_API_TOKEN to check a real one", "simulator", url)
-	return secrets.Static(buildkitetest.DefaultToken), url, nil
+	return secrets.Static(token), url, nil
 }
 
 // policyStore is the DynamoDB policy table when one is named, else the
-// embedded store `make run` uses, seeded like it from the policy file (or
-// the one built in) when empty.
+// embedded store `make run` uses, seeded like it when empty.
 func policyStore(cfg config, awsCfg aws.Config) (discovery.Store, error) {
 	if cfg.policyTable != "" {
 		return policy.NewDynamoDB(dynamodb.NewFromConfig(awsCfg), cfg.policyTable), nil
 	}
-	seed := func() (policy.Policy, error) {
-		if cfg.policyFile != "" {
-			return policy.LoadFile(cfg.policyFile)
-		}
-		return policy.ParseFile(infra.DefaultPolicy)
-	}
-	store, err := policy.NewEmbedded(filepath.Clean(cfg.stateDir), seed)
-	if err != nil {
-		return nil, fmt.Errorf("policy store: %w", err)
-	}
-	return store, nil
+	return local.PolicyStore(cfg.stateDir, cfg.policyFile, nil)
 }
 
 // awsOptions is the seam tests use to point the AWS clients at DynamoDB Local.

@@ -10,10 +10,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -23,13 +21,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
-	"github.com/kitegate/kitegate/infra"
 	"github.com/kitegate/kitegate/internal/audit"
 	"github.com/kitegate/kitegate/internal/buildkite"
-	"github.com/kitegate/kitegate/internal/buildkitetest"
 	"github.com/kitegate/kitegate/internal/config"
 	"github.com/kitegate/kitegate/internal/discovery"
 	"github.com/kitegate/kitegate/internal/identity"
+	"github.com/kitegate/kitegate/internal/local"
 	"github.com/kitegate/kitegate/internal/mcpserver"
 	"github.com/kitegate/kitegate/internal/policy"
 	"github.com/kitegate/kitegate/internal/ratelimit"
@@ -84,7 +81,7 @@ func run(ctx context.Context, lookup func(string) (string, bool)) error {
 		}
 		store = policy.NewDynamoDB(db, cfg.PolicyTable)
 	} else {
-		embedded, err := policyStore(cfg, catalog)
+		embedded, err := local.PolicyStore(cfg.StateDir, cfg.PolicyFile, discovery.Catalog(catalog))
 		if err != nil {
 			return err
 		}
@@ -154,56 +151,32 @@ func newLogger(cfg config.Config) *slog.Logger {
 // no token configured outside Lambda it starts the bundled simulator, so a
 // newcomer sees the server work with no Buildkite account.
 func buildkiteTarget(ctx context.Context, cfg config.Config, logger *slog.Logger, loadAWS func() (aws.Config, error)) (buildkite.TokenSource, string, error) {
+	src, err := secrets.Select(secrets.Choice{
+		SecretID: cfg.BuildkiteSecretID, TokenFile: cfg.BuildkiteTokenFile, Token: cfg.BuildkiteToken,
+		TTL: cfg.TokenTTL, Logger: logger,
+		SecretsManager: func() (secrets.SecretGetter, error) {
+			awsCfg, err := loadAWS()
+			if err != nil {
+				return nil, fmt.Errorf("aws config: %w", err)
+			}
+			return secretsmanager.NewFromConfig(awsCfg), nil
+		},
+	})
 	switch {
-	case cfg.BuildkiteSecretID != "":
-		awsCfg, err := loadAWS()
-		if err != nil {
-			return nil, "", fmt.Errorf("aws config: %w", err)
-		}
-		src := secrets.SecretsManager(secretsmanager.NewFromConfig(awsCfg), cfg.BuildkiteSecretID, secrets.WithTTL(cfg.TokenTTL), secrets.WithLogger(logger))
+	case err != nil:
+		return nil, "", err
+	case src != nil:
+		logger.Info("kitegate: calling Buildkite", "api", orDefault(cfg.BuildkiteAPIURL, "https://api.buildkite.com/"))
 		return src, cfg.BuildkiteAPIURL, nil
-	case cfg.BuildkiteTokenFile != "":
-		return secrets.File(cfg.BuildkiteTokenFile, secrets.WithTTL(cfg.TokenTTL), secrets.WithLogger(logger)), cfg.BuildkiteAPIURL, nil
-	case cfg.BuildkiteToken != "":
-		logger.Info("kitegate: calling Buildkite with BUILDKITE_API_TOKEN", "api", orDefault(cfg.BuildkiteAPIURL, "https://api.buildkite.com/"))
-		return secrets.Static(cfg.BuildkiteToken), cfg.BuildkiteAPIURL, nil
 	case cfg.OnLambda:
 		return nil, "", errors.New("no Buildkite token configured")
 	}
-	sim := buildkitetest.NewHandler()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	url, token, err := local.Simulator(ctx)
 	if err != nil {
-		return nil, "", fmt.Errorf("buildkite simulator: %w", err)
+		return nil, "", err
 	}
-	srv := &http.Server{Handler: sim.Handler(), ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	go func() { <-ctx.Done(); _ = srv.Close() }()
-	url := "http://" + ln.Addr().String() + "/"
 	logger.Warn("kitegate: no BUILDKITE_API_TOKEN set — serving the bundled Buildkite SIMULATOR (fake data); set BUILDKITE_API_TOKEN to use real Buildkite", "simulator", url)
-	return secrets.Static(buildkitetest.DefaultToken), url, nil
-}
-
-// policyStore opens the embedded store, seeded from the policy file (or the
-// one built in) and reconciled with this build's catalog.
-func policyStore(cfg config.Config, catalog *tools.Catalog) (*policy.Embedded, error) {
-	seed := func() (policy.Policy, error) {
-		var p policy.Policy
-		var err error
-		if cfg.PolicyFile != "" {
-			p, err = policy.LoadFile(cfg.PolicyFile)
-		} else {
-			p, err = policy.ParseFile(infra.DefaultPolicy)
-		}
-		if err != nil {
-			return policy.Policy{}, err
-		}
-		return policy.Reconcile(p, discovery.Catalog(catalog), p.Settings.DefaultState), nil
-	}
-	store, err := policy.NewEmbedded(filepath.Clean(cfg.StateDir), seed)
-	if err != nil {
-		return nil, fmt.Errorf("policy store: %w", err)
-	}
-	return store, nil
+	return secrets.Static(token), url, nil
 }
 
 func authenticator(ctx context.Context, cfg config.Config, logger *slog.Logger) (identity.Authenticator, error) {

@@ -24,8 +24,8 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
-	"github.com/kitegate/kitegate/infra"
-	"github.com/kitegate/kitegate/internal/buildkite"
+	"github.com/kitegate/kitegate/internal/discovery"
+	"github.com/kitegate/kitegate/internal/local"
 	"github.com/kitegate/kitegate/internal/policy"
 	"github.com/kitegate/kitegate/internal/secrets"
 	"github.com/kitegate/kitegate/internal/tools"
@@ -138,41 +138,15 @@ func run(ctx context.Context, lookup func(string) (string, bool), stdin io.Reade
 	return err
 }
 
-// policyStore opens the embedded policy store, seeded from the policy file
-// (or the one built in) reconciled with this build's catalog, which gives
-// each approved tool its required scopes. Any policy.Store will do: the
-// rotation only Loads it.
+// policyStore opens the embedded policy store, seeded as `make run` seeds
+// it and reconciled with this build's catalog, which gives each approved
+// tool its required scopes. Any policy.Store will do: the rotation only
+// Loads it.
 func policyStore(cfg config) (policy.Store, error) {
 	// The catalog's tools are never called here: they only carry scopes.
-	bk, err := buildkite.New(buildkite.Config{Tokens: secrets.Static("")})
-	if err != nil {
-		return nil, err
-	}
-	catalog, err := tools.Default(bk)
+	catalog, err := tools.Default(nil)
 	if err != nil {
 		return nil, fmt.Errorf("tool catalog: %w", err)
 	}
-	var cat []policy.Tool
-	for _, t := range catalog.Tools() {
-		s := t.Spec()
-		cat = append(cat, policy.Tool{Name: s.Name, Hash: t.Hash(), Class: policy.Class(s.Kind), Scopes: s.Scopes})
-	}
-	seed := func() (policy.Policy, error) {
-		var p policy.Policy
-		var err error
-		if cfg.policyFile != "" {
-			p, err = policy.LoadFile(cfg.policyFile)
-		} else {
-			p, err = policy.ParseFile(infra.DefaultPolicy)
-		}
-		if err != nil {
-			return policy.Policy{}, err
-		}
-		return policy.Reconcile(p, cat, p.Settings.DefaultState), nil
-	}
-	store, err := policy.NewEmbedded(filepath.Clean(cfg.stateDir), seed)
-	if err != nil {
-		return nil, fmt.Errorf("policy store: %w", err)
-	}
-	return store, nil
+	return local.PolicyStore(cfg.stateDir, cfg.policyFile, discovery.Catalog(catalog))
 }

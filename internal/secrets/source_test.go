@@ -150,3 +150,37 @@ func TestStaticAndEmpty(t *testing.T) {
 		t.Errorf("empty JSON token: err = %v", err)
 	}
 }
+
+func TestSelectPrefersTheSecret(t *testing.T) {
+	ctx := context.Background()
+	sm := secretstest.New()
+	defer sm.Close()
+	sm.Put("kitegate/buildkite", "v1", `{"token":"bkua_from_secrets_manager"}`, "AWSCURRENT")
+	path := filepath.Join(t.TempDir(), "token")
+	_ = os.WriteFile(path, []byte("bkua_from_file"), 0o600)
+	smClient := func() (secrets.SecretGetter, error) { return sm.Client(), nil }
+
+	tests := []struct {
+		name   string
+		choice secrets.Choice
+		want   string
+	}{
+		{"secret over file and token", secrets.Choice{SecretID: "kitegate/buildkite", TokenFile: path, Token: "bkua_env", SecretsManager: smClient}, "bkua_from_secrets_manager"},
+		{"file over token", secrets.Choice{TokenFile: path, Token: "bkua_env"}, "bkua_from_file"},
+		{"token", secrets.Choice{Token: "bkua_env"}, "bkua_env"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src, err := secrets.Select(tt.choice)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, err := src.Token(ctx); err != nil || got != tt.want {
+				t.Errorf("Token = %q, %v; want %q", got, err, tt.want)
+			}
+		})
+	}
+	if src, err := secrets.Select(secrets.Choice{}); src != nil || err != nil {
+		t.Errorf("nothing configured: %v, %v; want nil, nil", src, err)
+	}
+}

@@ -1,0 +1,83 @@
+package local
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kitegate/kitegate/internal/policy"
+)
+
+func TestPolicyStoreSeedsFromTheBuiltInPolicy(t *testing.T) {
+	catalog := []policy.Tool{{Name: "list_builds", Class: policy.ClassRead, Hash: "sha256:x"}, {Name: "brand_new_tool", Class: policy.ClassRead}}
+	store, err := PolicyStore(t.TempDir(), "", catalog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := store.Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Tools["list_builds"].State != policy.StateApproved || p.Tools["list_builds"].Hash != "sha256:x" {
+		t.Errorf("list_builds %+v: want approved by the built-in policy, hash from the catalog", p.Tools["list_builds"])
+	}
+	if p.Tools["brand_new_tool"].State != policy.StatePendingReview {
+		t.Errorf("a tool the file does not name starts %s", p.Tools["brand_new_tool"].State)
+	}
+	if len(p.Profiles) == 0 {
+		t.Error("no profiles seeded")
+	}
+}
+
+func TestPolicyStoreSeedsFromAFile(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "policy.yaml")
+	if err := os.WriteFile(file, []byte("server: {state: disabled, reason: drill}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	store, err := PolicyStore(filepath.Join(dir, "state"), file, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := store.Load(context.Background())
+	if !p.Settings.ServerDisabled {
+		t.Error("the file's kill switch was not seeded")
+	}
+	if _, err := PolicyStore(filepath.Join(dir, "other"), filepath.Join(dir, "missing.yaml"), nil); err == nil {
+		t.Error("a missing policy file seeded a store")
+	}
+}
+
+func TestSimulatorServesUntilCanceled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	url, token, err := Simulator(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, url+"v2/user", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"name"`) {
+		t.Fatalf("GET /v2/user: %d %s", resp.StatusCode, body)
+	}
+	cancel()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := c.Get(url + "v2/user"); err != nil {
+			return // closed
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Error("the simulator still answers after its context ended")
+}
