@@ -6,6 +6,7 @@
 // audit keeps, and that nothing retries in a storm. The package has no code
 // of its own; the tests are in faults_test.go and dynamodb_test.go.
 //
-// A poison DynamoDB stream record is covered beside the stream decoder in
-// internal/audit (FuzzDecodeRecord and the record tests).
+// A poison DynamoDB stream record is covered beside the stream processor in
+// internal/audit: TestStreamPoisonInTheMiddle, TestDecodeRecord and
+// FuzzDecodeRecord.
 package faults
