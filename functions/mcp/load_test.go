@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -95,7 +96,7 @@ func TestLoadNothingLost(t *testing.T) {
 	// budget; those events go to the fallback log for replay. Nothing lost
 	// means: after replaying that log, the table holds every call once.
 	if s := e.replay.String(); s != "" {
-		w, err := audit.NewDynamoDB(e.db, e.tables.Audit, audit.DynamoDBOptions{})
+		w, err := audit.NewDynamoDB(e.db, e.tables.Audit, audit.DynamoDBOptions{Fallback: io.Discard}) // Replay writes no replay lines
 		if err != nil {
 			t.Fatal(err)
 		}
