@@ -16,9 +16,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/kitegate/kitegate/internal/buildkitetest"
+	"github.com/kitegate/kitegate/internal/discovery"
+	"github.com/kitegate/kitegate/internal/dynamotest"
 	"github.com/kitegate/kitegate/internal/lambdatest"
+	"github.com/kitegate/kitegate/internal/local"
+	"github.com/kitegate/kitegate/internal/policy"
 	"github.com/kitegate/kitegate/internal/secrets"
 	"github.com/kitegate/kitegate/internal/secrets/secretstest"
+	"github.com/kitegate/kitegate/internal/tools"
 )
 
 // The bootstraps and the Lambda emulator are built once for this test binary.
@@ -40,6 +45,22 @@ func TestLambdaRotation(t *testing.T) {
 	t.Cleanup(sm.Close)
 	sm.Put(name, "00000000-0000-0000-0000-00000000000a", `{"token":"`+buildkitetest.DefaultToken+`"}`, "AWSCURRENT")
 	sm.ConfigureRotation(name, "arn:aws:lambda:us-east-1:123456789012:function:rotation")
+	// The approved tools, whose scopes the new token must cover, are read
+	// from the policy table, as on AWS.
+	db := dynamotest.Client(t)
+	tabs := dynamotest.NewTables(t, db)
+	seed, err := local.PolicyStore(t.TempDir(), "", catalogTools(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := seed.Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Version = 0
+	if _, err := policy.NewDynamoDB(db, tabs.Policy).Apply(context.Background(), p, "e2e"); err != nil {
+		t.Fatal(err)
+	}
 
 	emu := lambdatest.Start(t, lambdatest.Bootstrap(t, pkg, runtime.GOARCH), lambdatest.Options{
 		Timeout: 300e9,
@@ -47,14 +68,15 @@ func TestLambdaRotation(t *testing.T) {
 		Env: map[string]string{
 			"KITEGATE_ROTATION_MIN_VALIDITY":   "168h",
 			"KITEGATE_REVOKE_GRACE":            "0s",
-			"KITEGATE_STATE_DIR":               filepath.Join(t.TempDir(), "state"),
+			"KITEGATE_POLICY_TABLE":            tabs.Policy,
 			"BUILDKITE_API_URL":                sim.URL,
 			"AWS_ENDPOINT_URL_SECRETS_MANAGER": sm.URL,
+			"AWS_ENDPOINT_URL_DYNAMODB":        dynamotest.Endpoint(t),
 			"AWS_REGION":                       "us-east-1",
-			"AWS_ACCESS_KEY_ID":                "AKIAIOSFODNN7EXAMPLE",
-			"AWS_SECRET_ACCESS_KEY":            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-			"AWS_SESSION_TOKEN":                "test-session",
-			"AWS_EC2_METADATA_DISABLED":        "true",
+			// DynamoDB Local keeps tables per access key: the one dynamotest uses.
+			"AWS_ACCESS_KEY_ID":         "local",
+			"AWS_SECRET_ACCESS_KEY":     "local",
+			"AWS_EC2_METADATA_DISABLED": "true",
 		},
 	})
 
@@ -148,4 +170,13 @@ func accessTokenStatus(t *testing.T, base, token string) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+func catalogTools(t *testing.T) []policy.Tool {
+	t.Helper()
+	cat, err := tools.Default(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return discovery.Catalog(cat)
 }

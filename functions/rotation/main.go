@@ -21,7 +21,9 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/kitegate/kitegate/internal/discovery"
@@ -50,6 +52,7 @@ type config struct {
 	buildkiteTimeout time.Duration // KITEGATE_BUILDKITE_TIMEOUT, default 10s
 	minValidity      time.Duration // KITEGATE_ROTATION_MIN_VALIDITY, default 168h
 	revokeGrace      time.Duration // KITEGATE_REVOKE_GRACE, default 0
+	policyTable      string        // KITEGATE_POLICY_TABLE: the approved tools' scopes (required on Lambda)
 	policyFile       string        // KITEGATE_POLICY_FILE, default: the policy built in
 	stateDir         string        // KITEGATE_STATE_DIR, default /tmp/kitegate-rotation
 	logLevel         string        // KITEGATE_LOG_LEVEL, default info
@@ -77,9 +80,15 @@ func loadConfig(lookup func(string) (string, bool)) (config, error) {
 		buildkiteTimeout: dur("KITEGATE_BUILDKITE_TIMEOUT", "10s"),
 		minValidity:      dur("KITEGATE_ROTATION_MIN_VALIDITY", "168h"),
 		revokeGrace:      dur("KITEGATE_REVOKE_GRACE", "0s"),
+		policyTable:      get("KITEGATE_POLICY_TABLE", ""),
 		policyFile:       get("KITEGATE_POLICY_FILE", ""),
 		stateDir:         get("KITEGATE_STATE_DIR", filepath.Join(os.TempDir(), "kitegate-rotation")),
 		logLevel:         get("KITEGATE_LOG_LEVEL", "info"),
+	}
+	if c.onLambda && c.policyTable == "" {
+		// A new token must cover the tools approved in production, not
+		// those of the policy built into the binary.
+		errs = append(errs, errors.New("KITEGATE_POLICY_TABLE is required on Lambda"))
 	}
 	if c.buildkiteTimeout == 0 || c.buildkiteTimeout > 25*time.Second {
 		errs = append(errs, errors.New("KITEGATE_BUILDKITE_TIMEOUT must be between 1ns and 25s"))
@@ -106,7 +115,7 @@ func run(ctx context.Context, lookup func(string) (string, bool), stdin io.Reade
 	if err != nil {
 		return fmt.Errorf("aws config: %w", err)
 	}
-	store, err := policyStore(cfg)
+	store, err := policyStore(cfg, awsCfg)
 	if err != nil {
 		return err
 	}
@@ -138,11 +147,14 @@ func run(ctx context.Context, lookup func(string) (string, bool), stdin io.Reade
 	return err
 }
 
-// policyStore opens the embedded policy store, seeded as `make run` seeds
-// it and reconciled with this build's catalog, which gives each approved
-// tool its required scopes. Any policy.Store will do: the rotation only
-// Loads it.
-func policyStore(cfg config) (policy.Store, error) {
+// policyStore is the policy table when one is named; otherwise the embedded
+// store, seeded as `make run` seeds it and reconciled with this build's
+// catalog, which gives each approved tool its required scopes. The rotation
+// only Loads it.
+func policyStore(cfg config, awsCfg aws.Config) (policy.Store, error) {
+	if cfg.policyTable != "" {
+		return policy.NewDynamoDB(dynamodb.NewFromConfig(awsCfg), cfg.policyTable), nil
+	}
 	// The catalog's tools are never called here: they only carry scopes.
 	catalog, err := tools.Default(nil)
 	if err != nil {

@@ -61,11 +61,10 @@ var functions = map[string]function{
 			"secretsmanager:GetSecretValue":           {"!Ref BuildkiteToken"},
 			"secretsmanager:PutSecretValue":           {"!Ref BuildkiteToken"},
 			"secretsmanager:UpdateSecretVersionStage": {"!Ref BuildkiteToken"},
+			// The approved tools' scopes: one Query of the policy partition.
+			"dynamodb:Query": {"!GetAtt PolicyTable.Arn"},
 		},
 		notCalled: map[string]string{
-			// The rotation checks scopes against the policy built into its
-			// binary (or KITEGATE_POLICY_FILE), through the embedded store.
-			"dynamodb:Query":              "the DynamoDB policy store is linked but the rotation reads the embedded one",
 			"dynamodb:PutItem":            policyWrites,
 			"secretsmanager:RotateSecret": stagingOnly,
 		},
