@@ -83,7 +83,14 @@ func TestLambdaAuditBatch(t *testing.T) {
 			t.Errorf("delivery %d: failures %+v, want the poison record's %s", delivery, resp.BatchItemFailures, batch.Records[1].Change.SequenceNumber)
 		}
 	}
-	logs := emu.Logs()
+	// Both deliveries' output reaches the logs through the emulator's
+	// pipes; wait (boundedly) for the second delivery's poison line.
+	logs, _ := emu.WaitLogs(10*time.Second, `"audit_poison":true`)
+	deadline := time.Now().Add(10 * time.Second)
+	for strings.Count(logs, `"audit_poison":true`) < 2 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+		logs = emu.Logs()
+	}
 	if n := strings.Count(logs, `"audit":"tool_call"`); n != 2 {
 		t.Errorf("%d tool_call lines over two deliveries, want 2:\n%s", n, logs)
 	}

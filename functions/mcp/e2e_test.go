@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -147,7 +148,7 @@ func TestLambdaEndToEnd(t *testing.T) {
 		if n := s.Secrets.Calls("GetSecretValue"); n != 1 {
 			t.Errorf("GetSecretValue called %d times, want 1 (then cached)", n)
 		}
-		if logs := s.emu.Logs(); !strings.Contains(logs, `"tool":"current_user"`) || !strings.Contains(logs, `"sub":"dana"`) {
+		if logs, ok := s.emu.WaitLogs(10*time.Second, `"tool":"current_user"`, `"sub":"dana"`); !ok {
 			t.Errorf("no audit line for dana's current_user call in the function output:\n%s", logs)
 		}
 	})

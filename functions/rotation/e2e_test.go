@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -136,7 +137,7 @@ func TestLambdaRotation(t *testing.T) {
 			t.Errorf("GET /v2/access-token with the %s token: %d, want %d", map[bool]string{true: "old", false: "new"}[token == buildkitetest.DefaultToken], got, want)
 		}
 	}
-	logs := emu.Logs()
+	logs, _ := emu.WaitLogs(10*time.Second, `"step":"finishSecret"`)
 	for _, step := range []string{"createSecret", "setSecret", "testSecret", "finishSecret"} {
 		if !strings.Contains(logs, `"step":"`+step+`"`) {
 			t.Errorf("no audit line for %s in the function's log", step)

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -268,6 +269,24 @@ func (e *Emulator) BootstrapPID() (int, error) {
 // emulator's own log, the function's stdout and stderr, and the START, END
 // and REPORT lines of each invocation.
 func (e *Emulator) Logs() string { return e.logs.String() }
+
+// WaitLogs waits, at most d, until the logs hold every one of want, and
+// returns them. The function's output reaches the logs through the
+// emulator's pipes, a little after the invocation's answer.
+func (e *Emulator) WaitLogs(d time.Duration, want ...string) (string, bool) {
+	deadline := time.Now().Add(d)
+	for {
+		logs := e.Logs()
+		all := true
+		for _, w := range want {
+			all = all && strings.Contains(logs, w)
+		}
+		if all || time.Now().After(deadline) {
+			return logs, all
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
 
 // Stop kills the bootstrap and the emulator (each has its own process
 // group) and waits, boundedly, for the emulator to exit. It is safe to call
