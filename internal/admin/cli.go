@@ -13,10 +13,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/kitegate/kitegate/internal/audit"
-	"github.com/kitegate/kitegate/internal/buildkite"
 	"github.com/kitegate/kitegate/internal/discovery"
+	"github.com/kitegate/kitegate/internal/local"
 	"github.com/kitegate/kitegate/internal/policy"
-	"github.com/kitegate/kitegate/internal/secrets"
 	"github.com/kitegate/kitegate/internal/tools"
 )
 
@@ -174,9 +173,6 @@ func newAdmin(ctx context.Context, env Env, cmd string) (*Admin, *dynamodb.Clien
 	get := func(k string) string { v, _ := env.Lookup(k); return v }
 	needPolicy := cmd == "policy-apply" || cmd == "tools" || cmd == "approve" || cmd == "disable"
 	needAudit := cmd == "audit" || cmd == "audit-replay" || cmd == "usage"
-	if needPolicy && get("KITEGATE_POLICY_TABLE") == "" {
-		return nil, nil, errors.New("KITEGATE_POLICY_TABLE is not set (the PolicyTableName output of the stack)")
-	}
 	if needAudit && get("KITEGATE_AUDIT_TABLE") == "" {
 		return nil, nil, errors.New("KITEGATE_AUDIT_TABLE is not set (the AuditTableName output of the stack)")
 	}
@@ -193,20 +189,31 @@ func newAdmin(ctx context.Context, env Env, cmd string) (*Admin, *dynamodb.Clien
 	if err != nil {
 		return nil, nil, err
 	}
+	// Without a policy table the commands act on the embedded store that
+	// `make run` uses (KITEGATE_STATE_DIR, default .local/state).
+	var store policy.Store
+	if table := get("KITEGATE_POLICY_TABLE"); table != "" {
+		store = policy.NewDynamoDB(db, table)
+	} else if needPolicy {
+		dir := get("KITEGATE_STATE_DIR")
+		if dir == "" {
+			dir = ".local/state"
+		}
+		if store, err = local.PolicyStore(dir, get("KITEGATE_POLICY_FILE"), catalog); err != nil {
+			return nil, nil, err
+		}
+		fmt.Fprintf(env.Stdout, "policy: the local embedded store in %s (set KITEGATE_POLICY_TABLE for the stack's table)\n", dir)
+	}
 	return &Admin{
-		Store: policy.NewDynamoDB(db, get("KITEGATE_POLICY_TABLE")), Catalog: catalog, Actor: actor,
+		Store: store, Catalog: catalog, Actor: actor,
 		Audit: db, AuditTable: get("KITEGATE_AUDIT_TABLE"), Rollups: db, Out: env.Stdout,
 	}, db, nil
 }
 
 // Catalog returns this build's tool catalog as policy tools. Building it
-// calls nothing: the Buildkite client is only needed to construct tools.
+// calls nothing: no tool is run.
 func Catalog() ([]policy.Tool, error) {
-	bk, err := buildkite.New(buildkite.Config{Tokens: secrets.Static("unused")})
-	if err != nil {
-		return nil, err
-	}
-	c, err := tools.Default(bk)
+	c, err := tools.Default(nil)
 	if err != nil {
 		return nil, fmt.Errorf("tool catalog: %w", err)
 	}
