@@ -35,7 +35,10 @@ import (
 	"github.com/kitegate/kitegate/internal/lambdatest/mcpenv"
 )
 
-const pkg = "github.com/kitegate/kitegate/functions/mcp"
+const (
+	pkg         = "github.com/kitegate/kitegate/functions/mcp"
+	baselinePkg = "github.com/kitegate/kitegate/internal/lambdatest/coldstart/baseline"
+)
 
 func main() {
 	runs := flag.Int("runs", 7, "cold starts to measure (1-50)")
@@ -123,6 +126,23 @@ func run(ctx context.Context, runs, warm int, testdata string) error {
 	fmt.Printf("  warm invocation (tools/list and tools/call, client-observed): median %s\n", ms(median(warms)))
 	fmt.Printf("  bootstrap size: linux/amd64 %s, linux/arm64 %s   target < 20 MB\n", mb(sizes["amd64"]), mb(sizes["arm64"]))
 	fmt.Printf("  peak RSS (VmHWM) after 1 cold + %d warm invocations: max %s   target fits 128 MB\n", warm, mib(peak))
+
+	// The floor: the smallest Go function, started the same way.
+	base, err := b.Bootstrap(ctx, baselinePkg, runtime.GOARCH)
+	if err != nil {
+		return err
+	}
+	var floors []time.Duration
+	for range runs {
+		d, err := baselineInit(ctx, rie, base, list)
+		if err != nil {
+			return fmt.Errorf("baseline: %w", err)
+		}
+		floors = append(floors, d)
+	}
+	slices.Sort(floors)
+	fmt.Printf("  floor, the smallest Go function under the same emulator: init median %s (min %s); kitegate's own share of init: %s\n",
+		ms(median(floors)), ms(floors[0]), ms(median(inits)-median(floors)))
 
 	// One more, unmeasured start with the Go runtime's package-init trace,
 	// to show how much of init is package initialization and where it goes.
@@ -222,6 +242,20 @@ func coldStart(ctx context.Context, rie, bootstrap, stateDir string, list, call 
 	}
 	s.peakRSS, err = lambdatest.PeakRSS(pid)
 	return s, err
+}
+
+// baselineInit starts the baseline bootstrap cold, invokes it once and
+// returns its init duration.
+func baselineInit(ctx context.Context, rie, bootstrap string, ev events.APIGatewayV2HTTPRequest) (time.Duration, error) {
+	emu, err := lambdatest.StartEmulator(ctx, rie, bootstrap, lambdatest.Options{Timeout: 29 * time.Second, MemoryMB: 128})
+	if err != nil {
+		return 0, err
+	}
+	defer emu.Stop()
+	if err := expectOK(emu.InvokeHTTP(ctx, ev)); err != nil {
+		return 0, err
+	}
+	return initDuration(ctx, emu)
 }
 
 var initReport = regexp.MustCompile(`INIT REPORT\(durationMs: ([0-9.]+)\)`)
