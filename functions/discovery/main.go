@@ -178,13 +178,11 @@ func run(ctx context.Context, lookup func(string) (string, bool), stdout io.Writ
 // buildkiteTarget picks the token and API. With no token configured
 // outside Lambda it starts the bundled simulator, as `make run` does.
 func buildkiteTarget(ctx context.Context, cfg config, awsCfg aws.Config, logger *slog.Logger) (buildkite.TokenSource, string, error) {
-	src, err := secrets.Select(secrets.Choice{
+	src := secrets.Select(secrets.Choice{
 		SecretID: cfg.secretID, TokenFile: cfg.tokenFile, Token: cfg.token, Logger: logger,
 		SecretsManager: func() (secrets.SecretGetter, error) { return secretsmanager.NewFromConfig(awsCfg), nil },
 	})
 	switch {
-	case err != nil:
-		return nil, "", err
 	case src != nil:
 		return src, cfg.buildkiteAPIURL, nil
 	case !cfg.useSimulatorLocal:

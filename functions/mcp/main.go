@@ -151,7 +151,7 @@ func newLogger(cfg config.Config) *slog.Logger {
 // no token configured outside Lambda it starts the bundled simulator, so a
 // newcomer sees the server work with no Buildkite account.
 func buildkiteTarget(ctx context.Context, cfg config.Config, logger *slog.Logger, loadAWS func() (aws.Config, error)) (buildkite.TokenSource, string, error) {
-	src, err := secrets.Select(secrets.Choice{
+	src := secrets.Select(secrets.Choice{
 		SecretID: cfg.BuildkiteSecretID, TokenFile: cfg.BuildkiteTokenFile, Token: cfg.BuildkiteToken,
 		TTL: cfg.TokenTTL, Logger: logger,
 		SecretsManager: func() (secrets.SecretGetter, error) {
@@ -163,8 +163,6 @@ func buildkiteTarget(ctx context.Context, cfg config.Config, logger *slog.Logger
 		},
 	})
 	switch {
-	case err != nil:
-		return nil, "", err
 	case src != nil:
 		logger.Info("kitegate: calling Buildkite", "api", orDefault(cfg.BuildkiteAPIURL, "https://api.buildkite.com/"))
 		return src, cfg.BuildkiteAPIURL, nil

@@ -171,16 +171,35 @@ func TestSelectPrefersTheSecret(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			src, err := secrets.Select(tt.choice)
-			if err != nil {
-				t.Fatal(err)
-			}
+			src := secrets.Select(tt.choice)
 			if got, err := src.Token(ctx); err != nil || got != tt.want {
 				t.Errorf("Token = %q, %v; want %q", got, err, tt.want)
 			}
 		})
 	}
-	if src, err := secrets.Select(secrets.Choice{}); src != nil || err != nil {
-		t.Errorf("nothing configured: %v, %v; want nil, nil", src, err)
+	if src := secrets.Select(secrets.Choice{}); src != nil {
+		t.Errorf("nothing configured: %v, want nil", src)
+	}
+}
+
+func TestSelectMakesTheClientOnFirstUse(t *testing.T) {
+	sm := secretstest.New()
+	defer sm.Close()
+	sm.Put("kitegate/buildkite", "v1", "bkua_lazy", "AWSCURRENT")
+	made := 0
+	src := secrets.Select(secrets.Choice{SecretID: "kitegate/buildkite", SecretsManager: func() (secrets.SecretGetter, error) {
+		made++
+		return sm.Client(), nil
+	}})
+	if made != 0 {
+		t.Fatalf("the Secrets Manager client was made %d times before any token was needed", made)
+	}
+	for range 3 {
+		if tok, err := src.Token(context.Background()); err != nil || tok != "bkua_lazy" {
+			t.Fatalf("Token = %q, %v", tok, err)
+		}
+	}
+	if made != 1 {
+		t.Errorf("client made %d times, want once", made)
 	}
 }
