@@ -10,14 +10,11 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -28,6 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/kitegate/kitegate/internal/audit"
+	cfgenv "github.com/kitegate/kitegate/internal/config"
 )
 
 func main() {
@@ -52,34 +50,18 @@ type config struct {
 }
 
 func loadConfig(lookup func(string) (string, bool)) (config, error) {
-	get := func(k string) string { v, _ := lookup(k); return strings.TrimSpace(v) }
-	_, onLambda := lookup("AWS_LAMBDA_RUNTIME_API")
-	c := config{onLambda: onLambda, auditTable: get("KITEGATE_AUDIT_TABLE"), policyTable: get("KITEGATE_POLICY_TABLE")}
-	var errs []error
-	if c.auditTable == "" {
-		errs = append(errs, errors.New("KITEGATE_AUDIT_TABLE is required"))
+	e := cfgenv.NewEnv(lookup)
+	c := config{
+		onLambda:    e.OnLambda(),
+		auditTable:  e.Require("KITEGATE_AUDIT_TABLE", ""),
+		policyTable: e.Require("KITEGATE_POLICY_TABLE", ""),
+		retention:   time.Duration(e.Int("KITEGATE_AUDIT_RETENTION_DAYS", 365, 1)) * 24 * time.Hour,
+		awsTimeout:  e.Duration("KITEGATE_AWS_TIMEOUT", 10*time.Second),
 	}
-	if c.policyTable == "" {
-		errs = append(errs, errors.New("KITEGATE_POLICY_TABLE is required"))
+	if c.awsTimeout == 0 {
+		e.Failf("KITEGATE_AWS_TIMEOUT must be more than 0")
 	}
-	days := 365
-	if v := get("KITEGATE_AUDIT_RETENTION_DAYS"); v != "" {
-		d, err := strconv.Atoi(v)
-		if err != nil || d < 1 {
-			errs = append(errs, fmt.Errorf("KITEGATE_AUDIT_RETENTION_DAYS: want a number of days, not %q", v))
-		}
-		days = d
-	}
-	c.retention = time.Duration(days) * 24 * time.Hour
-	c.awsTimeout = 10 * time.Second
-	if v := get("KITEGATE_AWS_TIMEOUT"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			errs = append(errs, fmt.Errorf("KITEGATE_AWS_TIMEOUT: want a duration like 10s, not %q", v))
-		}
-		c.awsTimeout = d
-	}
-	return c, errors.Join(errs...)
+	return c, e.Err()
 }
 
 func run(ctx context.Context, lookup func(string) (string, bool), stdin io.Reader, stdout, stderr io.Writer) error {

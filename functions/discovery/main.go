@@ -15,7 +15,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -26,6 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/kitegate/kitegate/internal/buildkite"
+	cfgenv "github.com/kitegate/kitegate/internal/config"
 	"github.com/kitegate/kitegate/internal/discovery"
 	"github.com/kitegate/kitegate/internal/local"
 	"github.com/kitegate/kitegate/internal/policy"
@@ -63,55 +63,42 @@ type config struct {
 }
 
 func loadConfig(lookup func(string) (string, bool)) (config, error) {
-	get := func(k, def string) string {
-		if v, ok := lookup(k); ok && strings.TrimSpace(v) != "" {
-			return strings.TrimSpace(v)
-		}
-		return def
-	}
-	var errs []error
-	dur := func(k, def string) time.Duration {
-		d, err := time.ParseDuration(get(k, def))
-		if err != nil || d < 0 {
-			errs = append(errs, fmt.Errorf("%s: want a duration like 10s, not %q", k, get(k, def)))
-		}
-		return d
-	}
-	_, onLambda := lookup("AWS_LAMBDA_RUNTIME_API")
+	e := cfgenv.NewEnv(lookup)
+	onLambda := e.OnLambda()
 	c := config{
 		onLambda:         onLambda,
-		policyTable:      get("KITEGATE_POLICY_TABLE", ""),
-		stateDir:         get("KITEGATE_STATE_DIR", ".local/state"),
-		policyFile:       get("KITEGATE_POLICY_FILE", ""),
-		secretID:         get("KITEGATE_BUILDKITE_SECRET_ID", ""),
-		tokenFile:        get("BUILDKITE_API_TOKEN_FILE", ""),
-		token:            get("BUILDKITE_API_TOKEN", ""),
-		buildkiteAPIURL:  get("BUILDKITE_API_URL", ""),
-		buildkiteTimeout: dur("KITEGATE_BUILDKITE_TIMEOUT", "10s"),
-		expiryWindow:     dur("KITEGATE_TOKEN_EXPIRY_WINDOW", discovery.DefaultExpiryWindow.String()),
-		logLevel:         get("KITEGATE_LOG_LEVEL", "info"),
+		policyTable:      e.String("KITEGATE_POLICY_TABLE", ""),
+		stateDir:         e.String("KITEGATE_STATE_DIR", ".local/state"),
+		policyFile:       e.String("KITEGATE_POLICY_FILE", ""),
+		secretID:         e.String("KITEGATE_BUILDKITE_SECRET_ID", ""),
+		tokenFile:        e.String("BUILDKITE_API_TOKEN_FILE", ""),
+		token:            e.String("BUILDKITE_API_TOKEN", ""),
+		buildkiteAPIURL:  e.String("BUILDKITE_API_URL", ""),
+		buildkiteTimeout: e.Duration("KITEGATE_BUILDKITE_TIMEOUT", 10*time.Second),
+		expiryWindow:     e.Duration("KITEGATE_TOKEN_EXPIRY_WINDOW", discovery.DefaultExpiryWindow),
+		logLevel:         e.String("KITEGATE_LOG_LEVEL", "info"),
 	}
-	cls, err := discovery.ParseClassification(get("KITEGATE_DEFAULT_CLASSIFICATION", string(discovery.PendingReview)))
+	cls, err := discovery.ParseClassification(e.String("KITEGATE_DEFAULT_CLASSIFICATION", string(discovery.PendingReview)))
 	if err != nil {
-		errs = append(errs, fmt.Errorf("KITEGATE_DEFAULT_CLASSIFICATION: %w", err))
+		e.Failf("KITEGATE_DEFAULT_CLASSIFICATION: %w", err)
 	}
 	c.classification = cls
 	if c.buildkiteTimeout == 0 || c.buildkiteTimeout > 25*time.Second {
-		errs = append(errs, errors.New("KITEGATE_BUILDKITE_TIMEOUT must be between 1ns and 25s"))
+		e.Failf("KITEGATE_BUILDKITE_TIMEOUT must be between 1ns and 25s")
 	}
 	if c.expiryWindow == 0 {
-		errs = append(errs, errors.New("KITEGATE_TOKEN_EXPIRY_WINDOW must be more than 0"))
+		e.Failf("KITEGATE_TOKEN_EXPIRY_WINDOW must be more than 0")
 	}
 	if onLambda {
 		if c.policyTable == "" {
-			errs = append(errs, errors.New("KITEGATE_POLICY_TABLE is required on Lambda"))
+			e.Failf("KITEGATE_POLICY_TABLE is required on Lambda")
 		}
 		if c.secretID == "" {
-			errs = append(errs, errors.New("KITEGATE_BUILDKITE_SECRET_ID is required on Lambda"))
+			e.Failf("KITEGATE_BUILDKITE_SECRET_ID is required on Lambda")
 		}
 	}
 	c.useSimulatorLocal = !onLambda && c.secretID == "" && c.tokenFile == "" && c.token == ""
-	return c, errors.Join(errs...)
+	return c, e.Err()
 }
 
 func run(ctx context.Context, lookup func(string) (string, bool), stdout io.Writer) error {

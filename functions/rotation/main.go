@@ -8,14 +8,12 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -26,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	cfgenv "github.com/kitegate/kitegate/internal/config"
 	"github.com/kitegate/kitegate/internal/discovery"
 	"github.com/kitegate/kitegate/internal/local"
 	"github.com/kitegate/kitegate/internal/policy"
@@ -59,41 +58,28 @@ type config struct {
 }
 
 func loadConfig(lookup func(string) (string, bool)) (config, error) {
-	get := func(k, def string) string {
-		if v, ok := lookup(k); ok && strings.TrimSpace(v) != "" {
-			return strings.TrimSpace(v)
-		}
-		return def
-	}
-	var errs []error
-	dur := func(k, def string) time.Duration {
-		d, err := time.ParseDuration(get(k, def))
-		if err != nil || d < 0 {
-			errs = append(errs, fmt.Errorf("%s: want a duration like 10s, not %q", k, get(k, def)))
-		}
-		return d
-	}
-	_, onLambda := lookup("AWS_LAMBDA_RUNTIME_API")
+	e := cfgenv.NewEnv(lookup)
+	onLambda := e.OnLambda()
 	c := config{
 		onLambda:         onLambda,
-		buildkiteAPIURL:  get("BUILDKITE_API_URL", ""),
-		buildkiteTimeout: dur("KITEGATE_BUILDKITE_TIMEOUT", "10s"),
-		minValidity:      dur("KITEGATE_ROTATION_MIN_VALIDITY", "168h"),
-		revokeGrace:      dur("KITEGATE_REVOKE_GRACE", "0s"),
-		policyTable:      get("KITEGATE_POLICY_TABLE", ""),
-		policyFile:       get("KITEGATE_POLICY_FILE", ""),
-		stateDir:         get("KITEGATE_STATE_DIR", filepath.Join(os.TempDir(), "kitegate-rotation")),
-		logLevel:         get("KITEGATE_LOG_LEVEL", "info"),
+		buildkiteAPIURL:  e.String("BUILDKITE_API_URL", ""),
+		buildkiteTimeout: e.Duration("KITEGATE_BUILDKITE_TIMEOUT", 10*time.Second),
+		minValidity:      e.Duration("KITEGATE_ROTATION_MIN_VALIDITY", 168*time.Hour),
+		revokeGrace:      e.Duration("KITEGATE_REVOKE_GRACE", 0),
+		policyTable:      e.String("KITEGATE_POLICY_TABLE", ""),
+		policyFile:       e.String("KITEGATE_POLICY_FILE", ""),
+		stateDir:         e.String("KITEGATE_STATE_DIR", filepath.Join(os.TempDir(), "kitegate-rotation")),
+		logLevel:         e.String("KITEGATE_LOG_LEVEL", "info"),
 	}
 	if c.onLambda && c.policyTable == "" {
 		// A new token must cover the tools approved in production, not
 		// those of the policy built into the binary.
-		errs = append(errs, errors.New("KITEGATE_POLICY_TABLE is required on Lambda"))
+		e.Failf("KITEGATE_POLICY_TABLE is required on Lambda")
 	}
 	if c.buildkiteTimeout == 0 || c.buildkiteTimeout > 25*time.Second {
-		errs = append(errs, errors.New("KITEGATE_BUILDKITE_TIMEOUT must be between 1ns and 25s"))
+		e.Failf("KITEGATE_BUILDKITE_TIMEOUT must be between 1ns and 25s")
 	}
-	return c, errors.Join(errs...)
+	return c, e.Err()
 }
 
 func run(ctx context.Context, lookup func(string) (string, bool), stdin io.Reader, stdout io.Writer) error {

@@ -3,8 +3,6 @@
 package config
 
 import (
-	"errors"
-	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
@@ -92,109 +90,91 @@ func (c Config) DevMode() bool { return c.OIDCIssuer == "" }
 
 // Load reads the configuration through lookup (os.LookupEnv in main).
 func Load(lookup func(string) (string, bool)) (Config, error) {
-	get := func(k, def string) string {
-		if v, ok := lookup(k); ok && strings.TrimSpace(v) != "" {
-			return strings.TrimSpace(v)
-		}
-		return def
-	}
-	var errs []error
-	dur := func(k string, def time.Duration) time.Duration {
-		v := get(k, "")
-		if v == "" {
-			return def
-		}
-		d, err := time.ParseDuration(v)
-		if err != nil || d < 0 {
-			errs = append(errs, fmt.Errorf("%s: %q is not a duration like 5s or 2m", k, v))
-			return def
-		}
-		return d
-	}
+	e := NewEnv(lookup)
 	c := Config{
-		OnLambda:           get("AWS_LAMBDA_RUNTIME_API", "") != "",
-		Addr:               get("KITEGATE_ADDR", "127.0.0.1:8080"),
-		OIDCIssuer:         get("KITEGATE_OIDC_ISSUER", ""),
-		OIDCJWKSURL:        get("KITEGATE_OIDC_JWKS_URL", ""),
-		GroupClaim:         get("KITEGATE_GROUP_CLAIM", "groups"),
-		DevUser:            get("KITEGATE_DEV_USER", "dev@localhost"),
-		DevGroups:          list(get("KITEGATE_DEV_GROUPS", "engineering")),
-		DevTokenFile:       get("KITEGATE_DEV_TOKENS", ""),
-		BuildkiteToken:     get("BUILDKITE_API_TOKEN", ""),
-		BuildkiteTokenFile: get("BUILDKITE_API_TOKEN_FILE", ""),
-		BuildkiteSecretID:  get("KITEGATE_BUILDKITE_SECRET_ID", ""),
-		BuildkiteAPIURL:    get("BUILDKITE_API_URL", ""),
-		TokenTTL:           dur("KITEGATE_TOKEN_TTL", 5*time.Minute),
-		BuildkiteTimeout:   dur("KITEGATE_BUILDKITE_TIMEOUT", 10*time.Second),
-		PolicyFile:         get("KITEGATE_POLICY_FILE", ""),
-		PolicyTTL:          dur("KITEGATE_POLICY_TTL", 5*time.Second),
-		AllowedOrigins:     list(get("KITEGATE_ALLOWED_ORIGINS", "")),
-		LogLevel:           get("KITEGATE_LOG_LEVEL", "info"),
+		OnLambda:           e.String("AWS_LAMBDA_RUNTIME_API", "") != "",
+		Addr:               e.String("KITEGATE_ADDR", "127.0.0.1:8080"),
+		OIDCIssuer:         e.String("KITEGATE_OIDC_ISSUER", ""),
+		OIDCJWKSURL:        e.String("KITEGATE_OIDC_JWKS_URL", ""),
+		GroupClaim:         e.String("KITEGATE_GROUP_CLAIM", "groups"),
+		DevUser:            e.String("KITEGATE_DEV_USER", "dev@localhost"),
+		DevGroups:          list(e.String("KITEGATE_DEV_GROUPS", "engineering")),
+		DevTokenFile:       e.String("KITEGATE_DEV_TOKENS", ""),
+		BuildkiteToken:     e.String("BUILDKITE_API_TOKEN", ""),
+		BuildkiteTokenFile: e.String("BUILDKITE_API_TOKEN_FILE", ""),
+		BuildkiteSecretID:  e.String("KITEGATE_BUILDKITE_SECRET_ID", ""),
+		BuildkiteAPIURL:    e.String("BUILDKITE_API_URL", ""),
+		TokenTTL:           e.Duration("KITEGATE_TOKEN_TTL", 5*time.Minute),
+		BuildkiteTimeout:   e.Duration("KITEGATE_BUILDKITE_TIMEOUT", 10*time.Second),
+		PolicyFile:         e.String("KITEGATE_POLICY_FILE", ""),
+		PolicyTTL:          e.Duration("KITEGATE_POLICY_TTL", 5*time.Second),
+		AllowedOrigins:     list(e.String("KITEGATE_ALLOWED_ORIGINS", "")),
+		LogLevel:           e.String("KITEGATE_LOG_LEVEL", "info"),
 	}
 	whole := func(k string, def, lo, hi int) int {
-		v := get(k, "")
+		v := e.String(k, "")
 		if v == "" {
 			return def
 		}
 		n, err := strconv.Atoi(v)
 		if err != nil || n < lo || n > hi {
-			errs = append(errs, fmt.Errorf("%s: want a whole number from %d to %d", k, lo, hi))
+			e.Failf("%s: want a whole number from %d to %d", k, lo, hi)
 			return def
 		}
 		return n
 	}
-	c.PolicyTable = get("KITEGATE_POLICY_TABLE", "")
-	c.AuditTable = get("KITEGATE_AUDIT_TABLE", "")
+	c.PolicyTable = e.String("KITEGATE_POLICY_TABLE", "")
+	c.AuditTable = e.String("KITEGATE_AUDIT_TABLE", "")
 	c.AuditRetentionDays = whole("KITEGATE_AUDIT_RETENTION_DAYS", 365, 1, 36500)
-	c.RateLimitTable = get("KITEGATE_RATE_LIMIT_TABLE", "")
+	c.RateLimitTable = e.String("KITEGATE_RATE_LIMIT_TABLE", "")
 	c.BuildkiteCallsPerMinute = whole("KITEGATE_BUILDKITE_CALLS_PER_MINUTE", 50, 1, 100000)
 	c.BuildkiteOrgCallsPerMinute = whole("KITEGATE_BUILDKITE_ORG_CALLS_PER_MINUTE", 200, 1, 100000)
 	c.CallerCallsPerMinute = whole("KITEGATE_CALLER_CALLS_PER_MINUTE", 0, 0, 100000)
-	c.ResourceURL = get("KITEGATE_RESOURCE_URL", "")
+	c.ResourceURL = e.String("KITEGATE_RESOURCE_URL", "")
 	if c.ResourceURL == "" && !c.OnLambda {
 		c.ResourceURL = "http://" + c.Addr + "/mcp"
 	}
-	c.OIDCAudience = get("KITEGATE_OIDC_AUDIENCE", c.ResourceURL)
+	c.OIDCAudience = e.String("KITEGATE_OIDC_AUDIENCE", c.ResourceURL)
 	stateDefault, auditDefault := ".local/state", ".local/audit.jsonl"
 	if c.OnLambda {
 		stateDefault, auditDefault = "/tmp/kitegate", ""
 	}
-	c.StateDir = get("KITEGATE_STATE_DIR", stateDefault)
-	c.AuditFile = get("KITEGATE_AUDIT_FILE", auditDefault)
+	c.StateDir = e.String("KITEGATE_STATE_DIR", stateDefault)
+	c.AuditFile = e.String("KITEGATE_AUDIT_FILE", auditDefault)
 
-	n, err := strconv.ParseInt(get("KITEGATE_MAX_BODY_BYTES", "1048576"), 10, 64)
+	n, err := strconv.ParseInt(e.String("KITEGATE_MAX_BODY_BYTES", "1048576"), 10, 64)
 	if err != nil || n < 1024 || n > 6<<20 {
-		errs = append(errs, errors.New("KITEGATE_MAX_BODY_BYTES: want a whole number of bytes from 1024 to 6291456 (API Gateway's payload limit)"))
+		e.Failf("KITEGATE_MAX_BODY_BYTES: want a whole number of bytes from 1024 to 6291456 (API Gateway's payload limit)")
 	}
 	c.MaxBodyBytes = n
 	if c.BuildkiteTimeout <= 0 || c.BuildkiteTimeout > 25*time.Second {
-		errs = append(errs, errors.New("KITEGATE_BUILDKITE_TIMEOUT: want more than 0 and at most 25s, inside API Gateway's 30s"))
+		e.Failf("KITEGATE_BUILDKITE_TIMEOUT: want more than 0 and at most 25s, inside API Gateway's 30s")
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
-		errs = append(errs, fmt.Errorf("KITEGATE_LOG_LEVEL: %q is not debug, info, warn or error", c.LogLevel))
+		e.Failf("KITEGATE_LOG_LEVEL: %q is not debug, info, warn or error", c.LogLevel)
 	}
 	if c.ResourceURL != "" {
 		if u, err := url.Parse(c.ResourceURL); err != nil || u.Scheme == "" || u.Host == "" {
-			errs = append(errs, fmt.Errorf("KITEGATE_RESOURCE_URL: %q is not an absolute URL", c.ResourceURL))
+			e.Failf("KITEGATE_RESOURCE_URL: %q is not an absolute URL", c.ResourceURL)
 		}
 	}
 	if c.OnLambda {
 		if c.OIDCIssuer == "" {
-			errs = append(errs, errors.New("KITEGATE_OIDC_ISSUER is required on Lambda: callers must be authenticated"))
+			e.Failf("KITEGATE_OIDC_ISSUER is required on Lambda: callers must be authenticated")
 		}
 		if c.ResourceURL == "" {
-			errs = append(errs, errors.New("KITEGATE_RESOURCE_URL is required on Lambda"))
+			e.Failf("KITEGATE_RESOURCE_URL is required on Lambda")
 		}
 		if c.BuildkiteSecretID == "" {
-			errs = append(errs, errors.New("KITEGATE_BUILDKITE_SECRET_ID is required on Lambda"))
+			e.Failf("KITEGATE_BUILDKITE_SECRET_ID is required on Lambda")
 		}
 		if c.BuildkiteToken != "" {
-			errs = append(errs, errors.New("BUILDKITE_API_TOKEN must not be set on Lambda: keep the token in Secrets Manager"))
+			e.Failf("BUILDKITE_API_TOKEN must not be set on Lambda: keep the token in Secrets Manager")
 		}
 	}
-	return c, errors.Join(errs...)
+	return c, e.Err()
 }
 
 func list(s string) []string {
