@@ -10,20 +10,8 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/kitegate/kitegate/internal/buildkite"
 	"github.com/kitegate/kitegate/internal/buildkitetest"
-	"github.com/kitegate/kitegate/internal/tools"
 )
-
-// fleetTokens always hands out the simulator's default token.
-type fleetTokens struct{}
-
-var _ buildkite.TokenSource = fleetTokens{}
-
-func (fleetTokens) Token(context.Context) (string, error) { return buildkitetest.DefaultToken, nil }
-func (fleetTokens) Refresh(context.Context, string) (string, error) {
-	return buildkitetest.DefaultToken, nil
-}
 
 // areaEnv serves the default catalog from an MCP server over in-memory
 // transports, its tools calling a fresh simulator, to an SDK client.
@@ -35,36 +23,8 @@ type areaEnv struct {
 
 func newAreaEnv(t *testing.T, opts ...buildkitetest.Option) *areaEnv {
 	t.Helper()
-	sim := buildkitetest.New(opts...)
-	t.Cleanup(sim.Close)
-	bk, err := buildkite.New(buildkite.Config{BaseURL: sim.URL, Tokens: fleetTokens{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cat, err := tools.Default(bk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := mcp.NewServer(&mcp.Implementation{Name: "kitegate-areas", Version: "0"}, nil)
-	for _, tool := range cat.Tools() {
-		srv.AddTool(tool.Definition(), func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-			res, _ := tool.Call(ctx, req.Params.Arguments) // a failure is a tool error result
-			return res, nil
-		})
-	}
-	ctx := context.Background()
-	ct, st := mcp.NewInMemoryTransports()
-	ss, err := srv.Connect(ctx, st, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ss.Close() })
-	cs, err := mcp.NewClient(&mcp.Implementation{Name: "kitegate-areas-client", Version: "0"}, nil).Connect(ctx, ct, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cs.Close() })
-	return &areaEnv{t: t, sim: sim, cs: cs}
+	e := newMCP(t, opts...)
+	return &areaEnv{t: t, sim: e.sim, cs: e.cs}
 }
 
 // args builds arguments from key, value pairs, org_slug being SeedOrg.
