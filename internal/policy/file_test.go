@@ -16,9 +16,16 @@ func TestParseFileInfraPolicy(t *testing.T) {
 	approved := []string{
 		"current_user", "user_token_organization", "access_token", "list_pipelines", "get_pipeline",
 		"list_builds", "get_build", "list_jobs", "get_job", "tail_logs", "read_logs", "search_logs",
+		"get_build_test_engine_runs", "wait_for_build", "list_step_uploads", "get_step_upload", "get_build_failure_summary",
+		"list_annotations", "list_artifacts_for_build", "list_artifacts_for_job", "get_artifact",
+		"list_pipeline_schedules", "get_pipeline_schedule", "list_clusters", "get_cluster", "list_cluster_queues",
+		"get_cluster_queue", "list_agents", "get_agent",
+		"list_tests", "get_test", "list_tests_for_build", "list_test_runs", "get_test_run", "get_failed_executions",
+		"list_skills", "load_skill",
 	}
 	tools := map[string]Tool{
 		"create_build": {Name: "create_build", State: StatePendingReview, Note: "Starts builds with the shared token; review before approving."},
+		"get_job_env":  {Name: "get_job_env", State: StatePendingReview, Note: "Returns the job's environment, secrets included; approve only for a narrow profile."},
 	}
 	for _, name := range approved {
 		tools[name] = Tool{Name: name, State: StateApproved}
