@@ -3,6 +3,8 @@ package admin
 import (
 	"bytes"
 	"context"
+	"errors"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"os"
 	"path/filepath"
 	"strings"
@@ -162,4 +164,14 @@ func regexpLine(out string, words ...string) bool {
 		}
 	}
 	return false
+}
+
+// failingPut stands in for an unreachable table, only to produce replay
+// lines; the replay itself runs against DynamoDB Local.
+type failingPut struct{}
+
+var _ audit.PutAPI = failingPut{}
+
+func (failingPut) PutItem(context.Context, *dynamodb.PutItemInput, ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	return nil, errors.New("table unreachable")
 }

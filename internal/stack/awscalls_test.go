@@ -8,6 +8,7 @@ import (
 	"go/parser"
 	"go/token"
 	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -145,7 +146,7 @@ var _ ddb.Options
 var _ types.AttributeValue
 `
 	file := filepath.Join(t.TempDir(), "p.go")
-	if err := writeFile(file, src); err != nil {
+	if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	got := fileOperations(t, file)

@@ -16,15 +16,13 @@ import (
 // areaEnv serves the default catalog from an MCP server over in-memory
 // transports, its tools calling a fresh simulator, to an SDK client.
 type areaEnv struct {
-	t   *testing.T
-	sim *buildkitetest.Server
-	cs  *mcp.ClientSession
+	*mcpEnv
+	t *testing.T
 }
 
 func newAreaEnv(t *testing.T, opts ...buildkitetest.Option) *areaEnv {
 	t.Helper()
-	e := newMCP(t, opts...)
-	return &areaEnv{t: t, sim: e.sim, cs: e.cs}
+	return &areaEnv{mcpEnv: newMCP(t, opts...), t: t}
 }
 
 // args builds arguments from key, value pairs, org_slug being SeedOrg.
@@ -54,7 +52,7 @@ func (e *areaEnv) call(name string, a map[string]any) *mcp.CallToolResult {
 func (e *areaEnv) ok(name string, a map[string]any, out any) string {
 	e.t.Helper()
 	res := e.call(name, a)
-	text := firstText(res)
+	text := textOf(res)
 	if res.IsError {
 		e.t.Fatalf("%s %v: tool error: %s", name, a, text)
 	}
@@ -63,7 +61,7 @@ func (e *areaEnv) ok(name string, a map[string]any, out any) string {
 		e.t.Fatalf("%s: no structured content (%v)", name, err)
 	}
 	var x, y any
-	if json.Unmarshal(sc, &x) != nil || json.Unmarshal([]byte(text), &y) != nil || !sameJSON(x, y) {
+	if json.Unmarshal(sc, &x) != nil || json.Unmarshal([]byte(text), &y) != nil || !jsonEqual(x, y) {
 		e.t.Errorf("%s: structured content and text differ", name)
 	}
 	reflect.ValueOf(out).Elem().SetZero() // fields left out must read as unset
@@ -79,7 +77,7 @@ func (e *areaEnv) fail(name string, a map[string]any, parts ...string) int {
 	e.t.Helper()
 	before := len(e.sim.Requests())
 	res := e.call(name, a)
-	msg := firstText(res)
+	msg := textOf(res)
 	if !res.IsError {
 		e.t.Fatalf("%s %v: want a tool error, got %s", name, a, msg)
 	}
@@ -89,33 +87,6 @@ func (e *areaEnv) fail(name string, a map[string]any, parts ...string) int {
 		}
 	}
 	return len(e.sim.Requests()) - before
-}
-
-// without takes scope away from the default token.
-func (e *areaEnv) without(scope string) {
-	var keep []string
-	for _, s := range buildkitetest.DefaultScopes {
-		if s != scope {
-			keep = append(keep, s)
-		}
-	}
-	e.sim.AddToken(buildkitetest.DefaultToken, keep...)
-}
-
-func firstText(res *mcp.CallToolResult) string {
-	if res == nil || len(res.Content) == 0 {
-		return ""
-	}
-	if t, ok := res.Content[0].(*mcp.TextContent); ok {
-		return t.Text
-	}
-	return ""
-}
-
-func sameJSON(a, b any) bool {
-	x, _ := json.Marshal(a)
-	y, _ := json.Marshal(b)
-	return string(x) == string(y)
 }
 
 // walk pages through a list tool from page 1 to the end by next_page,
@@ -279,9 +250,9 @@ func TestClusterToolsMCP(t *testing.T) {
 	}
 	e.fail("resume_cluster_queue_dispatch", args("cluster_id", clusterID, "queue_id", paused.ID), "not paused")
 
-	e.without("write_clusters")
+	e.withoutScope("write_clusters")
 	e.fail("update_cluster_queue", args("cluster_id", clusterID, "queue_id", deploy.ID, "description", "x"), "lacks the scope", "write_clusters")
-	e.without("read_clusters")
+	e.withoutScope("read_clusters")
 	e.fail("list_clusters", args(), "lacks the scope", "read_clusters")
 }
 
@@ -353,7 +324,7 @@ func TestAgentToolsMCP(t *testing.T) {
 	if n := e.fail("get_agent", args("agent_id", unknownID, "detail_level", "everything"), "detail_level"); n != 0 {
 		t.Errorf("a bad detail_level made %d Buildkite calls", n)
 	}
-	e.without("read_agents")
+	e.withoutScope("read_agents")
 	e.fail("list_agents", args(), "lacks the scope", "read_agents")
 }
 
@@ -391,7 +362,7 @@ func TestPipelineWriteToolsMCP(t *testing.T) {
 	if n := e.fail("update_pipeline", args("pipeline_slug", "web-app"), "at least one"); n != 0 {
 		t.Errorf("an empty update made %d Buildkite calls", n)
 	}
-	e.without("write_pipelines")
+	e.withoutScope("write_pipelines")
 	e.fail("create_pipeline", args("name", "X", "repository_url", "git@github.com:acme-inc/x.git"), "lacks the scope", "write_pipelines")
 }
 
@@ -433,7 +404,7 @@ func TestScheduleToolsMCP(t *testing.T) {
 	if s.Enabled || s.NextBuildAt != "" || s.Label != "Weekday smoke" {
 		t.Errorf("update_pipeline_schedule = %+v", s)
 	}
-	e.without("read_pipelines")
+	e.withoutScope("read_pipelines")
 	e.fail("list_pipeline_schedules", args("pipeline_slug", pl), "lacks the scope", "read_pipelines")
 }
 
@@ -498,7 +469,7 @@ func TestArtifactToolsMCP(t *testing.T) {
 		}
 	}
 	e.fail("get_artifact", args("pipeline_slug", buildkitetest.SeedPipeline, "build_number", build, "job_id", junit.JobID, "artifact_id", unknownID), "not found")
-	e.without("read_artifacts")
+	e.withoutScope("read_artifacts")
 	e.fail("list_artifacts_for_build", args("pipeline_slug", buildkitetest.SeedPipeline, "build_number", build), "lacks the scope", "read_artifacts")
 }
 
@@ -562,7 +533,7 @@ func TestAnnotationToolsMCP(t *testing.T) {
 	if n := e.fail("create_annotation", args("pipeline_slug", buildkitetest.SeedPipeline, "build_number", failed, "body", "x", "style", "loud"), "style"); n != 0 {
 		t.Errorf("a bad style made %d Buildkite calls", n)
 	}
-	e.without("write_builds")
+	e.withoutScope("write_builds")
 	e.fail("create_annotation", args("pipeline_slug", buildkitetest.SeedPipeline, "build_number", failed, "body", "x"), "lacks the scope", "write_builds")
 }
 
