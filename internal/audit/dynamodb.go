@@ -250,7 +250,7 @@ func replayEventInner(b []byte) (*Event, bool) {
 	return l.Event, true
 }
 
-// item is an audit-table item (README "Tables"). Top-level attributes, so
+// item is an audit-table item (docs/tables.md). Top-level attributes, so
 // that the console shows them as columns and the indexes can use sub, tool
 // and time.
 type item struct {

@@ -38,7 +38,7 @@ const (
 // made it: an edit in the console, or any write that did not set changed_by.
 const UnknownActor = "unknown (console or direct write)"
 
-// The policy table's item shapes (internal/policy, README "Tables").
+// The policy table's item shapes (internal/policy, docs/tables.md).
 const (
 	unknownActorDeleted    = "unknown (item deleted; a kitegate command names its actor on the VERSION change beside it)"
 	policyStampBy          = "changed_by"

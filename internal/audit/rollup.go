@@ -18,7 +18,7 @@ import (
 )
 
 // The audit function's own items in the audit table, beside the tool-call
-// items (README "Tables"). Their ids carry a prefix no event id has (event
+// items (docs/tables.md). Their ids carry a prefix no event id has (event
 // ids are hex), and they have none of the index keys (sub, tool, time), so
 // they never show in the by-user and by-tool indexes.
 const (

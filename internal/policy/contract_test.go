@@ -384,7 +384,7 @@ func TestDynamoDBHandEdit(t *testing.T) {
 	}
 }
 
-// The table shape is what the README documents, item by item.
+// The table shape is what docs/tables.md documents, item by item.
 func TestDynamoDBItemShapes(t *testing.T) {
 	p := Policy{
 		Version: 3,
@@ -429,7 +429,7 @@ func TestDynamoDBItemShapes(t *testing.T) {
 	}
 }
 
-// The status items are what the README documents.
+// The status items are what docs/tables.md documents.
 func TestDynamoDBStatusItemShapes(t *testing.T) {
 	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	st := Status{

@@ -29,7 +29,7 @@ var _ DynamoAPI = (*dynamodb.Client)(nil)
 
 // DynamoDB is the production Store: the policy table's single partition
 // (pk "POLICY") holds one item per tool, toolset and profile, one settings
-// item and one version item (README "Tables" shows every shape). Load reads
+// item and one version item (docs/tables.md shows every shape). Load reads
 // the partition with one strongly consistent Query; Apply writes only the
 // items that differ, in one transaction conditioned on the version item, so
 // two admins editing at once cannot lose an update.

@@ -13,7 +13,7 @@ import (
 // Attribute and index names shared by the code that reads and writes the tables.
 const (
 	// Policy table: one partition, PolicyPartition, with one item per tool,
-	// toolset, profile, the settings and the version (see README "Tables").
+	// toolset, profile, the settings and the version (see docs/tables.md).
 	PolicyPK        = "pk"
 	PolicySK        = "sk"
 	PolicyPartition = "POLICY"
