@@ -16,10 +16,12 @@ import (
 // JobListOptions filters ListJobs. Jobs are cursor-paginated: pass a
 // JobPage's NextCursor as After (or PrevCursor as Before).
 type JobListOptions struct {
-	State              string
-	StepKey            string
-	GroupKey           string
-	IncludeRetriedJobs bool
+	// States keeps jobs in any of these states (sent as state[]).
+	States   []string
+	StepKey  string
+	GroupKey string
+	// IncludeRetriedJobs is sent when not nil; Buildkite decides when it is.
+	IncludeRetriedJobs *bool
 	PerPage            int
 	After              string
 	Before             string
@@ -51,13 +53,16 @@ func (c *Client) ListJobs(ctx context.Context, org, pipeline, number string, opt
 		return JobPage{}, p.err
 	}
 	q := url.Values{}
-	for name, v := range map[string]string{"state": opt.State, "step_key": opt.StepKey, "group_key": opt.GroupKey} {
+	for _, st := range opt.States {
+		q.Add("state[]", st)
+	}
+	for name, v := range map[string]string{"step_key": opt.StepKey, "group_key": opt.GroupKey} {
 		if v != "" {
 			q.Set(name, v)
 		}
 	}
-	if opt.IncludeRetriedJobs {
-		q.Set("include_retried_jobs", "true")
+	if opt.IncludeRetriedJobs != nil {
+		q.Set("include_retried_jobs", strconv.FormatBool(*opt.IncludeRetriedJobs))
 	}
 	if opt.PerPage < 0 || opt.PerPage > 100 {
 		return JobPage{}, invalid("per_page must be between 1 and 100")

@@ -42,7 +42,8 @@ type createAnnotationArgs struct {
 	Priority     int    `json:"priority,omitempty" jsonschema:"1 to 10, higher shows first (default 3)"`
 	Context      string `json:"context,omitempty" jsonschema:"an identifier: an annotation with the same context is replaced (or appended to), default \"default\""`
 	Append       bool   `json:"append,omitempty" jsonschema:"add body to the annotation with the same context instead of replacing it"`
-	JobID        string `json:"job_id,omitempty" jsonschema:"scope the annotation to this job (UUID) instead of the whole build"`
+	Scope        string `json:"scope,omitempty" jsonschema:"build (default) or job: job annotates the job job_id"`
+	JobID        string `json:"job_id,omitempty" jsonschema:"the job (UUID) to annotate; used only with scope job"`
 }
 
 type annotationOut struct {
@@ -122,7 +123,7 @@ func annotationTools(bk Buildkite) ([]*Tool, error) {
 	add(&d, Spec{
 		Name:  "create_annotation",
 		Title: "Annotate a build",
-		Description: "Posts an annotation (Markdown or HTML body) on a build, or on one of its jobs with job_id, with a style (success, info, warning, error), " +
+		Description: "Posts an annotation (Markdown or HTML body) on a build, or on one of its jobs with scope job and job_id, with a style (success, info, warning, error), " +
 			"priority (1-10) and context. An existing annotation with the same context is replaced, or appended to with append: " +
 			"that overwrites what others wrote, so pick a context of your own. Everyone viewing the build sees it. Returns the annotation.",
 		Area: "annotations", Kind: Destructive, Scopes: []string{"write_builds"},
@@ -136,13 +137,25 @@ func annotationTools(bk Buildkite) ([]*Tool, error) {
 		if in.Priority < 0 || in.Priority > 10 {
 			return annotationOut{}, &ArgumentError{Argument: "priority", Reason: "must be between 1 and 10"}
 		}
-		a, err := bk.CreateAnnotation(ctx, in.OrgSlug, in.PipelineSlug, in.BuildNumber, in.JobID, buildkite.NewAnnotation{
+		if err := oneOf("scope", in.Scope, "build", "job"); err != nil {
+			return annotationOut{}, err
+		}
+		// As in Buildkite's own server, job_id counts only with scope job:
+		// without it the annotation goes on the build.
+		jobID := ""
+		if in.Scope == "job" {
+			if in.JobID == "" {
+				return annotationOut{}, &ArgumentError{Argument: "job_id", Reason: "is required with scope job"}
+			}
+			jobID = in.JobID
+		}
+		a, err := bk.CreateAnnotation(ctx, in.OrgSlug, in.PipelineSlug, in.BuildNumber, jobID, buildkite.NewAnnotation{
 			Body: in.Body, Style: in.Style, Priority: in.Priority, Context: in.Context, Append: in.Append,
 		})
 		if err != nil {
 			return annotationOut{}, err
 		}
-		return shapeAnnotation(a, in.JobID, maxAnnotationBody), nil
+		return shapeAnnotation(a, jobID, maxAnnotationBody), nil
 	})
 	return d.done()
 }

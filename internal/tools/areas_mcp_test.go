@@ -524,7 +524,7 @@ func TestAnnotationToolsMCP(t *testing.T) {
 	if a.Context != "kitegate" || a.Style != "warning" || !strings.Contains(a.BodyHTML, "Flaky") {
 		t.Errorf("create_annotation = %+v", a)
 	}
-	e.ok("create_annotation", args("pipeline_slug", buildkitetest.SeedPipeline, "build_number", hostile, "job_id", jobID,
+	e.ok("create_annotation", args("pipeline_slug", buildkitetest.SeedPipeline, "build_number", hostile, "job_id", jobID, "scope", "job",
 		"body", "<script>alert(1)</script> see log", "context", "kitegate"), &a)
 	if a.JobID != jobID || a.Scope != "job" || strings.Contains(a.BodyHTML, "<script>") {
 		t.Errorf("create_annotation on a job = %+v", a)
@@ -575,6 +575,10 @@ func TestSkillToolsMCP(t *testing.T) {
 	e.ok("load_skill", map[string]any{"name": "investigate-failed-build"}, &s)
 	if s.Title != "Investigate a failed build" || !strings.Contains(s.Content, "get_build_failure_summary") {
 		t.Errorf("load_skill = %+v", s)
+	}
+	e.ok("load_skill", map[string]any{"skill_name": "debug-logs-guide"}, &s)
+	if s.Name != "debug-logs-guide" || !strings.Contains(s.Content, "tail_logs") {
+		t.Errorf("load_skill skill_name = %+v", s)
 	}
 	if n := e.fail("load_skill", map[string]any{"name": "hack-the-planet"}, "no such guide", "read-logs-efficiently"); n != 0 {
 		t.Errorf("load_skill made %d Buildkite calls", n)

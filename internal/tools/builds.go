@@ -39,24 +39,24 @@ type getBuildArgs struct {
 }
 
 type createBuildArgs struct {
-	OrgSlug             string            `json:"org_slug" jsonschema:"the organization slug, e.g. acme"`
-	PipelineSlug        string            `json:"pipeline_slug" jsonschema:"the pipeline slug, e.g. web-app"`
-	Commit              string            `json:"commit,omitempty" jsonschema:"the commit SHA to build (default HEAD: the branch's latest commit)"`
-	Branch              string            `json:"branch" jsonschema:"the branch to build, e.g. main"`
-	Message             string            `json:"message,omitempty" jsonschema:"the build message shown in Buildkite (default: the commit message)"`
-	Environment         map[string]string `json:"environment,omitempty" jsonschema:"environment variables for the build's jobs, name to value"`
-	Metadata            map[string]string `json:"metadata,omitempty" jsonschema:"build meta-data, key to value"`
-	IgnoreBranchFilters bool              `json:"ignore_branch_filters,omitempty" jsonschema:"build even if the pipeline's branch filters exclude the branch"`
+	OrgSlug             string    `json:"org_slug" jsonschema:"the organization slug, e.g. acme"`
+	PipelineSlug        string    `json:"pipeline_slug" jsonschema:"the pipeline slug, e.g. web-app"`
+	Commit              string    `json:"commit,omitempty" jsonschema:"the commit SHA to build (default HEAD: the branch's latest commit)"`
+	Branch              string    `json:"branch" jsonschema:"the branch to build, e.g. main"`
+	Message             string    `json:"message,omitempty" jsonschema:"the build message shown in Buildkite (default: the commit message)"`
+	Environment         keyValues `json:"environment,omitempty" jsonschema:"environment variables for the build's jobs: [{key, value}] or {name: value}"`
+	Metadata            keyValues `json:"metadata,omitempty" jsonschema:"build meta-data: [{key, value}] or {key: value}"`
+	IgnoreBranchFilters bool      `json:"ignore_branch_filters,omitempty" jsonschema:"build even if the pipeline's branch filters exclude the branch"`
 }
 
 type listJobsArgs struct {
 	OrgSlug            string `json:"org_slug" jsonschema:"the organization slug, e.g. acme"`
 	PipelineSlug       string `json:"pipeline_slug" jsonschema:"the pipeline slug, e.g. web-app"`
 	BuildNumber        string `json:"build_number" jsonschema:"the build number, e.g. \"42\""`
-	State              string `json:"state,omitempty" jsonschema:"keep jobs in this state, e.g. failed, running, passed, blocked, canceled, broken, waiting"`
+	State              string `json:"state,omitempty" jsonschema:"keep jobs in these states, comma-separated, e.g. failed,broken"`
 	StepKey            string `json:"step_key,omitempty" jsonschema:"keep jobs of the step with this key"`
 	GroupKey           string `json:"group_key,omitempty" jsonschema:"keep jobs of the group step with this key"`
-	IncludeRetriedJobs bool   `json:"include_retried_jobs,omitempty" jsonschema:"also return jobs that were retried (superseded); default false"`
+	IncludeRetriedJobs *bool  `json:"include_retried_jobs,omitempty" jsonschema:"include retried (superseded) jobs; Buildkite's default when left out"`
 	PerPage            int    `json:"per_page,omitempty" jsonschema:"jobs per page, 1 to 100 (default 30)"`
 	After              string `json:"after,omitempty" jsonschema:"cursor: return the page after this one (next_cursor of the previous answer)"`
 	Before             string `json:"before,omitempty" jsonschema:"cursor: return the page before this one (prev_cursor of the previous answer)"`
@@ -330,7 +330,7 @@ func buildTools(bk Buildkite) ([]*Tool, error) {
 			return jobList{}, &ArgumentError{Argument: "before", Reason: "give after or before, not both"}
 		}
 		page, err := bk.ListJobs(ctx, in.OrgSlug, in.PipelineSlug, in.BuildNumber, buildkite.JobListOptions{
-			State: in.State, StepKey: in.StepKey, GroupKey: in.GroupKey, IncludeRetriedJobs: in.IncludeRetriedJobs,
+			States: splitList(in.State), StepKey: in.StepKey, GroupKey: in.GroupKey, IncludeRetriedJobs: in.IncludeRetriedJobs,
 			PerPage: in.PerPage, After: in.After, Before: in.Before,
 		})
 		if err != nil {
@@ -764,6 +764,17 @@ func summarizeAnnotations(as []buildkite.Annotation, limit int, styles []string)
 		out = append(out, annotationSummary{Context: a.Context, Style: a.Style, Priority: a.Priority, Scope: a.Scope, Text: text, Cut: cut})
 	}
 	return out, omitted
+}
+
+// splitList splits a comma-separated argument, dropping blanks.
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // callerMessage is what the caller may see of err.

@@ -342,11 +342,10 @@ func TestJobTools(t *testing.T) {
 }
 
 type tailResult struct {
-	Lines      []string
-	FirstLine  int   `json:"first_line"`
-	TotalLines int   `json:"total_lines"`
-	LogBytes   int64 `json:"log_bytes"`
-	Truncated  bool
+	Entries   []logRow
+	TotalRows int   `json:"total_rows"`
+	LogBytes  int64 `json:"log_bytes"`
+	Truncated bool
 }
 
 func TestTailLogs(t *testing.T) {
@@ -369,15 +368,15 @@ func TestTailLogs(t *testing.T) {
 	h.ok("tail_logs", args(fb, long, ""), &tail)
 	// The log is longer than one range read: its lines are counted, so
 	// line numbers are known all the same.
-	if total := strings.Count(long.Log, "\n"); len(tail.Lines) != 10 || !tail.Truncated || tail.FirstLine != total-9 || tail.TotalLines != total || tail.LogBytes != int64(len(long.Log)) {
+	if total := strings.Count(long.Log, "\n"); len(tail.Entries) != 10 || !tail.Truncated || tail.Entries[0].RN != total-10 || tail.TotalRows != total || tail.LogBytes != int64(len(long.Log)) {
 		t.Fatalf("default tail = %+v", tail)
 	}
-	if got := tail.Lines[9]; got != "user command error: exit status 1" {
+	if got := tail.Entries[9].C; got != "user command error: exit status 1" {
 		t.Errorf("last line = %q", got)
 	}
-	for _, l := range tail.Lines {
-		if strings.ContainsAny(l, "\x1b\x07\r") {
-			t.Errorf("escape left in %q", l)
+	for _, l := range tail.Entries {
+		if strings.ContainsAny(l.C, "\x1b\x07\r") {
+			t.Errorf("escape left in %q", l.C)
 		}
 	}
 	// A suffix range for the tail, then a prefix range to count the lines before it.
@@ -390,17 +389,17 @@ func TestTailLogs(t *testing.T) {
 	}
 
 	h.ok("tail_logs", args(fb, long, `,"tail":250`), &tail)
-	if len(tail.Lines) != 250 || !tail.Truncated {
-		t.Errorf("tail 250 = %d lines, truncated %v", len(tail.Lines), tail.Truncated)
+	if len(tail.Entries) != 250 || !tail.Truncated {
+		t.Errorf("tail 250 = %d rows, truncated %v", len(tail.Entries), tail.Truncated)
 	}
 
 	total := strings.Count(short.Log, "\n")
 	h.ok("tail_logs", args(pb, short, `,"tail":1000`), &tail)
-	if len(tail.Lines) != total || tail.FirstLine != 1 || tail.TotalLines != total || tail.Truncated {
-		t.Errorf("whole short log: %d lines (want %d), first %d, total %d, truncated %v", len(tail.Lines), total, tail.FirstLine, tail.TotalLines, tail.Truncated)
+	if len(tail.Entries) != total || tail.Entries[0].RN != 0 || tail.TotalRows != total || tail.Truncated {
+		t.Errorf("whole short log: %d rows (want %d), total %d, truncated %v", len(tail.Entries), total, tail.TotalRows, tail.Truncated)
 	}
 	h.ok("tail_logs", args(pb, short, `,"tail":3`), &tail)
-	if len(tail.Lines) != 3 || tail.FirstLine != total-2 || !tail.Truncated {
+	if len(tail.Entries) != 3 || tail.Entries[0].RN != total-3 || !tail.Truncated {
 		t.Errorf("tail 3 of short log = %+v", tail)
 	}
 }
@@ -440,7 +439,7 @@ func TestInvalidArgumentsMakeNoRequest(t *testing.T) {
 		{"list_jobs", `{"org_slug":"acme","pipeline_slug":"web-app","build_number":"37","after":"a","before":"b"}`, "before"},
 		{"get_job", `{"org_slug":"acme","job_id":"../../user"}`, "job_id"},
 		{"get_job", `{"org_slug":"acme","pipeline_slug":"web-app",` + job + `}`, "build_number"},
-		{"tail_logs", `{"org_slug":"acme","pipeline_slug":"web-app","build_number":"37",` + job + `,"tail":1001}`, "tail"},
+		{"tail_logs", `{"org_slug":"acme","pipeline_slug":"web-app","build_number":"37",` + job + `,"tail":-1}`, "tail"},
 		{"tail_logs", `{"org_slug":"acme","pipeline_slug":"web-app","build_number":"37","job_id":"ünï"}`, "job_id"},
 		{"create_build", `{"org_slug":"acme","pipeline_slug":"web-app"}`, "branch"},
 		{"create_build", `{"org_slug":"acme","pipeline_slug":"web-app","branch":" "}`, "branch"},

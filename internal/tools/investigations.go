@@ -30,10 +30,9 @@ type failedJobOut struct {
 	ExitStatus *int   `json:"exit_status,omitempty"`
 	SoftFailed bool   `json:"soft_failed,omitempty"`
 	WebURL     string `json:"web_url,omitempty"`
-	// LogTail is the end of the job's log; LogFirstLine numbers its first
-	// line when the whole log was read.
-	LogTail      []string `json:"log_tail,omitempty"`
-	LogFirstLine int      `json:"log_first_line,omitempty"`
+	// LogTail is the end of the job's log (rn -1 where the row's number
+	// was not counted).
+	LogTail      []logRow `json:"log_tail,omitempty"`
 	LogTruncated bool     `json:"log_truncated,omitempty"`
 	LogError     string   `json:"log_error,omitempty"`
 }
@@ -183,13 +182,13 @@ func failureSummary(ctx context.Context, bk Buildkite, in failureSummaryArgs) (f
 				continue // never ran: no log
 			}
 			run(func() {
-				t, err := tailLog(ctx, bk, jobLogArgs{in.OrgSlug, in.PipelineSlug, in.BuildNumber, j.ID}, logTail, false, defaultLogLimits)
+				t, err := tailLog(ctx, bk, jobLogArgs{in.OrgSlug, in.PipelineSlug, in.BuildNumber, j.ID}, logTail, true, defaultLogLimits)
 				f := &out.FailedJobs[i]
 				if err != nil {
 					f.LogError = callerMessage(err)
 					return
 				}
-				f.LogTail, f.LogFirstLine, f.LogTruncated = t.Lines, t.FirstLine, t.Truncated
+				f.LogTail, f.LogTruncated = t.Entries, t.Truncated
 			})
 		}
 	}
@@ -271,9 +270,6 @@ func fitSummary(out failureSummaryOut) failureSummaryOut {
 			j := &out.FailedJobs[longest]
 			drop := len(j.LogTail) / 2
 			j.LogTail = j.LogTail[drop:]
-			if j.LogFirstLine > 0 {
-				j.LogFirstLine += drop
-			}
 			j.LogTruncated = true
 		case slices.ContainsFunc(out.FailedTests, func(t failedTestOut) bool { return t.Expanded != nil || t.Backtrace != nil }):
 			for i := range out.FailedTests {

@@ -16,7 +16,7 @@ type summary struct {
 	FailedJobs     []struct {
 		Name     string
 		State    string
-		LogTail  []string `json:"log_tail"`
+		LogTail  []logRow `json:"log_tail"`
 		LogError string   `json:"log_error"`
 	} `json:"failed_jobs"`
 	Annotations []struct{ Context, Style, Text string }
@@ -41,7 +41,7 @@ func TestFailureSummaryOverMCP(t *testing.T) {
 	}
 	// The failed RSpec job with its log's end, then the broken job that never ran.
 	if len(s.FailedJobs) != 2 || s.FailedJobs[0].Name != buildkitetest.LongLogJobName || len(s.FailedJobs[0].LogTail) != 5 ||
-		s.FailedJobs[0].LogTail[4] != "user command error: exit status 1" || s.FailedJobs[1].State != "broken" || len(s.FailedJobs[1].LogTail) != 0 {
+		s.FailedJobs[0].LogTail[4].C != "user command error: exit status 1" || s.FailedJobs[0].LogTail[4].RN <= 0 || s.FailedJobs[1].State != "broken" || len(s.FailedJobs[1].LogTail) != 0 {
 		t.Errorf("failed jobs = %+v", s.FailedJobs)
 	}
 	if len(s.Annotations) != 2 || s.Annotations[0].Style != "error" || s.Annotations[1].Style != "warning" {

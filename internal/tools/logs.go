@@ -6,9 +6,11 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"net"
 	"regexp"
 	"strconv"
+	"time"
 	"unicode/utf8"
 
 	"github.com/kitegate/kitegate/internal/buildkite"
@@ -21,8 +23,9 @@ type logAPI interface {
 	JobLogHead(ctx context.Context, org, pipeline, number, jobID string, n int64) (io.ReadCloser, error)
 }
 
-// Log lines are numbered from 1 at the start of the log, the same in every
-// log tool and on every call: line n is the text after the (n-1)th "\n".
+// Log rows are numbered from 0 at the start of the log, the same in every
+// log tool and on every call (as Buildkite's own MCP server numbers them):
+// row rn is the text after the rn-th "\n".
 //
 // Logs are read as streams and never held whole: what a call keeps is
 // bounded by logLimits, whatever the log's size.
@@ -44,74 +47,97 @@ type jobLogArgs struct {
 	JobID        string `json:"job_id" jsonschema:"the job's UUID (list_jobs or get_build with include_jobs gives it)"`
 }
 
+// logCacheArgs are accepted as Buildkite's own server accepts them; kitegate
+// keeps no log cache, so every call reads the log fresh.
+type logCacheArgs struct {
+	CacheTTL     string `json:"cache_ttl,omitempty" jsonschema:"accepted for compatibility, e.g. 30s; kitegate has no log cache and always reads fresh"`
+	ForceRefresh bool   `json:"force_refresh,omitempty" jsonschema:"accepted for compatibility; every read is fresh"`
+}
+
+func (a logCacheArgs) check() error {
+	if a.CacheTTL == "" {
+		return nil
+	}
+	if d, err := time.ParseDuration(a.CacheTTL); err != nil || d < 0 {
+		return &ArgumentError{Argument: "cache_ttl", Reason: "must be a duration such as 30s or 5m"}
+	}
+	return nil
+}
+
 type tailLogsArgs struct {
 	jobLogArgs
-	Tail int `json:"tail,omitempty" jsonschema:"how many lines from the end of the log, 1 to 1000 (default 10)"`
+	logCacheArgs
+	Tail int `json:"tail,omitempty" jsonschema:"rows from the end (default 10)"`
 }
 
 type readLogsArgs struct {
 	jobLogArgs
-	Seek  int `json:"seek,omitempty" jsonschema:"the line number to start at, from 1 (default 1); use next_seek from the previous answer to read on"`
-	Limit int `json:"limit,omitempty" jsonschema:"how many lines to return, 1 to 2000 (default 200)"`
+	logCacheArgs
+	Seek  int `json:"seek,omitempty" jsonschema:"row to start at, from 0 (default 0); next_seek reads on"`
+	Limit int `json:"limit,omitempty" jsonschema:"most rows to return (default: all, within 256 KiB)"`
 }
 
 type searchLogsArgs struct {
 	jobLogArgs
+	logCacheArgs
 	Pattern       string `json:"pattern" jsonschema:"an RE2 regular expression (Go syntax, no backreferences or lookaround), at most 512 bytes, e.g. (?i)error|fail"`
-	Context       int    `json:"context,omitempty" jsonschema:"lines of context before and after each match, 0 to 20 (default 0)"`
-	BeforeContext int    `json:"before_context,omitempty" jsonschema:"lines of context before each match, 0 to 20; overrides context"`
-	AfterContext  int    `json:"after_context,omitempty" jsonschema:"lines of context after each match, 0 to 20; overrides context"`
+	Context       int    `json:"context,omitempty" jsonschema:"rows of context before and after each match (at most 100); overrides before_context and after_context"`
+	BeforeContext int    `json:"before_context,omitempty" jsonschema:"rows of context before each match (at most 100)"`
+	AfterContext  int    `json:"after_context,omitempty" jsonschema:"rows of context after each match (at most 100)"`
 	CaseSensitive bool   `json:"case_sensitive,omitempty" jsonschema:"match case exactly (default false: case-insensitive)"`
-	InvertMatch   bool   `json:"invert_match,omitempty" jsonschema:"return the lines that do NOT match"`
-	Reverse       bool   `json:"reverse,omitempty" jsonschema:"return the last matches, newest first (default: the first matches, oldest first)"`
-	SeekStart     int    `json:"seek_start,omitempty" jsonschema:"line number where the search starts: forward, lines before it are skipped; with reverse, lines after it are skipped. Use next_seek_start from the previous answer to continue"`
-	Limit         int    `json:"limit,omitempty" jsonschema:"the most matches to return, 1 to 1000 (default 50)"`
+	InvertMatch   bool   `json:"invert_match,omitempty" jsonschema:"return the rows that do NOT match"`
+	Reverse       bool   `json:"reverse,omitempty" jsonschema:"newest matches first, from the end or from seek_start back"`
+	SeekStart     int    `json:"seek_start,omitempty" jsonschema:"row to start from (0-based): forward, earlier rows are skipped; with reverse, later rows (0: the end). next_seek_start continues"`
+	Limit         int    `json:"limit,omitempty" jsonschema:"most matches to return (default: all, within 256 KiB)"`
+}
+
+// logRow is one line of a log: its row number rn (from 0), the agent's
+// timestamp ts (Unix milliseconds, absent when the line has none) and its
+// text c, colours and escape sequences removed.
+type logRow struct {
+	RN int    `json:"rn"`
+	TS int64  `json:"ts,omitempty"`
+	C  string `json:"c"`
 }
 
 type tailOut struct {
-	JobID string   `json:"job_id"`
-	Lines []string `json:"lines"`
-	// FirstLine is the number of Lines[0] in the log.
-	FirstLine  int   `json:"first_line,omitempty"`
-	TotalLines int   `json:"total_lines,omitempty"`
-	LogBytes   int64 `json:"log_bytes,omitempty"`
-	// Truncated says the log has earlier lines than those returned.
+	JobID   string   `json:"job_id"`
+	Entries []logRow `json:"entries"`
+	// TotalRows is the number of rows in the log, when known.
+	TotalRows int   `json:"total_rows,omitempty"`
+	LogBytes  int64 `json:"log_bytes,omitempty"`
+	// Truncated says the log has earlier rows than those returned.
 	Truncated bool `json:"truncated"`
 }
 
 type readOut struct {
-	JobID     string   `json:"job_id"`
-	Lines     []string `json:"lines"`
-	FirstLine int      `json:"first_line"`
-	// NextSeek is the line to pass as seek to read on; 0 at the end of the log.
-	NextSeek   int   `json:"next_seek,omitempty"`
-	TotalLines int   `json:"total_lines,omitempty"`
-	LogBytes   int64 `json:"log_bytes,omitempty"`
-	// Truncated says lines were left out: the output cap was reached
+	JobID   string   `json:"job_id"`
+	Entries []logRow `json:"entries"`
+	// NextSeek is the row to pass as seek to read on; absent at the end of the log.
+	NextSeek  int   `json:"next_seek,omitempty"`
+	TotalRows int   `json:"total_rows,omitempty"`
+	LogBytes  int64 `json:"log_bytes,omitempty"`
+	// Truncated says rows were left out: the output cap was reached
 	// before limit, or the log is longer than kitegate reads.
 	Truncated bool   `json:"truncated"`
 	Note      string `json:"note,omitempty"`
 }
 
-type logLine struct {
-	N    int    `json:"n"`
-	Text string `json:"text"`
-}
-
 type logMatch struct {
-	N      int       `json:"n"`
-	Text   string    `json:"text"`
-	Before []logLine `json:"before,omitempty"`
-	After  []logLine `json:"after,omitempty"`
+	Match  logRow   `json:"match"`
+	Before []logRow `json:"before_context,omitempty"`
+	After  []logRow `json:"after_context,omitempty"`
 }
 
 type searchOut struct {
 	// Note explains a search that stopped before the end of the log.
-	Note         string     `json:"note,omitempty"`
-	JobID        string     `json:"job_id"`
-	Matches      []logMatch `json:"matches"`
-	ScannedLines int        `json:"scanned_lines"`
-	LogBytes     int64      `json:"log_bytes,omitempty"`
+	Note       string     `json:"note,omitempty"`
+	JobID      string     `json:"job_id"`
+	Results    []logMatch `json:"results"`
+	MatchCount int        `json:"match_count"`
+	// ScannedRows is how many rows were read.
+	ScannedRows int   `json:"scanned_rows"`
+	LogBytes    int64 `json:"log_bytes,omitempty"`
 	// Truncated says there may be more matches than returned; continue
 	// from NextSeekStart.
 	Truncated     bool `json:"truncated"`
@@ -120,19 +146,16 @@ type searchOut struct {
 
 const (
 	defaultTail = 10
-	maxTail     = 1000
 	// Bytes asked for per wanted line on the first read, and the most read.
 	bytesPerLine = 512
 	minTailBytes = 8 << 10
 	maxTailBytes = 256 << 10
 	// maxLineBytes cuts a single overlong line (a progress bar, a minified blob).
-	maxLineBytes     = 2000
-	maxPattern       = 512
-	maxContext       = 20
-	defaultMatches   = 50
-	maxMatches       = 1000
-	defaultReadLines = 200
-	maxReadLines     = 2000
+	maxLineBytes = 2000
+	maxPattern   = 512
+	// maxContext bounds the context rows kept per match (Buildkite's own
+	// server has no bound; the output cap bounds the answer either way).
+	maxContext = 100
 )
 
 func logTools(bk Buildkite) ([]*Tool, error) { return logToolsWith(bk, defaultLogLimits) }
@@ -142,59 +165,54 @@ func logToolsWith(bk logAPI, lim logLimits) ([]*Tool, error) {
 	add(&d, Spec{
 		Name:  "tail_logs",
 		Title: "Tail a job's log",
-		Description: "Returns the last lines of a job's log (10 by default, up to 1000) as plain text, ANSI colours and " +
-			"agent timestamps removed, with first_line (the number of the first returned line; lines count from 1 at the start of the log, " +
-			"as in search_logs and read_logs), total_lines, log_bytes, and truncated when earlier lines exist. " +
-			"Use it first to see why a job failed: errors are usually at the end.",
+		Description: "Returns the last rows of a job's log (10 by default) as entries {rn, ts, c}: rn numbers rows from 0 at the start " +
+			"of the log (as in search_logs and read_logs), ts is the agent's Unix-ms timestamp, c the text without ANSI colours; " +
+			"total_rows, log_bytes, and truncated when earlier rows exist. Use it first: errors are usually at the end.",
 		Area: "logs", Kind: Read, Scopes: []string{"read_build_logs"},
 	}, func(ctx context.Context, in tailLogsArgs) (tailOut, error) {
+		if err := in.check(); err != nil {
+			return tailOut{}, err
+		}
 		n := in.Tail
 		if n == 0 {
 			n = defaultTail
 		}
-		if n < 1 || n > maxTail {
-			return tailOut{}, &ArgumentError{Argument: "tail", Reason: "must be between 1 and 1000"}
+		if n < 1 {
+			return tailOut{}, &ArgumentError{Argument: "tail", Reason: "must be 1 or more"}
 		}
-		t, err := tailLog(ctx, bk, in.jobLogArgs, n, true, lim)
-		if err != nil {
-			return tailOut{}, err
-		}
-		return t, nil
+		return tailLog(ctx, bk, in.jobLogArgs, n, true, lim)
 	})
 	add(&d, Spec{
 		Name:  "read_logs",
-		Title: "Read a job's log by lines",
-		Description: "Returns lines of a job's log from line seek (from 1) on, limit lines at a time (200 by default, up to 2000), " +
-			"as plain text without ANSI colours or agent timestamps: lines, first_line, next_seek to read on (absent at the end), " +
-			"and total_lines once the end was reached. Line numbers are those search_logs reports, so read around a match with " +
-			"seek set a little before its n. Prefer search_logs or tail_logs on long logs.",
+		Title: "Read a job's log by rows",
+		Description: "Returns rows of a job's log from row seek (from 0) on, at most limit rows (default: all) and 256 KiB, " +
+			"as entries {rn, ts, c} without ANSI colours; next_seek to read on (absent at the end), total_rows once the end was reached. " +
+			"Row numbers are those of search_logs and tail_logs. Prefer search_logs or tail_logs on long logs.",
 		Area: "logs", Kind: Read, Scopes: []string{"read_build_logs"},
 	}, func(ctx context.Context, in readLogsArgs) (readOut, error) {
-		seek, limit := in.Seek, in.Limit
-		if seek == 0 {
-			seek = 1
+		if err := in.check(); err != nil {
+			return readOut{}, err
 		}
-		if limit == 0 {
-			limit = defaultReadLines
+		if in.Seek < 0 {
+			return readOut{}, &ArgumentError{Argument: "seek", Reason: "must be 0 or more"}
 		}
-		if seek < 1 {
-			return readOut{}, &ArgumentError{Argument: "seek", Reason: "must be 1 or more"}
+		if in.Limit < 0 {
+			return readOut{}, &ArgumentError{Argument: "limit", Reason: "must be 0 (all) or more"}
 		}
-		if limit < 1 || limit > maxReadLines {
-			return readOut{}, &ArgumentError{Argument: "limit", Reason: "must be between 1 and 2000"}
-		}
-		return readLog(ctx, bk, in, seek, limit, lim)
+		return readLog(ctx, bk, in, lim)
 	})
 	add(&d, Spec{
 		Name:  "search_logs",
 		Title: "Search a job's log",
-		Description: "Searches a job's log line by line with an RE2 regular expression (case-insensitive unless case_sensitive), " +
-			"like grep: matches (each with its line number n, text, and before/after context lines), oldest first, or the last ones newest first with reverse. " +
-			"Colours and agent timestamps are removed before matching. At most limit matches (50 by default) and 256 KiB of text are returned; " +
-			"truncated with next_seek_start says there may be more: pass it as seek_start to continue. " +
-			"Line numbers count from 1 at the start of the log and work with read_logs' seek.",
+		Description: "Searches a job's log row by row with an RE2 regular expression (case-insensitive unless case_sensitive), like grep: " +
+			"results [{match, before_context, after_context}] of rows {rn, ts, c}, oldest first, or newest first with reverse; match_count. " +
+			"Colours are removed before matching. At most limit matches (default: all) and 256 KiB are returned; truncated with " +
+			"next_seek_start says there may be more: pass it as seek_start to continue. rn counts from 0 and works as read_logs' seek.",
 		Area: "logs", Kind: Read, Scopes: []string{"read_build_logs"},
 	}, func(ctx context.Context, in searchLogsArgs) (searchOut, error) {
+		if err := in.check(); err != nil {
+			return searchOut{}, err
+		}
 		return searchLog(ctx, bk, in, lim)
 	})
 	return d.done()
@@ -231,18 +249,16 @@ func reSyntaxReason(err error) string {
 
 func contextSizes(in searchLogsArgs) (before, after int, err error) {
 	for name, v := range map[string]int{"context": in.Context, "before_context": in.BeforeContext, "after_context": in.AfterContext} {
-		if v < 0 || v > maxContext {
-			return 0, 0, &ArgumentError{Argument: name, Reason: "must be between 0 and 20"}
+		if v < 0 {
+			return 0, 0, &ArgumentError{Argument: name, Reason: "must be 0 or more"}
 		}
 	}
-	before, after = in.Context, in.Context
-	if in.BeforeContext > 0 {
-		before = in.BeforeContext
+	// As Buildkite's own server does: context, when given, sets both.
+	before, after = in.BeforeContext, in.AfterContext
+	if in.Context > 0 {
+		before, after = in.Context, in.Context
 	}
-	if in.AfterContext > 0 {
-		after = in.AfterContext
-	}
-	return before, after, nil
+	return min(before, maxContext), min(after, maxContext), nil
 }
 
 func searchLog(ctx context.Context, bk logAPI, in searchLogsArgs, lim logLimits) (searchOut, error) {
@@ -255,21 +271,21 @@ func searchLog(ctx context.Context, bk logAPI, in searchLogsArgs, lim logLimits)
 		return searchOut{}, err
 	}
 	limit := in.Limit
-	if limit == 0 {
-		limit = defaultMatches
-	}
-	if limit < 1 || limit > maxMatches {
-		return searchOut{}, &ArgumentError{Argument: "limit", Reason: "must be between 1 and 1000"}
+	switch {
+	case limit < 0:
+		return searchOut{}, &ArgumentError{Argument: "limit", Reason: "must be 0 (all) or more"}
+	case limit == 0:
+		limit = math.MaxInt // all: the output cap still bounds the answer
 	}
 	if in.SeekStart < 0 {
-		return searchOut{}, &ArgumentError{Argument: "seek_start", Reason: "must be 1 or more"}
+		return searchOut{}, &ArgumentError{Argument: "seek_start", Reason: "must be 0 or more"}
 	}
 	body, size, err := bk.JobLog(ctx, in.OrgSlug, in.PipelineSlug, in.BuildNumber, in.JobID)
 	if err != nil {
 		return searchOut{}, err
 	}
 	defer body.Close()
-	out := searchOut{JobID: in.JobID, Matches: []logMatch{}}
+	out := searchOut{JobID: in.JobID, Results: []logMatch{}}
 	if size > 0 {
 		out.LogBytes = size
 	}
@@ -281,20 +297,21 @@ func searchLog(ctx context.Context, bk logAPI, in searchLogsArgs, lim logLimits)
 		held    int         // bytes of text in kept
 		dropped bool        // reverse: older matches were let go
 	)
-	cost := func(s string) int { return len(s) + 16 }
+	cost := func(s string) int { return len(s) + 24 }
 	for sc.scan() {
-		n, text := sc.n, sc.text
-		if in.Reverse && in.SeekStart > 0 && n > in.SeekStart {
+		row := sc.row()
+		rn, text := row.RN, sc.text
+		if in.Reverse && in.SeekStart > 0 && rn > in.SeekStart {
 			break
 		}
 		for _, m := range open {
-			m.After = append(m.After, logLine{n, string(text)})
-			held += cost(m.After[len(m.After)-1].Text)
+			m.After = append(m.After, row)
+			held += cost(row.C)
 		}
 		open = trimOpen(open, after)
 		if held > lim.output {
 			if !in.Reverse {
-				out.Truncated, out.NextSeekStart = true, n+1
+				out.Truncated, out.NextSeekStart = true, rn+1
 				break
 			}
 			for held > lim.output && len(kept) > 1 {
@@ -302,20 +319,17 @@ func searchLog(ctx context.Context, bk logAPI, in searchLogsArgs, lim logLimits)
 				kept, dropped = kept[1:], true
 			}
 		}
-		if !in.Reverse && in.SeekStart > 0 && n < in.SeekStart {
-			ring.push(n, text)
+		if !in.Reverse && rn < in.SeekStart {
+			ring.push(rn, row.TS, text)
 			continue
 		}
 		if re.Match(text) != in.InvertMatch {
 			if !in.Reverse && len(kept) == limit {
-				out.Truncated, out.NextSeekStart = true, n
+				out.Truncated, out.NextSeekStart = true, rn
 				break
 			}
-			m := &logMatch{N: n, Text: string(text), Before: ring.lines()}
-			held += cost(m.Text)
-			for _, b := range m.Before {
-				held += cost(b.Text)
-			}
+			m := &logMatch{Match: row, Before: ring.rows()}
+			held += matchCost(m, cost)
 			kept = append(kept, m)
 			if after > 0 {
 				open = append(open, m)
@@ -326,28 +340,28 @@ func searchLog(ctx context.Context, bk logAPI, in searchLogsArgs, lim logLimits)
 					kept, dropped = kept[1:], true
 				}
 			} else if held > lim.output {
-				out.Truncated, out.NextSeekStart = true, n+1
+				out.Truncated, out.NextSeekStart = true, rn+1
 				break
 			}
 		}
-		ring.push(n, text)
+		ring.push(rn, row.TS, text)
 		if !in.Reverse && len(kept) == limit && len(open) == 0 {
-			// Look one line further only to say whether more may follow.
+			// Look one row further only to say whether more may follow.
 			if sc.scan() {
-				out.Truncated, out.NextSeekStart = true, sc.n
+				out.Truncated, out.NextSeekStart = true, sc.n-1
 			}
 			break
 		}
 	}
-	out.ScannedLines = sc.n
+	out.ScannedRows = sc.n
 	if err := sc.err(); err != nil {
 		// What was found before the read failed is still worth having.
 		if sc.n == 0 {
 			return searchOut{}, logReadError(err)
 		}
-		out.Truncated, out.Note = true, logReadError(err).Error()+" after line "+strconv.Itoa(sc.n)
+		out.Truncated, out.Note = true, logReadError(err).Error()+" after row "+strconv.Itoa(sc.n-1)
 		if !in.Reverse && out.NextSeekStart == 0 {
-			out.NextSeekStart = sc.n + 1
+			out.NextSeekStart = sc.n
 		}
 	}
 	if sc.cut {
@@ -356,26 +370,27 @@ func searchLog(ctx context.Context, bk logAPI, in searchLogsArgs, lim logLimits)
 	}
 	if in.Reverse {
 		if dropped && len(kept) > 0 {
-			out.Truncated, out.NextSeekStart = true, kept[0].N-1
+			out.Truncated, out.NextSeekStart = true, kept[0].Match.RN-1
 		}
 		for i := len(kept) - 1; i >= 0; i-- {
-			out.Matches = append(out.Matches, *kept[i])
+			out.Results = append(out.Results, *kept[i])
 		}
-		return out, nil
+	} else {
+		for _, m := range kept {
+			out.Results = append(out.Results, *m)
+		}
 	}
-	for _, m := range kept {
-		out.Matches = append(out.Matches, *m)
-	}
+	out.MatchCount = len(out.Results)
 	return out, nil
 }
 
 func matchCost(m *logMatch, cost func(string) int) int {
-	c := cost(m.Text)
+	c := cost(m.Match.C)
 	for _, l := range m.Before {
-		c += cost(l.Text)
+		c += cost(l.C)
 	}
 	for _, l := range m.After {
-		c += cost(l.Text)
+		c += cost(l.C)
 	}
 	return c
 }
@@ -392,35 +407,40 @@ func trimOpen(open []*logMatch, after int) []*logMatch {
 	return open[:i]
 }
 
-func readLog(ctx context.Context, bk logAPI, in readLogsArgs, seek, limit int, lim logLimits) (readOut, error) {
+func readLog(ctx context.Context, bk logAPI, in readLogsArgs, lim logLimits) (readOut, error) {
+	limit := in.Limit
+	if limit == 0 {
+		limit = math.MaxInt // all: the output cap still bounds the answer
+	}
 	body, size, err := bk.JobLog(ctx, in.OrgSlug, in.PipelineSlug, in.BuildNumber, in.JobID)
 	if err != nil {
 		return readOut{}, err
 	}
 	defer body.Close()
-	out := readOut{JobID: in.JobID, Lines: []string{}, FirstLine: seek}
+	out := readOut{JobID: in.JobID, Entries: []logRow{}}
 	if size > 0 {
 		out.LogBytes = size
 	}
 	sc := newLineScanner(body, lim)
 	held := 0
 	for sc.scan() {
-		if sc.n < seek {
+		rn := sc.n - 1
+		if rn < in.Seek {
 			continue
 		}
-		if len(out.Lines) == limit || held+len(sc.text) > lim.output {
-			out.NextSeek = sc.n
-			out.Truncated = len(out.Lines) < limit
+		if len(out.Entries) == limit || held+len(sc.text) > lim.output {
+			out.NextSeek = rn
+			out.Truncated = len(out.Entries) < limit
 			break
 		}
-		out.Lines = append(out.Lines, string(sc.text))
+		out.Entries = append(out.Entries, sc.row())
 		held += len(sc.text)
 	}
 	if err := sc.err(); err != nil {
-		if len(out.Lines) == 0 {
+		if len(out.Entries) == 0 {
 			return readOut{}, logReadError(err)
 		}
-		out.Truncated, out.NextSeek = true, out.FirstLine+len(out.Lines)
+		out.Truncated, out.NextSeek = true, in.Seek+len(out.Entries)
 		out.Note = logReadError(err).Error()
 		return out, nil
 	}
@@ -428,15 +448,16 @@ func readLog(ctx context.Context, bk logAPI, in readLogsArgs, seek, limit int, l
 		if sc.cut {
 			out.Truncated = true
 		} else {
-			out.TotalLines = sc.n
+			out.TotalRows = sc.n
 		}
 	}
 	return out, nil
 }
 
-// tailLog reads the last n lines with a range request. With number set and
-// a log longer than the range, it counts the lines before the range
-// (streaming, so in bounded memory) to give first_line.
+// tailLog reads the last n rows with a range request. With number set and
+// a log longer than the range, it counts the rows before the range
+// (streaming, so in bounded memory) to number them; rows whose number
+// cannot be known (a log longer than kitegate scans) have rn -1.
 func tailLog(ctx context.Context, bk logAPI, in jobLogArgs, n int, number bool, lim logLimits) (tailOut, error) {
 	want := int64(min(max(n*bytesPerLine, minTailBytes), maxTailBytes))
 	for {
@@ -444,21 +465,21 @@ func tailLog(ctx context.Context, bk logAPI, in jobLogArgs, n int, number bool, 
 		if err != nil {
 			return tailOut{}, err
 		}
-		lines := logLines(t.Data, t.Offset > 0)
+		rows := logLines(t.Data, t.Offset > 0)
 		// Too few whole lines in what was read: read once more, as much as allowed.
-		if len(lines) < n && t.Offset > 0 && want < maxTailBytes {
+		if len(rows) < n && t.Offset > 0 && want < maxTailBytes {
 			want = maxTailBytes
 			continue
 		}
-		out := tailOut{JobID: in.JobID, Lines: lines}
+		out := tailOut{JobID: in.JobID, Entries: rows}
 		if t.Size >= 0 {
 			out.LogBytes = t.Size
 		}
-		if len(lines) > n {
-			out.Lines = lines[len(lines)-n:]
+		if len(rows) > n {
+			out.Entries = rows[len(rows)-n:]
 			out.Truncated = true
 		}
-		before := 0 // lines of the log before lines[0]
+		before := 0 // rows of the log before rows[0]
 		known := t.Offset == 0
 		if t.Offset > 0 {
 			out.Truncated = true
@@ -471,12 +492,19 @@ func tailLog(ctx context.Context, bk logAPI, in jobLogArgs, n int, number bool, 
 				}
 			}
 		}
-		if known && len(out.Lines) > 0 {
-			out.TotalLines = before + len(lines)
-			out.FirstLine = out.TotalLines - len(out.Lines) + 1
+		first := -1
+		if known {
+			out.TotalRows = before + len(rows)
+			first = out.TotalRows - len(out.Entries)
 		}
-		if out.Lines == nil {
-			out.Lines = []string{}
+		for i := range out.Entries {
+			out.Entries[i].RN = -1
+			if first >= 0 {
+				out.Entries[i].RN = first + i
+			}
+		}
+		if out.Entries == nil {
+			out.Entries = []logRow{}
 		}
 		return out, nil
 	}
@@ -522,8 +550,9 @@ func countLines(ctx context.Context, bk logAPI, in jobLogArgs, n int64) (int, er
 type lineScanner struct {
 	sc      *bufio.Scanner
 	lr      *io.LimitedReader
-	n       int    // number of the current line
+	n       int    // rows read so far: the current row is n-1
 	text    []byte // the current line, cleaned; valid until the next scan
+	ts      int64  // the current line's agent timestamp, 0 if none
 	clean   []byte
 	frag    bool // the last token ended without a newline (a cut line)
 	skipRun bool // skipping the remainder of a cut line
@@ -566,6 +595,7 @@ func (ls *lineScanner) scan() bool {
 			continue // the rest of a cut line
 		}
 		ls.n++
+		ls.ts = agentTime(tok)
 		ls.clean = cleanInto(ls.clean[:0], tok)
 		ls.text = ls.clean
 		return true
@@ -578,47 +608,73 @@ func (ls *lineScanner) scan() bool {
 
 func (ls *lineScanner) err() error { return ls.sc.Err() }
 
-// lineRing keeps the last few lines for before-context, reusing its buffers.
+// row is the current line as a log row (its text copied).
+func (ls *lineScanner) row() logRow { return logRow{RN: ls.n - 1, TS: ls.ts, C: string(ls.text)} }
+
+var agentTimePrefix = []byte("\x1b_bk;t=")
+
+// agentTime reads the first "\x1b_bk;t=<unix ms>\x07" timestamp the agent
+// put on a raw line, 0 when there is none.
+func agentTime(raw []byte) int64 {
+	i := bytes.Index(raw, agentTimePrefix)
+	if i < 0 {
+		return 0
+	}
+	rest := raw[i+len(agentTimePrefix):]
+	end := bytes.IndexByte(rest, 0x07)
+	if end < 1 || end > 19 {
+		return 0
+	}
+	ms, err := strconv.ParseInt(string(rest[:end]), 10, 64)
+	if err != nil {
+		return 0
+	}
+	return ms
+}
+
+// lineRing keeps the last few rows for before-context, reusing its buffers.
 type lineRing struct {
-	n     []int
+	rn    []int
+	ts    []int64
 	text  [][]byte
 	start int
 	size  int
 }
 
 func newLineRing(k int) *lineRing {
-	return &lineRing{n: make([]int, k), text: make([][]byte, k)}
+	return &lineRing{rn: make([]int, k), ts: make([]int64, k), text: make([][]byte, k)}
 }
 
-func (r *lineRing) push(n int, text []byte) {
-	if len(r.n) == 0 {
+func (r *lineRing) push(rn int, ts int64, text []byte) {
+	if len(r.rn) == 0 {
 		return
 	}
-	i := (r.start + r.size) % len(r.n)
-	if r.size == len(r.n) {
+	i := (r.start + r.size) % len(r.rn)
+	if r.size == len(r.rn) {
 		i = r.start
-		r.start = (r.start + 1) % len(r.n)
+		r.start = (r.start + 1) % len(r.rn)
 	} else {
 		r.size++
 	}
-	r.n[i], r.text[i] = n, append(r.text[i][:0], text...)
+	r.rn[i], r.ts[i], r.text[i] = rn, ts, append(r.text[i][:0], text...)
 }
 
-func (r *lineRing) lines() []logLine {
+func (r *lineRing) rows() []logRow {
 	if r.size == 0 {
 		return nil
 	}
-	out := make([]logLine, 0, r.size)
+	out := make([]logRow, 0, r.size)
 	for k := 0; k < r.size; k++ {
-		i := (r.start + k) % len(r.n)
-		out = append(out, logLine{r.n[i], string(r.text[i])})
+		i := (r.start + k) % len(r.rn)
+		out = append(out, logRow{RN: r.rn[i], TS: r.ts[i], C: string(r.text[i])})
 	}
 	return out
 }
 
-// logLines splits raw log bytes into display lines. partial says the first
-// line may have been cut by the range read, and is dropped.
-func logLines(data []byte, partial bool) []string {
+// logLines splits raw log bytes into display rows, not yet numbered.
+// partial says the first line may have been cut by the range read, and is
+// dropped.
+func logLines(data []byte, partial bool) []logRow {
 	if partial {
 		i := bytes.IndexByte(data, '\n')
 		if i < 0 {
@@ -630,7 +686,7 @@ func logLines(data []byte, partial bool) []string {
 	if len(data) == 0 {
 		return nil
 	}
-	var lines []string
+	var rows []logRow
 	var buf []byte
 	for len(data) > 0 {
 		line := data
@@ -640,9 +696,9 @@ func logLines(data []byte, partial bool) []string {
 			data = nil
 		}
 		buf = cleanInto(buf[:0], line)
-		lines = append(lines, string(buf))
+		rows = append(rows, logRow{TS: agentTime(line), C: string(buf)})
 	}
-	return lines
+	return rows
 }
 
 // cleanLine is cleanInto for one line, as a string.

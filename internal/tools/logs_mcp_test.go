@@ -12,37 +12,44 @@ import (
 	"github.com/kitegate/kitegate/internal/buildkitetest"
 )
 
-type logLine struct {
-	N    int
-	Text string
+type logRow struct {
+	RN int
+	TS int64
+	C  string
 }
 
 type searchResult struct {
-	Matches []struct {
-		N      int
-		Text   string
-		Before []logLine
-		After  []logLine
+	Results []struct {
+		Match  logRow
+		Before []logRow `json:"before_context"`
+		After  []logRow `json:"after_context"`
 	}
-	ScannedLines  int  `json:"scanned_lines"`
+	MatchCount    int  `json:"match_count"`
+	ScannedRows   int  `json:"scanned_rows"`
 	Truncated     bool `json:"truncated"`
 	NextSeekStart int  `json:"next_seek_start"`
 }
 
 type readResult struct {
-	Lines      []string
-	FirstLine  int `json:"first_line"`
-	NextSeek   int `json:"next_seek"`
-	TotalLines int `json:"total_lines"`
-	Truncated  bool
+	Entries   []logRow
+	NextSeek  int `json:"next_seek"`
+	TotalRows int `json:"total_rows"`
+	Truncated bool
 }
 
 type tailResult struct {
-	Lines      []string
-	FirstLine  int   `json:"first_line"`
-	TotalLines int   `json:"total_lines"`
-	LogBytes   int64 `json:"log_bytes"`
-	Truncated  bool
+	Entries   []logRow
+	TotalRows int   `json:"total_rows"`
+	LogBytes  int64 `json:"log_bytes"`
+	Truncated bool
+}
+
+func texts(rows []logRow) []string {
+	out := make([]string, len(rows))
+	for i, r := range rows {
+		out[i] = r.C
+	}
+	return out
 }
 
 func jobArgs(build int, jobID string, extra ...any) map[string]any {
@@ -56,31 +63,46 @@ func TestLogToolsAgreeOnLineNumbers(t *testing.T) {
 
 	var s searchResult
 	e.ok("search_logs", jobArgs(buildkitetest.FailedBuild, job.ID, "pattern", `failure/error`, "before_context", 1, "after_context", 3), &s)
-	if len(s.Matches) != 3 || s.Truncated || s.ScannedLines != total {
+	if len(s.Results) != 3 || s.MatchCount != 3 || s.Truncated || s.ScannedRows != total {
 		t.Fatalf("search = %+v", s)
 	}
-	m := s.Matches[0]
-	if !strings.HasPrefix(m.Text, "     Failure/Error: expected CheckoutService::CouponExpired") || len(m.Before) != 1 || len(m.After) != 3 || m.After[0].N != m.N+1 || m.Before[0].N != m.N-1 {
+	m := s.Results[0]
+	if !strings.HasPrefix(m.Match.C, "     Failure/Error: expected CheckoutService::CouponExpired") || len(m.Before) != 1 || len(m.After) != 3 ||
+		m.After[0].RN != m.Match.RN+1 || m.Before[0].RN != m.Match.RN-1 || m.Match.TS == 0 {
 		t.Errorf("first match = %+v", m)
 	}
-	// read_logs at the same line number reads the same text.
+	// Row rn is the text after the rn-th newline of the raw log.
+	if raw := strings.Split(job.Log, "\n")[m.Match.RN]; !strings.Contains(raw, "Failure/Error") {
+		t.Errorf("row %d of the raw log is %q", m.Match.RN, raw)
+	}
+	// read_logs at the same row number reads the same text.
 	var r readResult
-	e.ok("read_logs", jobArgs(buildkitetest.FailedBuild, job.ID, "seek", m.N-1, "limit", 5), &r)
-	if r.FirstLine != m.N-1 || len(r.Lines) != 5 || r.Lines[1] != m.Text || r.Lines[2] != m.After[0].Text || r.NextSeek != m.N+4 {
+	e.ok("read_logs", jobArgs(buildkitetest.FailedBuild, job.ID, "seek", m.Match.RN-1, "limit", 5), &r)
+	if len(r.Entries) != 5 || r.Entries[0].RN != m.Match.RN-1 || r.Entries[1] != m.Match || r.Entries[2].C != m.After[0].C || r.NextSeek != m.Match.RN+4 {
 		t.Errorf("read_logs around the match = %+v", r)
 	}
-	// tail_logs numbers its lines the same way.
+	// tail_logs numbers its rows the same way.
 	var tail tailResult
 	e.ok("tail_logs", jobArgs(buildkitetest.FailedBuild, job.ID, "tail", 3), &tail)
 	r = readResult{}
-	e.ok("read_logs", jobArgs(buildkitetest.FailedBuild, job.ID, "seek", total-2), &r)
-	if tail.FirstLine != total-2 || tail.TotalLines != total || strings.Join(tail.Lines, "\n") != strings.Join(r.Lines, "\n") || r.TotalLines != total || r.NextSeek != 0 {
+	e.ok("read_logs", jobArgs(buildkitetest.FailedBuild, job.ID, "seek", total-3), &r)
+	if tail.Entries[0].RN != total-3 || tail.TotalRows != total || !jsonEqual(tail.Entries, r.Entries) || r.TotalRows != total || r.NextSeek != 0 {
 		t.Errorf("tail %+v vs read %+v (total %d)", tail, r, total)
 	}
-	for _, l := range append(tail.Lines, m.Text) {
+	for _, l := range append(texts(tail.Entries), m.Match.C) {
 		if strings.ContainsAny(l, "\x1b\x07\r") {
 			t.Errorf("escape left in %q", l)
 		}
+	}
+	// seek 0 is the first row, and no limit reads the whole log.
+	e.ok("read_logs", jobArgs(buildkitetest.FailedBuild, job.ID, "seek", 0), &r)
+	if len(r.Entries) != total || r.Entries[0].RN != 0 || r.TotalRows != total || r.Truncated {
+		t.Errorf("read_logs from 0 = %d rows, first %+v, total %d", len(r.Entries), r.Entries[0], r.TotalRows)
+	}
+	// context, when given, overrides before_context and after_context.
+	e.ok("search_logs", jobArgs(buildkitetest.FailedBuild, job.ID, "pattern", `failure/error`, "context", 1, "after_context", 3), &s)
+	if m := s.Results[0]; len(m.Before) != 1 || len(m.After) != 1 {
+		t.Errorf("context 1 with after_context 3 gave %d before, %d after", len(m.Before), len(m.After))
 	}
 }
 
@@ -91,8 +113,9 @@ func TestSearchLogsArgumentsAndFailures(t *testing.T) {
 	wantIn(t, "bad regex", e.failNoRequest("search_logs", args("pattern", "(unclosed")), `"pattern"`, "not a valid RE2")
 	wantIn(t, "backreference", e.failNoRequest("search_logs", args("pattern", `(a)\1`)), "not a valid RE2")
 	wantIn(t, "long pattern", e.failNoRequest("search_logs", args("pattern", strings.Repeat("a", 513))), "longer than 512 bytes")
-	wantIn(t, "context", e.failNoRequest("search_logs", args("pattern", "x", "context", 21)), `"context"`)
-	wantIn(t, "read limit", e.failNoRequest("read_logs", args("limit", 5000)), `"limit"`)
+	wantIn(t, "context", e.failNoRequest("search_logs", args("pattern", "x", "context", -1)), `"context"`)
+	wantIn(t, "read limit", e.failNoRequest("read_logs", args("limit", -1)), `"limit"`)
+	wantIn(t, "cache_ttl", e.failNoRequest("tail_logs", args("cache_ttl", "soon")), `"cache_ttl"`)
 	wantIn(t, "404", e.fail("search_logs", jobArgs(buildkitetest.FailedBuild, "01890a5d-ac96-4b5e-9a3e-6f2f6c1e0d11", "pattern", "x")), "not found")
 	e.withoutScope("read_build_logs")
 	wantIn(t, "403", e.fail("read_logs", args()), "lacks the scope", "read_build_logs")
@@ -110,14 +133,14 @@ func TestHostileLogLineIsNeutralized(t *testing.T) {
 	}
 	var s searchResult
 	e.ok("search_logs", jobArgs(buildkitetest.HostileBuild, job.ID, "pattern", "tool_result"), &s)
-	if len(s.Matches) != 1 || strings.Contains(s.Matches[0].Text, "</tool_result>") || strings.Contains(s.Matches[0].Text, "<system>") ||
-		!strings.Contains(s.Matches[0].Text, "‹/tool_result›") {
-		t.Errorf("hostile line came out as %+v", s.Matches)
+	if len(s.Results) != 1 || strings.Contains(s.Results[0].Match.C, "</tool_result>") || strings.Contains(s.Results[0].Match.C, "<system>") ||
+		!strings.Contains(s.Results[0].Match.C, "‹/tool_result›") {
+		t.Errorf("hostile line came out as %+v", s.Results)
 	}
 	var tail tailResult
 	e.ok("tail_logs", jobArgs(buildkitetest.HostileBuild, job.ID, "tail", 1), &tail)
-	if len(tail.Lines) != 1 || strings.Contains(tail.Lines[0], "</tool_result>") {
-		t.Errorf("tail = %q", tail.Lines)
+	if len(tail.Entries) != 1 || strings.Contains(tail.Entries[0].C, "</tool_result>") {
+		t.Errorf("tail = %+v", tail.Entries)
 	}
 }
 
@@ -182,13 +205,13 @@ func TestFiftyMegabyteLog(t *testing.T) {
 		e.ok("search_logs", jobArgs(buildkitetest.FailedBuild, jobID, "pattern", `ERROR .*timed out`, "case_sensitive", true, "limit", 1000, "context", 1), &s)
 	})
 	want := g.Lines() / every
-	if len(s.Matches) != want || s.Truncated || s.ScannedLines != g.Lines() {
-		t.Fatalf("search found %d matches (want %d), scanned %d of %d lines, truncated %v", len(s.Matches), want, s.ScannedLines, g.Lines(), s.Truncated)
+	if len(s.Results) != want || s.Truncated || s.ScannedRows != g.Lines() {
+		t.Fatalf("search found %d matches (want %d), scanned %d of %d rows, truncated %v", len(s.Results), want, s.ScannedRows, g.Lines(), s.Truncated)
 	}
-	for i, m := range s.Matches {
-		n := (i + 1) * every
-		if m.N != n || m.Text != g.Text(n) || len(m.Before) != 1 || m.Before[0].Text != g.Text(n-1) || m.After[0].N != n+1 {
-			t.Fatalf("match %d = %+v, want line %d %q", i, m, n, g.Text(n))
+	for i, m := range s.Results {
+		n := (i + 1) * every // the generator's line n is row n-1
+		if m.Match.RN != n-1 || m.Match.C != g.Text(n) || len(m.Before) != 1 || m.Before[0].C != g.Text(n-1) || m.After[0].RN != n {
+			t.Fatalf("match %d = %+v, want row %d %q", i, m, n-1, g.Text(n))
 		}
 	}
 	// The whole log passed through, but what was held stayed near the cap
@@ -202,8 +225,8 @@ func TestFiftyMegabyteLog(t *testing.T) {
 	grew = peakHeap(func() {
 		e.ok("tail_logs", jobArgs(buildkitetest.FailedBuild, jobID, "tail", 5), &tail)
 	})
-	if tail.FirstLine != g.Lines()-4 || tail.TotalLines != g.Lines() || tail.LogBytes != g.Size() || len(tail.Lines) != 5 || tail.Lines[4] != g.Text(g.Lines()) {
-		t.Errorf("tail = first %d total %d bytes %d lines %q", tail.FirstLine, tail.TotalLines, tail.LogBytes, tail.Lines)
+	if len(tail.Entries) != 5 || tail.Entries[0].RN != g.Lines()-5 || tail.TotalRows != g.Lines() || tail.LogBytes != g.Size() || tail.Entries[4].C != g.Text(g.Lines()) {
+		t.Errorf("tail = total %d bytes %d rows %+v", tail.TotalRows, tail.LogBytes, tail.Entries)
 	}
 	if grew > 16<<20 {
 		t.Errorf("tailing a 50 MB log grew the heap by %d MiB", grew>>20)
@@ -211,8 +234,8 @@ func TestFiftyMegabyteLog(t *testing.T) {
 	t.Logf("tail of %d MB: heap grew by at most %.1f MiB", bigLog>>20, float64(grew)/(1<<20))
 
 	var r readResult
-	e.ok("read_logs", jobArgs(buildkitetest.FailedBuild, jobID, "seek", 3*every-1, "limit", 3), &r)
-	if r.FirstLine != 3*every-1 || len(r.Lines) != 3 || r.Lines[1] != g.Text(3*every) || r.NextSeek != 3*every+2 {
+	e.ok("read_logs", jobArgs(buildkitetest.FailedBuild, jobID, "seek", 3*every-2, "limit", 3), &r)
+	if len(r.Entries) != 3 || r.Entries[0].RN != 3*every-2 || r.Entries[1].C != g.Text(3*every) || r.NextSeek != 3*every+1 {
 		t.Errorf("read_logs = %+v", r)
 	}
 }
@@ -230,22 +253,22 @@ func TestSearchLogsDirections(t *testing.T) {
 	// Newest first, and a continuation point.
 	e.ok("search_logs", jobArgs(buildkitetest.FailedBuild, jobID, "pattern", "ERROR", "case_sensitive", true, "reverse", true, "limit", 2), &s)
 	last := want * every
-	if len(s.Matches) != 2 || s.Matches[0].N != last || s.Matches[1].N != last-every || !s.Truncated || s.NextSeekStart != last-every-1 {
-		t.Errorf("reverse search = %d matches, first %d, next %d, truncated %v", len(s.Matches), s.Matches[0].N, s.NextSeekStart, s.Truncated)
+	if len(s.Results) != 2 || s.Results[0].Match.RN != last-1 || s.Results[1].Match.RN != last-every-1 || !s.Truncated || s.NextSeekStart != last-every-2 {
+		t.Errorf("reverse search = %d matches, first %d, next %d, truncated %v", len(s.Results), s.Results[0].Match.RN, s.NextSeekStart, s.Truncated)
 	}
 	e.ok("search_logs", jobArgs(buildkitetest.FailedBuild, jobID, "pattern", "ERROR", "case_sensitive", true, "reverse", true, "limit", 1, "seek_start", s.NextSeekStart), &s)
-	if len(s.Matches) != 1 || s.Matches[0].N != last-2*every {
-		t.Errorf("reverse search from seek_start = %+v", s.Matches)
+	if len(s.Results) != 1 || s.Results[0].Match.RN != last-2*every-1 {
+		t.Errorf("reverse search from seek_start = %+v", s.Results)
 	}
 	// Forward with a limit stops early and says where to go on.
 	e.ok("search_logs", jobArgs(buildkitetest.FailedBuild, jobID, "pattern", "ERROR", "limit", 2), &s)
-	if len(s.Matches) != 2 || s.Matches[1].N != 2*every || !s.Truncated || s.NextSeekStart != 2*every+1 || s.ScannedLines >= g.Lines() {
+	if len(s.Results) != 2 || s.Results[1].Match.RN != 2*every-1 || !s.Truncated || s.NextSeekStart != 2*every || s.ScannedRows >= g.Lines() {
 		t.Errorf("limited search = %+v", s)
 	}
 	// invert_match returns the lines that do not match.
 	e.ok("search_logs", jobArgs(buildkitetest.FailedBuild, jobID, "pattern", "INFO", "invert_match", true, "limit", 3), &s)
-	if len(s.Matches) != 3 || s.Matches[0].N != every {
-		t.Errorf("inverted search = %+v", s.Matches)
+	if len(s.Results) != 3 || s.Results[0].Match.RN != every-1 {
+		t.Errorf("inverted search = %+v", s.Results)
 	}
 
 }

@@ -29,7 +29,11 @@ func TestLogLines(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if diff := cmp.Diff(tt.want, logLines([]byte(tt.data), tt.partial)); diff != "" {
+			var got []string
+			for _, r := range logLines([]byte(tt.data), tt.partial) {
+				got = append(got, r.C)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("lines (-want +got):\n%s", diff)
 			}
 		})
@@ -72,7 +76,7 @@ func TestTailLogsReadsMoreForLongLines(t *testing.T) {
 	if diff := cmp.Diff([]int64{20 * bytesPerLine, maxTailBytes}, f.asked); diff != "" {
 		t.Errorf("bytes asked (-want +got):\n%s", diff)
 	}
-	if len(out.Lines) != 20 || !out.Truncated || out.FirstLine != 181 || !strings.HasSuffix(out.Lines[0], "…[line cut]") {
-		t.Errorf("got %d lines, truncated %v, first line %d, line 0 %.20q…", len(out.Lines), out.Truncated, out.FirstLine, out.Lines[0])
+	if len(out.Entries) != 20 || !out.Truncated || out.Entries[0].RN != 180 || !strings.HasSuffix(out.Entries[0].C, "…[line cut]") {
+		t.Errorf("got %d rows, truncated %v, first %d, row 0 %.20q…", len(out.Entries), out.Truncated, out.Entries[0].RN, out.Entries[0].C)
 	}
 }

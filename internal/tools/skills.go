@@ -66,7 +66,8 @@ type listSkillsArgs struct {
 }
 
 type loadSkillArgs struct {
-	Name string `json:"name" jsonschema:"the guide's name, as list_skills gives it, e.g. investigate-failed-build"`
+	SkillName string `json:"skill_name,omitempty" jsonschema:"the guide's name, as list_skills gives it, e.g. debug-logs-guide"`
+	Name      string `json:"name,omitempty" jsonschema:"same as skill_name"`
 }
 
 type skillSummary struct {
@@ -77,6 +78,21 @@ type skillSummary struct {
 
 type skillList struct {
 	Items []skillSummary `json:"items"`
+}
+
+// Guide returns one of the embedded guides by name: the same text load_skill
+// serves, for an MCP server to offer as a resource.
+func Guide(name string) (title, content string, ok bool) {
+	skills, err := loadSkills()
+	if err != nil {
+		return "", "", false
+	}
+	for _, s := range skills {
+		if s.Name == name {
+			return s.Title, s.Content, true
+		}
+	}
+	return "", "", false
 }
 
 type skillOut struct {
@@ -99,8 +115,8 @@ func skillTools(Buildkite) ([]*Tool, error) {
 		Local: true,
 		Name:  "list_skills",
 		Title: "List Buildkite guides",
-		Description: "Lists kitegate's guides to doing Buildkite work well with these tools (investigating a failed build, finding flaky tests, " +
-			"reading large logs, checking agent capacity): name, title and description, optionally only those matching query. " +
+		Description: "Lists kitegate's guides to doing Buildkite work well with these tools (debugging a job from its log, investigating a failed build, " +
+			"finding flaky tests, reading large logs, checking agent capacity): name, title and description, optionally only those matching query. " +
 			"Load one with load_skill before a task it covers.",
 		Area: "skills", Kind: Read,
 	}, func(_ context.Context, in listSkillsArgs) (skillList, error) {
@@ -119,15 +135,24 @@ func skillTools(Buildkite) ([]*Tool, error) {
 		Local:       true,
 		Name:        "load_skill",
 		Title:       "Load a Buildkite guide",
-		Description: "Returns one of kitegate's guides (Markdown) by name, as list_skills gives it: step-by-step advice on which tools to call, in what order, for a task.",
+		Description: "Returns one of kitegate's guides (Markdown) by skill_name, as list_skills gives it: step-by-step advice on which tools to call, in what order, for a task.",
 		Area:        "skills", Kind: Read,
 	}, func(_ context.Context, in loadSkillArgs) (skillOut, error) {
+		name, arg := in.SkillName, "skill_name"
+		switch {
+		case name == "" && in.Name == "":
+			return skillOut{}, &ArgumentError{Argument: "skill_name", Reason: "is required"}
+		case name == "":
+			name, arg = in.Name, "name"
+		case in.Name != "" && in.Name != name:
+			return skillOut{}, &ArgumentError{Argument: "name", Reason: "differs from skill_name; give one"}
+		}
 		for _, s := range skills {
-			if s.Name == in.Name {
+			if s.Name == name {
 				return skillOut{Name: s.Name, Title: s.Title, Content: s.Content}, nil
 			}
 		}
-		return skillOut{}, &ArgumentError{Argument: "name", Reason: "no such guide; one of " + strings.Join(names, ", ")}
+		return skillOut{}, &ArgumentError{Argument: arg, Reason: "no such guide; one of " + strings.Join(names, ", ")}
 	})
 	return d.done()
 }

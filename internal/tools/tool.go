@@ -137,7 +137,7 @@ func Define[In, Out any](spec Spec, fn func(ctx context.Context, in In) (Out, er
 }
 
 func buildTool[In, Out any](spec Spec) (*built, error) {
-	schema, err := jsonschema.For[In](nil)
+	schema, err := jsonschema.For[In](argumentSchemaOptions)
 	if err != nil {
 		return nil, fmt.Errorf("define tool %s: input schema: %w", spec.Name, err)
 	}
