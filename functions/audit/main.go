@@ -26,9 +26,17 @@ import (
 
 	"github.com/kitegate/kitegate/internal/audit"
 	cfgenv "github.com/kitegate/kitegate/internal/config"
+	"github.com/kitegate/kitegate/internal/version"
 )
 
 func main() {
+	if done, err := version.Command("audit", "kitegate's audit function: turn the audit and policy tables' stream records into audit log lines and usage rollups (a batch on stdin by hand)", os.Args[1:], os.Stdout); done {
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.LookupEnv, os.Stdin, os.Stdout, os.Stderr); err != nil {

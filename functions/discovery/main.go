@@ -31,12 +31,17 @@ import (
 	"github.com/kitegate/kitegate/internal/policy"
 	"github.com/kitegate/kitegate/internal/secrets"
 	"github.com/kitegate/kitegate/internal/tools"
+	"github.com/kitegate/kitegate/internal/version"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
-
 func main() {
+	if done, err := version.Command("discovery", "kitegate's discovery function: reconcile the tool catalog with the policy and check the Buildkite token (make discover)", os.Args[1:], os.Stdout); done {
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.LookupEnv, os.Stdout); err != nil {
@@ -126,7 +131,7 @@ func run(ctx context.Context, lookup func(string) (string, bool), stdout io.Writ
 	if err != nil {
 		return err
 	}
-	bk, err := buildkite.New(buildkite.Config{BaseURL: baseURL, Tokens: tokens, Timeout: cfg.buildkiteTimeout, UserAgent: "kitegate-discovery/" + version})
+	bk, err := buildkite.New(buildkite.Config{BaseURL: baseURL, Tokens: tokens, Timeout: cfg.buildkiteTimeout, UserAgent: "kitegate-discovery/" + version.String()})
 	if err != nil {
 		return fmt.Errorf("buildkite client: %w", err)
 	}

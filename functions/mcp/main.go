@@ -33,12 +33,17 @@ import (
 	"github.com/kitegate/kitegate/internal/secrets"
 	"github.com/kitegate/kitegate/internal/serve"
 	"github.com/kitegate/kitegate/internal/tools"
+	"github.com/kitegate/kitegate/internal/version"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
-
 func main() {
+	if done, err := version.Command("mcp", "kitegate's MCP function: Streamable HTTP on Lambda behind API Gateway, or a local server (make run)", os.Args[1:], os.Stdout); done {
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.LookupEnv); err != nil {
@@ -61,7 +66,7 @@ func run(ctx context.Context, lookup func(string) (string, bool)) error {
 	if err != nil {
 		return err
 	}
-	bk, err := buildkite.New(buildkite.Config{BaseURL: baseURL, Tokens: tokens, Timeout: cfg.BuildkiteTimeout, UserAgent: "kitegate/" + version})
+	bk, err := buildkite.New(buildkite.Config{BaseURL: baseURL, Tokens: tokens, Timeout: cfg.BuildkiteTimeout, UserAgent: "kitegate/" + version.String()})
 	if err != nil {
 		return fmt.Errorf("buildkite client: %w", err)
 	}
@@ -122,7 +127,7 @@ func run(ctx context.Context, lookup func(string) (string, bool)) error {
 		AuthorizationServers: nonEmpty(cfg.OIDCIssuer),
 		AllowedOrigins:       cfg.AllowedOrigins,
 		MaxBodyBytes:         cfg.MaxBodyBytes,
-		Version:              version,
+		Version:              version.String(),
 		Logger:               logger,
 	})
 	if err != nil {

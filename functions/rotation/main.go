@@ -30,12 +30,17 @@ import (
 	"github.com/kitegate/kitegate/internal/policy"
 	"github.com/kitegate/kitegate/internal/secrets"
 	"github.com/kitegate/kitegate/internal/tools"
+	"github.com/kitegate/kitegate/internal/version"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
-
 func main() {
+	if done, err := version.Command("rotation", "kitegate's Secrets Manager rotation function for the Buildkite token (a rotation event on stdin by hand)", os.Args[1:], os.Stdout); done {
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.LookupEnv, os.Stdin, os.Stdout); err != nil {
@@ -108,7 +113,7 @@ func run(ctx context.Context, lookup func(string) (string, bool), stdin io.Reade
 	rot, err := secrets.NewRotator(secrets.RotatorConfig{
 		Secrets: secretsmanager.NewFromConfig(awsCfg),
 		Tokens: secrets.BuildkiteTokens{
-			BaseURL: cfg.buildkiteAPIURL, Timeout: cfg.buildkiteTimeout, UserAgent: "kitegate-rotation/" + version,
+			BaseURL: cfg.buildkiteAPIURL, Timeout: cfg.buildkiteTimeout, UserAgent: "kitegate-rotation/" + version.String(),
 		},
 		Scopes:      secrets.PolicyScopes{Store: store},
 		MinValidity: cfg.minValidity,

@@ -279,6 +279,7 @@ type item struct {
 	TokenUUID          string   `dynamodbav:"buildkite_token_uuid,omitempty"`
 	LatencyMS          float64  `dynamodbav:"latency_ms"`
 	RetryAfterMS       int64    `dynamodbav:"retry_after_ms,omitempty"`
+	ServerVersion      string   `dynamodbav:"server_version,omitempty"`
 	ExpiresAt          int64    `dynamodbav:"expires_at"`
 }
 
@@ -296,7 +297,7 @@ func Item(e Event, expires time.Time) (map[string]types.AttributeValue, error) {
 		Decision: e.Decision, Reason: e.Reason, Profiles: e.Profiles, PolicyVersion: e.PolicyVersion,
 		Outcome: e.Outcome, Error: e.Error, BuildkiteCalls: e.BuildkiteCalls, BuildkiteStatus: e.BuildkiteStatus,
 		RateLimitRemaining: e.RateLimitRemaining, TokenUUID: e.TokenUUID, LatencyMS: e.LatencyMS,
-		RetryAfterMS: e.RetryAfterMS, ExpiresAt: expires.Unix(),
+		RetryAfterMS: e.RetryAfterMS, ServerVersion: e.ServerVersion, ExpiresAt: expires.Unix(),
 	}
 	av, err := attributevalue.MarshalMap(it)
 	if err != nil {
@@ -323,6 +324,7 @@ func EventFromItem(av map[string]types.AttributeValue) (Event, error) {
 		Decision: it.Decision, Reason: it.Reason, Profiles: it.Profiles, PolicyVersion: it.PolicyVersion,
 		Outcome: it.Outcome, Error: it.Error, BuildkiteCalls: it.BuildkiteCalls, BuildkiteStatus: it.BuildkiteStatus,
 		RateLimitRemaining: it.RateLimitRemaining, TokenUUID: it.TokenUUID, LatencyMS: it.LatencyMS, RetryAfterMS: it.RetryAfterMS,
+		ServerVersion: it.ServerVersion,
 	}
 	if it.Arguments != "" {
 		e.Arguments = json.RawMessage(it.Arguments)

@@ -26,6 +26,7 @@ func sampleEvent(id string) Event {
 		Tool:   "list_builds", Arguments: json.RawMessage(`{"org_slug":"acme"}`),
 		Decision: Allowed, Reason: "allowed", Profiles: []string{"everyone"}, PolicyVersion: 3,
 		Outcome: OutcomeOK, BuildkiteCalls: 1, BuildkiteStatus: 200, RateLimitRemaining: &remaining, LatencyMS: 12.5,
+		ServerVersion: "v1.4.0-3-gabc1234",
 	}
 }
 

@@ -68,6 +68,8 @@ type Event struct {
 	LatencyMS          float64 `json:"latency_ms"`
 	// RetryAfterMS is, for a rate-limited call, how long the caller was told to wait.
 	RetryAfterMS int64 `json:"retry_after_ms,omitempty"`
+	// ServerVersion is the kitegate release that answered (internal/version).
+	ServerVersion string `json:"server_version,omitempty"`
 }
 
 // NewID returns a random 128-bit identifier in hex.

@@ -155,6 +155,8 @@ func (h *Handler) record(ctx context.Context, rq *request, call *mcp.CallToolReq
 		Reason:    d.Reason,
 		Profiles:  d.Profiles,
 		Outcome:   audit.OutcomeDenied,
+		// Which release answered: a change in behaviour shows in the audit.
+		ServerVersion: h.cfg.Version,
 	}
 	if rq.snapshot != nil {
 		e.PolicyVersion = rq.snapshot.Version()

@@ -598,6 +598,43 @@ func TestHealthAndMetadata(t *testing.T) {
 	}
 }
 
+// TestVersionIsReported: the release that answered is in the MCP server
+// info, /healthz and every audit event, so two releases can be told apart.
+func TestVersionIsReported(t *testing.T) {
+	const release = "v1.4.0-3-gabc1234"
+	s := newStack(t, func(_ *stack, c *mcpserver.Config) { c.Version = release })
+	cs := s.connect(t, "alice-token", "")
+	if got := cs.InitializeResult().ServerInfo.Version; got != release {
+		t.Errorf("server info version %q, want %q", got, release)
+	}
+	if _, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "list_pipelines", Arguments: map[string]any{"org_slug": "acme"}}); err != nil {
+		t.Fatal(err)
+	}
+	// Denied (alice has no write tools): an error, and an audit event all the same.
+	_, _ = cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "create_build", Arguments: map[string]any{}})
+	events := s.auditEvents(t)
+	if len(events) != 2 {
+		t.Fatalf("%d audit events, want 2 (one allowed, one denied)", len(events))
+	}
+	for _, e := range events {
+		if e.ServerVersion != release {
+			t.Errorf("audit event of %s (%s): server_version %q, want %q", e.Tool, e.Decision, e.ServerVersion, release)
+		}
+	}
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get(strings.TrimSuffix(s.url, "/mcp") + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var health struct{ Status, Version string }
+	if err := json.NewDecoder(resp.Body).Decode(&health); err != nil {
+		t.Fatal(err)
+	}
+	if health.Version != release {
+		t.Errorf("/healthz version %q, want %q", health.Version, release)
+	}
+}
+
 func TestChangedDefinitionIsNotServed(t *testing.T) {
 	s := newStack(t, nil)
 	ctx := context.Background()
