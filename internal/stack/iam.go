@@ -33,40 +33,62 @@ func (t *Template) Grants(function string) ([]Grant, []string) {
 			problems = append(problems, fmt.Sprintf("%s: Policies[%d] is %s, not an inline policy document of its own statements", function, i, Describe(p)))
 			continue
 		}
-		for j, s := range List(stmts) {
-			st := Map(s)
-			where := fmt.Sprintf("%s: Policies[%d].Statement[%d]", function, i, j)
-			for k := range st {
-				switch k {
-				case "Effect", "Action", "Resource", "Sid", "Condition": // a condition only narrows
-				default:
-					problems = append(problems, fmt.Sprintf("%s has %s (not checked)", where, k))
-				}
-			}
-			if String(st["Effect"]) != "Allow" {
-				problems = append(problems, fmt.Sprintf("%s: Effect %s, want Allow", where, Describe(st["Effect"])))
-				continue
-			}
-			actions, resources := List(st["Action"]), List(st["Resource"])
-			if len(actions) == 0 || len(resources) == 0 {
-				problems = append(problems, fmt.Sprintf("%s has no Action or no Resource", where))
-			}
-			for _, a := range actions {
-				action, ok := a.(string)
-				if !ok {
-					problems = append(problems, fmt.Sprintf("%s: action %s is not a string", where, Describe(a)))
-					continue
-				}
-				for _, r := range resources {
-					grants = append(grants, Grant{Action: action, Resource: Describe(r)})
-				}
-			}
-		}
+		g, bad := statementGrants(fmt.Sprintf("%s: Policies[%d]", function, i), stmts)
+		grants, problems = append(grants, g...), append(problems, bad...)
 	}
 	slices.SortFunc(grants, func(a, b Grant) int {
 		return strings.Compare(a.String(), b.String())
 	})
 	return slices.Compact(grants), problems
+}
+
+// PolicyGrants are the (action, resource) pairs an AWS::IAM::ManagedPolicy
+// of the template allows, sorted, and what in it cannot be checked.
+func (t *Template) PolicyGrants(id string) ([]Grant, []string) {
+	r, ok := t.Resource(id)
+	if !ok || r.Type != "AWS::IAM::ManagedPolicy" {
+		return nil, []string{fmt.Sprintf("no managed policy %s", id)}
+	}
+	grants, problems := statementGrants(id, Map(r.Properties["PolicyDocument"])["Statement"])
+	slices.SortFunc(grants, func(a, b Grant) int { return strings.Compare(a.String(), b.String()) })
+	return slices.Compact(grants), problems
+}
+
+// statementGrants reads a policy document's statements: only Allow with
+// Action and Resource can be checked (a condition only narrows).
+func statementGrants(where string, stmts any) ([]Grant, []string) {
+	var grants []Grant
+	var problems []string
+	for j, s := range List(stmts) {
+		st := Map(s)
+		where := fmt.Sprintf("%s.Statement[%d]", where, j)
+		for k := range st {
+			switch k {
+			case "Effect", "Action", "Resource", "Sid", "Condition": // a condition only narrows
+			default:
+				problems = append(problems, fmt.Sprintf("%s has %s (not checked)", where, k))
+			}
+		}
+		if String(st["Effect"]) != "Allow" {
+			problems = append(problems, fmt.Sprintf("%s: Effect %s, want Allow", where, Describe(st["Effect"])))
+			continue
+		}
+		actions, resources := List(st["Action"]), List(st["Resource"])
+		if len(actions) == 0 || len(resources) == 0 {
+			problems = append(problems, fmt.Sprintf("%s has no Action or no Resource", where))
+		}
+		for _, a := range actions {
+			action, ok := a.(string)
+			if !ok {
+				problems = append(problems, fmt.Sprintf("%s: action %s is not a string", where, Describe(a)))
+				continue
+			}
+			for _, r := range resources {
+				grants = append(grants, Grant{Action: action, Resource: Describe(r)})
+			}
+		}
+	}
+	return grants, problems
 }
 
 // EnvRecorder is a lookup function (as os.LookupEnv) over a fixed
