@@ -59,6 +59,7 @@ type (
 	Organization = gobuildkite.Organization
 	AccessToken  = gobuildkite.AccessToken
 	Pipeline     = gobuildkite.Pipeline
+	Step         = gobuildkite.Step
 	Build        = gobuildkite.Build
 	Job          = gobuildkite.Job
 	Agent        = gobuildkite.Agent

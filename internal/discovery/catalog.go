@@ -36,7 +36,7 @@ func DigestOf(t *tools.Tool) policy.Digest {
 	return policy.Digest{
 		Description:  digest(def.Title, def.Description),
 		InputSchema:  digest(def.InputSchema),
-		OutputSchema: digest(def.OutputSchema),
+		OutputSchema: digest(t.OutputSchema()),
 		Annotations:  digest(def.Annotations, spec.Kind),
 		Scopes:       digest(spec.Scopes),
 	}

@@ -449,7 +449,7 @@ func TestBadArgumentsMakeNoBuildkiteCall(t *testing.T) {
 		{"missing org", map[string]any{"pipeline_slug": "x", "build_number": "1"}, "org_slug"},
 		{"dot-dot slug", map[string]any{"org_slug": "../../v2/user", "pipeline_slug": "x", "build_number": "1"}, "org_slug"},
 		{"encoded slash", map[string]any{"org_slug": "acme", "pipeline_slug": "a%2Fb", "build_number": "1"}, "pipeline_slug"},
-		{"wrong type", map[string]any{"org_slug": "acme", "pipeline_slug": "x", "build_number": 7}, "build_number"},
+		{"wrong type", map[string]any{"org_slug": "acme", "pipeline_slug": "x", "build_number": []int{7}}, "build_number"},
 		{"unknown argument", map[string]any{"org_slug": "acme", "pipeline_slug": "x", "build_number": "1", "sudo": true}, "sudo"},
 	}
 	for _, tt := range tests {

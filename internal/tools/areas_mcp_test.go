@@ -11,6 +11,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/kitegate/kitegate/internal/buildkitetest"
+	"github.com/kitegate/kitegate/internal/tools"
 )
 
 // areaEnv serves the default catalog from an MCP server over in-memory
@@ -588,17 +589,18 @@ func TestSkillToolsMCP(t *testing.T) {
 	}
 }
 
-// TestTypedOutputsMCP checks that the tools this area owns announce an
-// output schema, so clients get structuredContent they can rely on.
+// TestTypedOutputsMCP checks that the tools this area owns have a typed
+// result, so clients get structuredContent they can rely on (its schema is
+// reviewed and enforced, not announced: see tools.Tool.Definition).
 func TestTypedOutputsMCP(t *testing.T) {
 	e := newAreaEnv(t)
-	res, err := e.cs.ListTools(context.Background(), nil)
+	cat, err := tools.Default(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	typed := map[string]bool{}
-	for _, tool := range res.Tools {
-		typed[tool.Name] = tool.OutputSchema != nil
+	for _, tool := range cat.Tools() {
+		typed[tool.Name()] = tool.OutputSchema() != nil
 	}
 	for _, name := range []string{
 		"current_user", "user_token_organization", "access_token", "list_pipelines", "get_pipeline",

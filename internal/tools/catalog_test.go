@@ -64,6 +64,9 @@ func (h *harness) call(name, args string) (*mcp.CallToolResult, error) {
 	if strings.Contains(string(b), buildkitetest.DefaultToken) || (err != nil && strings.Contains(err.Error(), buildkitetest.DefaultToken)) {
 		h.t.Errorf("%s: the token is in the result or error", name)
 	}
+	if cerr := checkResult(tool, res); cerr != nil {
+		h.t.Error(cerr)
+	}
 	return res, err
 }
 
@@ -435,7 +438,9 @@ func TestInvalidArgumentsMakeNoRequest(t *testing.T) {
 		{"list_builds", `{"org_slug":"acme","page":-1}`, "page"},
 		{"list_builds", `{"org_slug":"acme%2Fx"}`, "org_slug"},
 		{"get_build", `{"org_slug":"acme","pipeline_slug":"web-app","build_number":"1/../2"}`, "build_number"},
-		{"get_build", `{"org_slug":"acme","pipeline_slug":"web-app","build_number":37}`, "build_number"},
+		{"get_build", `{"org_slug":"acme","pipeline_slug":"web-app","build_number":37.5}`, "build_number"},
+		{"get_build", `{"org_slug":"acme","pipeline_slug":"web-app","build_number":0}`, "build_number"},
+		{"get_build", `{"org_slug":"acme","pipeline_slug":"web-app","build_number":true}`, "build_number"},
 		{"list_jobs", `{"org_slug":"acme","pipeline_slug":"web-app","build_number":"37","after":"a","before":"b"}`, "before"},
 		{"get_job", `{"org_slug":"acme","job_id":"../../user"}`, "job_id"},
 		{"get_job", `{"org_slug":"acme","pipeline_slug":"web-app",` + job + `}`, "build_number"},

@@ -30,6 +30,7 @@ func (simTokens) Refresh(context.Context, string) (string, error) {
 type mcpEnv struct {
 	t   testing.TB
 	sim *buildkitetest.Server
+	cat *tools.Catalog
 	cs  *mcp.ClientSession
 }
 
@@ -65,11 +66,12 @@ func newMCP(t testing.TB, opts ...buildkitetest.Option) *mcpEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cs.Close() })
-	return &mcpEnv{t: t, sim: sim, cs: cs}
+	return &mcpEnv{t: t, sim: sim, cat: cat, cs: cs}
 }
 
-// call calls a tool through the MCP client and checks that the token is
-// nowhere in the answer.
+// call calls a tool through the MCP client, checks that the token is
+// nowhere in the answer and that a result validates against the tool's
+// output schema.
 func (e *mcpEnv) call(name string, args map[string]any) *mcp.CallToolResult {
 	e.t.Helper()
 	res, err := e.cs.CallTool(context.Background(), &mcp.CallToolParams{Name: name, Arguments: args})
@@ -79,6 +81,11 @@ func (e *mcpEnv) call(name string, args map[string]any) *mcp.CallToolResult {
 	b, _ := json.Marshal(res)
 	if strings.Contains(string(b), buildkitetest.DefaultToken) {
 		e.t.Errorf("%s: the token is in the answer", name)
+	}
+	if tool, ok := e.cat.Lookup(name); ok {
+		if err := tools.CheckResult(tool, res); err != nil {
+			e.t.Error(err)
+		}
 	}
 	return res
 }

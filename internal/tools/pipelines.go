@@ -45,21 +45,21 @@ type pipelineOut struct {
 	ScheduledJobsCount   *int     `json:"scheduled_jobs_count,omitempty"`
 	WaitingJobsCount     *int     `json:"waiting_jobs_count,omitempty"`
 	// full
-	ID                              string         `json:"id,omitempty"`
-	GraphQLID                       string         `json:"graphql_id,omitempty"`
-	URL                             string         `json:"url,omitempty"`
-	BuildsURL                       string         `json:"builds_url,omitempty"`
-	BadgeURL                        string         `json:"badge_url,omitempty"`
-	Configuration                   string         `json:"configuration,omitempty"`
-	Steps                           any            `json:"steps,omitempty"`
-	Env                             map[string]any `json:"env,omitempty"`
-	Provider                        *providerOut   `json:"provider,omitempty"`
-	SkipQueuedBranchBuilds          *bool          `json:"skip_queued_branch_builds,omitempty"`
-	SkipQueuedBranchBuildsFilter    string         `json:"skip_queued_branch_builds_filter,omitempty"`
-	CancelRunningBranchBuilds       *bool          `json:"cancel_running_branch_builds,omitempty"`
-	CancelRunningBranchBuildsFilter string         `json:"cancel_running_branch_builds_filter,omitempty"`
-	DefaultCommandStepTimeout       int            `json:"default_command_step_timeout,omitempty"`
-	MaximumCommandStepTimeout       int            `json:"maximum_command_step_timeout,omitempty"`
+	ID                              string           `json:"id,omitempty"`
+	GraphQLID                       string           `json:"graphql_id,omitempty"`
+	URL                             string           `json:"url,omitempty"`
+	BuildsURL                       string           `json:"builds_url,omitempty"`
+	BadgeURL                        string           `json:"badge_url,omitempty"`
+	Configuration                   string           `json:"configuration,omitempty"`
+	Steps                           []buildkite.Step `json:"steps,omitempty"`
+	Env                             map[string]any   `json:"env,omitempty"`
+	Provider                        *providerOut     `json:"provider,omitempty"`
+	SkipQueuedBranchBuilds          *bool            `json:"skip_queued_branch_builds,omitempty"`
+	SkipQueuedBranchBuildsFilter    string           `json:"skip_queued_branch_builds_filter,omitempty"`
+	CancelRunningBranchBuilds       *bool            `json:"cancel_running_branch_builds,omitempty"`
+	CancelRunningBranchBuildsFilter string           `json:"cancel_running_branch_builds_filter,omitempty"`
+	DefaultCommandStepTimeout       int              `json:"default_command_step_timeout,omitempty"`
+	MaximumCommandStepTimeout       int              `json:"maximum_command_step_timeout,omitempty"`
 }
 
 // providerOut is where the pipeline's code lives and how it triggers

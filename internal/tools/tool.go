@@ -13,9 +13,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -67,34 +69,62 @@ type Tool struct {
 
 // built is what Define infers from a tool's types.
 type built struct {
-	def      *mcp.Tool
-	hash     string
-	props    map[string]argument
-	required []string
+	def *mcp.Tool
+	// output is the result's schema (nil for an any result): results are
+	// normalized to it and validated against it in the tests, and it is
+	// part of the hash, but it is not announced (see Definition).
+	output     *jsonschema.Schema
+	outputJSON json.RawMessage
+	hash       string
+	props      map[string]argument
+	required   []string
 }
 
-// argumentPatterns constrains arguments by name across the whole catalog, so
-// a hostile path segment ("../", "%2F", "a/b") is refused before any handler
-// or Buildkite call sees it.
-// The patterns are compiled once for the whole catalog and checked by decode
-// itself; the announced schema carries them for the model to see.
-var argumentPatterns = map[string]*regexp.Regexp{
-	"org_slug":         slugPattern,
-	"pipeline_slug":    slugPattern,
-	"test_suite_slug":  slugPattern,
-	"build_number":     regexp.MustCompile(`^[1-9][0-9]{0,9}$`),
-	"job_id":           uuidPattern,
-	"source_job_id":    uuidPattern,
-	"build_uuid":       uuidPattern,
-	"cluster_id":       uuidPattern,
-	"default_queue_id": uuidPattern,
-	"queue_id":         uuidPattern,
-	"agent_id":         uuidPattern,
-	"schedule_id":      uuidPattern,
-	"artifact_id":      uuidPattern,
-	"upload_uuid":      uuidPattern,
-	"test_id":          uuidPattern,
-	"run_id":           uuidPattern,
+// commonArguments are checked and announced alike in every tool that takes
+// them, so a hostile path segment ("../", "%2F", "a/b") is refused before
+// any handler or Buildkite call sees it. The patterns are compiled once for
+// the whole catalog and checked by decode itself; they are not announced
+// (the model learns nothing from them that the description does not say,
+// and every tool list would carry them).
+var commonArguments = map[string]commonArgument{
+	"org_slug":         {pattern: slugPattern, boilerplate: "the organization slug, e.g. acme"},
+	"pipeline_slug":    {pattern: slugPattern, boilerplate: "the pipeline slug, e.g. web-app"},
+	"test_suite_slug":  {pattern: slugPattern, boilerplate: "the Test Engine suite slug, e.g. web-app-rspec"},
+	"build_number":     {pattern: regexp.MustCompile(`^[1-9][0-9]{0,9}$`), integer: true, boilerplate: `the build number, e.g. "42"`},
+	"job_id":           {pattern: uuidPattern, boilerplate: "the job's UUID"},
+	"source_job_id":    {pattern: uuidPattern},
+	"build_uuid":       {pattern: uuidPattern},
+	"cluster_id":       {pattern: uuidPattern},
+	"default_queue_id": {pattern: uuidPattern},
+	"queue_id":         {pattern: uuidPattern},
+	"agent_id":         {pattern: uuidPattern},
+	"schedule_id":      {pattern: uuidPattern},
+	"artifact_id":      {pattern: uuidPattern},
+	"upload_uuid":      {pattern: uuidPattern},
+	"test_id":          {pattern: uuidPattern, boilerplate: "the test's UUID"},
+	"run_id":           {pattern: uuidPattern},
+	"page":             {boilerplate: "page number, from 1 (default 1); use next_page from the previous answer"},
+	"per_page":         {boilerplatePattern: regexp.MustCompile(`^[a-z]+ per page, 1 to 100 \(default 30\)$`)},
+}
+
+// commonArgument is how an argument name is treated in every tool.
+type commonArgument struct {
+	pattern *regexp.Regexp // a string value must match it
+	// integer: a JSON integer is accepted too and decoded as its decimal
+	// string. Outputs give ids such as a build's number as integers, and a
+	// model copies what it read; the schema says so with anyOf (a type
+	// array is what strict clients refuse).
+	integer bool
+	// A description equal to boilerplate (or matching boilerplatePattern)
+	// only restates the argument's name: it is not announced, which keeps
+	// the tool list, paid for in every conversation, short. A description
+	// that says more (optional, where the value comes from) is kept.
+	boilerplate        string
+	boilerplatePattern *regexp.Regexp
+}
+
+func (c commonArgument) restates(description string) bool {
+	return description != "" && (description == c.boilerplate || c.boilerplatePattern != nil && c.boilerplatePattern.MatchString(description))
 }
 
 var (
@@ -108,6 +138,7 @@ var (
 type argument struct {
 	schema  *jsonschema.Resolved
 	pattern *regexp.Regexp // nil: none beyond the schema
+	integer bool           // a JSON integer is accepted as its decimal string
 }
 
 // Define builds a Tool whose arguments decode into In and whose result is an
@@ -147,11 +178,13 @@ func buildTool[In, Out any](spec Spec) (*built, error) {
 	if schema.Properties == nil {
 		schema.Properties = map[string]*jsonschema.Schema{}
 	}
-	// Closed objects: a misspelt argument is an error, not silently ignored.
-	schema.AdditionalProperties = &jsonschema.Schema{Not: &jsonschema.Schema{}}
+	// Unknown arguments are refused by decode, naming them; the schema does
+	// not say additionalProperties false (a boolean schema, and bytes in
+	// every tool list).
 	t := &built{props: make(map[string]argument, len(schema.Properties)), required: slices.Clone(schema.Required)}
 	for name, ps := range schema.Properties {
-		if _, ok := argumentPatterns[name]; ok && ps.Type == "string" && ps.MaxLength == nil {
+		common, isCommon := commonArguments[name]
+		if isCommon && common.pattern != nil && ps.Type == "string" && ps.MaxLength == nil {
 			ps.MaxLength = jsonschema.Ptr(100)
 		}
 		r, err := ps.Resolve(nil)
@@ -159,14 +192,22 @@ func buildTool[In, Out any](spec Spec) (*built, error) {
 			return nil, fmt.Errorf("define tool %s: argument %s: %w", spec.Name, name, err)
 		}
 		arg := argument{schema: r}
-		if p, ok := argumentPatterns[name]; ok && ps.Type == "string" {
-			arg.pattern = p
-			announced := *ps
-			announced.Pattern = p.String()
-			schema.Properties[name] = &announced
+		announced := *ps
+		if isCommon && common.restates(announced.Description) {
+			announced.Description = ""
 		}
+		if isCommon && ps.Type == "string" {
+			arg.pattern, arg.integer = common.pattern, common.integer
+			announced.MaxLength = nil
+			if common.integer {
+				announced.Type = ""
+				announced.AnyOf = []*jsonschema.Schema{{Type: "integer"}, {Type: "string"}}
+			}
+		}
+		schema.Properties[name] = &announced
 		t.props[name] = arg
 	}
+	portable(schema)
 	t.def = &mcp.Tool{
 		Name:        spec.Name,
 		Title:       spec.Title,
@@ -187,12 +228,84 @@ func buildTool[In, Out any](spec Spec) (*built, error) {
 		if out.Type != "object" {
 			return nil, fmt.Errorf("define tool %s: output must be a struct or map (structured content is an object)", spec.Name)
 		}
-		if t.def.OutputSchema, err = encodeSchema(out); err != nil {
+		portable(out)
+		t.output = out
+		if t.outputJSON, err = encodeSchema(out); err != nil {
 			return nil, fmt.Errorf("define tool %s: %w", spec.Name, err)
 		}
 	}
-	t.hash = definitionHash(spec, t.def)
+	t.hash = definitionHash(spec, t.def, t.outputJSON)
 	return t, nil
+}
+
+// portable rewrites an inferred schema, in place, into the form every MCP
+// client accepts (shared/client-interop.md): no boolean schema anywhere (Go's
+// any becomes a free-form object: the TypeScript SDK refuses a tools/list
+// holding a bare true), no type array (strict clients map schemas onto a
+// single-type dialect), no additionalProperties (false is a boolean schema;
+// true is the default). A value Go could encode as null is one a result
+// leaves out instead (normalize), so it is no longer required; an array is
+// given as [] rather than left out, so it stays required.
+func portable(s *jsonschema.Schema) {
+	if s == nil {
+		return
+	}
+	if reflect.ValueOf(*s).IsZero() {
+		s.Type = "object"
+		return
+	}
+	nullable := func(p *jsonschema.Schema) bool { return slices.Contains(p.Types, "null") }
+	if s.Types != nil {
+		types := slices.DeleteFunc(slices.Clone(s.Types), func(t string) bool { return t == "null" })
+		s.Types = nil
+		if len(types) == 1 {
+			s.Type = types[0]
+		} else {
+			// One anyOf branch per type, each with the keywords that
+			// apply to it.
+			var branches []*jsonschema.Schema
+			for _, t := range types {
+				b := *s
+				b.Type, b.Description, b.AnyOf = t, "", nil
+				if t != "array" {
+					b.Items, b.MinItems, b.MaxItems = nil, nil, nil
+				}
+				if t != "object" {
+					b.Properties, b.AdditionalProperties, b.Required = nil, nil, nil
+				}
+				if t != "string" {
+					b.Pattern, b.MinLength, b.MaxLength = "", nil, nil
+				}
+				branches = append(branches, &b)
+			}
+			*s = jsonschema.Schema{Description: s.Description, AnyOf: branches}
+		}
+	}
+	s.AdditionalProperties = freeForm(s.AdditionalProperties)
+	for name, p := range s.Properties {
+		if nullable(p) && !slices.Contains(p.Types, "array") {
+			s.Required = slices.DeleteFunc(s.Required, func(r string) bool { return r == name })
+		}
+		portable(p)
+	}
+	if len(s.Required) == 0 {
+		s.Required = nil
+	}
+	portable(s.Items)
+	for _, sub := range s.AnyOf {
+		portable(sub)
+	}
+}
+
+// freeForm drops an additionalProperties that is a boolean schema (true,
+// the default, or false, which decode and the output types enforce
+// anyway) and makes any other portable.
+func freeForm(s *jsonschema.Schema) *jsonschema.Schema {
+	if s == nil || reflect.ValueOf(*s).IsZero() || s.Not != nil && reflect.ValueOf(*s.Not).IsZero() {
+		return nil
+	}
+	portable(s)
+	return s
 }
 
 func encodeSchema(s *jsonschema.Schema) (json.RawMessage, error) {
@@ -203,19 +316,25 @@ func encodeSchema(s *jsonschema.Schema) (json.RawMessage, error) {
 	return b, nil
 }
 
+// annotations says only what differs from the MCP defaults (not read-only,
+// destructive, not idempotent, open world), and no title: the tool's own
+// title is beside it. Hints that only matter for tools that write
+// (destructive, idempotent) are left out of read-only ones.
 func annotations(spec Spec) *mcp.ToolAnnotations {
-	yes, no := true, false
-	open := !spec.Local
-	a := &mcp.ToolAnnotations{Title: spec.Title, OpenWorldHint: &open}
+	a := &mcp.ToolAnnotations{}
 	switch spec.Kind {
 	case Read, Sensitive:
 		a.ReadOnlyHint = true
-		a.IdempotentHint = true
-		a.DestructiveHint = &no
 	case Write:
+		no := false
 		a.DestructiveHint = &no
-	case Destructive:
-		a.DestructiveHint = &yes
+	}
+	if spec.Local {
+		closed := false
+		a.OpenWorldHint = &closed
+	}
+	if *a == (mcp.ToolAnnotations{}) {
+		return nil
 	}
 	return a
 }
@@ -224,7 +343,7 @@ func annotations(spec Spec) *mcp.ToolAnnotations {
 // model is told, what it may send, what the tool may do and need.
 // Each part is written length-prefixed, so no two definitions hash alike by
 // moving text from one part to the next.
-func definitionHash(spec Spec, def *mcp.Tool) string {
+func definitionHash(spec Spec, def *mcp.Tool, output json.RawMessage) string {
 	h := sha256.New()
 	part := func(b []byte) {
 		var n [8]byte
@@ -233,9 +352,8 @@ func definitionHash(spec Spec, def *mcp.Tool) string {
 		h.Write(b)
 	}
 	annotations, _ := json.Marshal(def.Annotations) // a plain struct: cannot fail
-	out, _ := def.OutputSchema.(json.RawMessage)
 	for _, p := range [][]byte{[]byte(def.Name), []byte(def.Title), []byte(def.Description),
-		def.InputSchema.(json.RawMessage), out, annotations, []byte(spec.Kind), []byte(strings.Join(spec.Scopes, " "))} {
+		def.InputSchema.(json.RawMessage), output, annotations, []byte(spec.Kind), []byte(strings.Join(spec.Scopes, " "))} {
 		part(p)
 	}
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))
@@ -257,13 +375,29 @@ func (t *Tool) Ready() error {
 	return t.err
 }
 
-// Definition is the MCP tool definition, shared: callers must not modify it.
-// It is nil for a tool that is not Ready.
+// Definition is the MCP tool definition as tools/list announces it, shared:
+// callers must not modify it. It is nil for a tool that is not Ready.
+//
+// It carries no output schema. Every conversation pays for the tool list in
+// its context window, the output schemas were the largest part of it, and
+// a model reads a result's fields from the result itself (and from the
+// description); the structured content is the same either way. The schema
+// is still inferred, reviewed (it is in the hash and the tool snapshots),
+// and every result is normalized to it: see OutputSchema.
 func (t *Tool) Definition() *mcp.Tool {
 	if t.Ready() != nil {
 		return nil
 	}
 	return t.b.def
+}
+
+// OutputSchema is the JSON Schema every result's structured content
+// conforms to, nil for a tool whose result is untyped or that is not Ready.
+func (t *Tool) OutputSchema() json.RawMessage {
+	if t.Ready() != nil {
+		return nil
+	}
+	return t.b.outputJSON
 }
 
 // Hash is the stable definition hash ("sha256:<hex>"), empty for a tool that
@@ -303,10 +437,18 @@ func (t *built) decode(tool string, raw json.RawMessage, in any) error {
 			return &ArgumentError{Argument: name, Reason: "is required"}
 		}
 	}
+	var asStrings []string // integers given for string ids
 	for _, name := range sortedKeys(args) {
 		arg, ok := t.props[name]
 		if !ok {
 			return &ArgumentError{Argument: name, Reason: "is not an argument of " + tool}
+		}
+		if n, ok := args[name].(float64); ok && arg.integer {
+			if n != math.Trunc(n) || n < 0 || n > 1e15 {
+				return &ArgumentError{Argument: name, Reason: fmt.Sprintf("%v is not a whole number", n)}
+			}
+			args[name] = strconv.FormatInt(int64(n), 10)
+			asStrings = append(asStrings, name)
 		}
 		if err := arg.schema.Validate(args[name]); err != nil {
 			return &ArgumentError{Argument: name, Reason: validationReason(err)}
@@ -318,10 +460,33 @@ func (t *built) decode(tool string, raw json.RawMessage, in any) error {
 	if len(args) == 0 {
 		return nil
 	}
+	if len(asStrings) > 0 {
+		var err error
+		if raw, err = quoteMembers(raw, asStrings, args); err != nil {
+			return &ArgumentError{Reason: err.Error()}
+		}
+	}
 	if err := json.Unmarshal(raw, in); err != nil {
 		return &ArgumentError{Reason: err.Error()}
 	}
 	return nil
+}
+
+// quoteMembers replaces the named members of the JSON object raw by their
+// (string) values in args, leaving every other member as it was written.
+func quoteMembers(raw json.RawMessage, names []string, args map[string]any) (json.RawMessage, error) {
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &members); err != nil {
+		return nil, err
+	}
+	for _, name := range names {
+		b, err := json.Marshal(args[name])
+		if err != nil {
+			return nil, err
+		}
+		members[name] = b
+	}
+	return json.Marshal(members)
 }
 
 // validationReason trims the validator's path prefixes, which name schema
@@ -372,7 +537,7 @@ func (t *Tool) Call(ctx context.Context, args json.RawMessage) (*mcp.CallToolRes
 	if err != nil {
 		return errorResult(err), err
 	}
-	res, err := Result(out)
+	res, err := result(out, t.b.output)
 	if err != nil {
 		return errorResult(err), err
 	}
@@ -381,19 +546,96 @@ func (t *Tool) Call(ctx context.Context, args json.RawMessage) (*mcp.CallToolRes
 
 // Result renders a handler's output, sanitized, as a JSON text block and,
 // when it is a JSON object, as structured content too.
-func Result(out any) (*mcp.CallToolResult, error) {
+func Result(out any) (*mcp.CallToolResult, error) { return result(out, nil) }
+
+// result is Result for a tool whose results conform to schema (nil: none):
+// a null the Go encoding produced is left out, or given as [] where schema
+// says array, since portable schemas have no null type.
+func result(out any, schema *jsonschema.Schema) (*mcp.CallToolResult, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false) // sanitize works on literal text; < > & are data
 	if err := enc.Encode(out); err != nil {
 		return nil, fmt.Errorf("encode result: %w", err)
 	}
-	b := sanitize(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
+	b := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	if schema != nil && bytes.Contains(b, []byte("null")) {
+		var norm bytes.Buffer
+		if err := normalize(&norm, b, schema); err != nil {
+			return nil, fmt.Errorf("normalize result: %w", err)
+		}
+		b = norm.Bytes()
+	}
+	b = sanitize(b)
 	res := &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: string(b)}}}
 	if v := reflect.ValueOf(out); v.IsValid() && isObject(v) {
 		res.StructuredContent = json.RawMessage(b)
 	}
 	return res, nil
+}
+
+// normalize copies the JSON value raw to w, member order and bytes kept,
+// except that an object member whose value is null is left out, or written
+// as [] when s says it is an array.
+func normalize(w *bytes.Buffer, raw json.RawMessage, s *jsonschema.Schema) error {
+	if len(raw) == 0 || raw[0] != '{' && raw[0] != '[' {
+		w.Write(raw)
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	open, _ := dec.Token() // raw is valid JSON: it was just encoded
+	isObject := open == json.Delim('{')
+	w.WriteByte(raw[0])
+	first := true
+	for dec.More() {
+		var key string
+		sub := (*jsonschema.Schema)(nil)
+		if isObject {
+			tok, err := dec.Token()
+			if err != nil {
+				return err
+			}
+			key, _ = tok.(string)
+			if s != nil {
+				sub = s.Properties[key]
+				if sub == nil {
+					sub = s.AdditionalProperties
+				}
+			}
+		} else if s != nil {
+			sub = s.Items
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return err
+		}
+		if isObject && string(v) == "null" {
+			if sub == nil || sub.Type != "array" {
+				continue
+			}
+			v = json.RawMessage("[]")
+		}
+		if !first {
+			w.WriteByte(',')
+		}
+		first = false
+		if isObject {
+			// Keys as the result was encoded: no HTML escaping, so that
+			// sanitize sees the literal text.
+			enc := json.NewEncoder(w)
+			enc.SetEscapeHTML(false)
+			if err := enc.Encode(key); err != nil {
+				return err
+			}
+			w.Truncate(w.Len() - 1) // Encode's newline
+			w.WriteByte(':')
+		}
+		if err := normalize(w, v, sub); err != nil {
+			return err
+		}
+	}
+	w.WriteByte(raw[len(raw)-1])
+	return nil
 }
 
 func isObject(v reflect.Value) bool {

@@ -70,6 +70,51 @@ func TestCallValidatesEachArgument(t *testing.T) {
 	}
 }
 
+// TestIntegerIDs: a build number is accepted as the integer outputs give it,
+// as well as the string, and decoded as the same string.
+func TestIntegerIDs(t *testing.T) {
+	for _, args := range []string{`{"org_slug":"acme","build_number":42}`, `{"org_slug":"acme","build_number":"42"}`, `{"build_number":42.0,"org_slug":"acme"}`} {
+		calls := 0
+		res, err := echoTool(t, &calls).Call(context.Background(), json.RawMessage(args))
+		if err != nil {
+			t.Fatalf("%s: %v", args, err)
+		}
+		var got echoArgs
+		if err := json.Unmarshal(res.StructuredContent.(json.RawMessage), &got); err != nil || got.BuildNumber != "42" || got.OrgSlug != "acme" {
+			t.Errorf("%s decoded as %+v, %v", args, got, err)
+		}
+	}
+	for _, args := range []string{`{"org_slug":"acme","build_number":-4}`, `{"org_slug":"acme","build_number":4.5}`, `{"org_slug":"acme","build_number":1e300}`, `{"org_slug":"acme","build_number":0}`} {
+		calls := 0
+		if _, err := echoTool(t, &calls).Call(context.Background(), json.RawMessage(args)); err == nil || calls != 0 {
+			t.Errorf("%s accepted", args)
+		}
+	}
+}
+
+// TestNullsAreLeftOut: a portable schema has no null type, so a result
+// leaves out what Go would encode as null, and gives [] for a list.
+func TestNullsAreLeftOut(t *testing.T) {
+	tool, err := Define(Spec{Name: "get_thing", Description: "d", Kind: Read},
+		func(_ context.Context, in echoArgs) (buildOut, error) {
+			return buildOut{Number: 7, State: "<b>&"}, nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := tool.Call(context.Background(), json.RawMessage(`{"org_slug":"acme"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := checkResult(tool, res); err != nil {
+		t.Error(err)
+	}
+	want := `{"number":7,"state":"<b>&","items":[]}`
+	if got := res.Content[0].(*mcp.TextContent).Text; got != want {
+		t.Errorf("text %s, want %s", got, want)
+	}
+}
+
 func TestCallReturnsStructuredResult(t *testing.T) {
 	calls := 0
 	tool := echoTool(t, &calls)
@@ -103,14 +148,30 @@ func TestHashIsStableAndSensitive(t *testing.T) {
 }
 
 func TestAnnotationsFollowKind(t *testing.T) {
-	for _, kind := range []Kind{Read, Write, Destructive} {
-		tool, err := Define(Spec{Name: "t", Description: "d", Kind: kind}, func(context.Context, echoArgs) (any, error) { return nil, nil })
+	// Only what differs from the MCP defaults (not read-only, destructive,
+	// open world) is announced.
+	tests := []struct {
+		kind  Kind
+		local bool
+		want  string
+	}{
+		{Read, false, `{"idempotentHint":false,"readOnlyHint":true}`},
+		{Sensitive, false, `{"idempotentHint":false,"readOnlyHint":true}`},
+		{Write, false, `{"destructiveHint":false,"idempotentHint":false,"readOnlyHint":false}`},
+		{Destructive, false, `null`},
+		{Read, true, `{"idempotentHint":false,"openWorldHint":false,"readOnlyHint":true}`},
+	}
+	for _, tt := range tests {
+		tool, err := Define(Spec{Name: "t", Title: "T", Description: "d", Kind: tt.kind, Local: tt.local}, func(context.Context, echoArgs) (any, error) { return nil, nil })
 		if err != nil {
 			t.Fatal(err)
 		}
-		a := tool.Definition().Annotations
-		if a.ReadOnlyHint != (kind == Read) || *a.DestructiveHint != (kind == Destructive) {
-			t.Errorf("%s: annotations %+v", kind, a)
+		got, err := json.Marshal(tool.Definition().Annotations)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != tt.want {
+			t.Errorf("%s local=%v: annotations %s, want %s", tt.kind, tt.local, got, tt.want)
 		}
 	}
 }
@@ -138,9 +199,9 @@ func TestOutputSchemaDescribesStructuredContent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, ok := tool.Definition().OutputSchema.(json.RawMessage)
-	if !ok {
-		t.Fatalf("output schema %T, want encoded JSON", tool.Definition().OutputSchema)
+	raw := tool.OutputSchema()
+	if raw == nil || tool.Definition().OutputSchema != nil {
+		t.Fatalf("output schema %s, announced %v: want one, not announced", raw, tool.Definition().OutputSchema)
 	}
 	schema := new(jsonschema.Schema)
 	if err := json.Unmarshal(raw, schema); err != nil {
@@ -169,10 +230,10 @@ func TestOutputSchemaDescribesStructuredContent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if untyped.Definition().OutputSchema != nil {
+	if untyped.OutputSchema() != nil {
 		t.Error("an any result announced an output schema")
 	}
-	if a := untyped.Definition().Annotations; !a.ReadOnlyHint {
+	if a := untyped.Definition().Annotations; a == nil || !a.ReadOnlyHint {
 		t.Error("a sensitive tool must still be annotated read-only")
 	}
 }

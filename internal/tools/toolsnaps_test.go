@@ -82,10 +82,10 @@ func snapshot(tool *Tool) ([]byte, error) {
 		Kind         Kind                 `json:"kind"`
 		Scopes       []string             `json:"scopes"`
 		InputSchema  any                  `json:"inputSchema"`
-		OutputSchema any                  `json:"outputSchema,omitempty"`
+		OutputSchema json.RawMessage      `json:"outputSchema,omitempty"` // reviewed, not announced
 		Annotations  *mcp.ToolAnnotations `json:"annotations"`
 		Hash         string               `json:"hash"`
-	}{def.Name, def.Title, def.Description, spec.Area, spec.Kind, scopes, def.InputSchema, def.OutputSchema, def.Annotations, tool.Hash()}
+	}{def.Name, def.Title, def.Description, spec.Area, spec.Kind, scopes, def.InputSchema, tool.OutputSchema(), def.Annotations, tool.Hash()}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
