@@ -180,7 +180,7 @@ func buildkiteTarget(ctx context.Context, cfg config, awsCfg aws.Config, logger 
 	case !cfg.useSimulatorLocal:
 		return nil, "", errors.New("no Buildkite token configured")
 	}
-	url, token, err := local.Simulator(ctx)
+	url, token, _, err := local.Simulator(ctx)
 	if err != nil {
 		return nil, "", err
 	}

@@ -40,6 +40,7 @@ func TestTemplateSetsWhatTheFunctionReads(t *testing.T) {
 		"KITEGATE_BUILDKITE_CALLS_PER_MINUTE":     "default 50, Buildkite's budget per token user",
 		"KITEGATE_BUILDKITE_ORG_CALLS_PER_MINUTE": "default 200, Buildkite's budget per organization",
 		"KITEGATE_CALLER_CALLS_PER_MINUTE":        "default half the token budget",
+		"KITEGATE_ARTIFACT_HOSTS":                 "default: Buildkite's and Amazon S3's hosts (egress.ArtifactHosts)",
 	}
 	for _, p := range tm.CheckEnv("McpFunction", read, optional) {
 		t.Error(p)

@@ -25,6 +25,7 @@ import (
 	"github.com/kitegate/kitegate/internal/buildkite"
 	"github.com/kitegate/kitegate/internal/config"
 	"github.com/kitegate/kitegate/internal/discovery"
+	"github.com/kitegate/kitegate/internal/egress"
 	"github.com/kitegate/kitegate/internal/identity"
 	"github.com/kitegate/kitegate/internal/local"
 	"github.com/kitegate/kitegate/internal/mcpserver"
@@ -62,11 +63,17 @@ func run(ctx context.Context, lookup func(string) (string, bool)) error {
 	awsCfg := sync.OnceValues(func() (aws.Config, error) { return awsconfig.LoadDefaultConfig(ctx, awsOptions...) })
 	ddb := sync.OnceValues(func() (*dynamodb.Client, error) { return dynamoClient(awsCfg) })
 
-	tokens, baseURL, err := buildkiteTarget(ctx, cfg, logger, awsCfg)
+	tokens, baseURL, downloads, err := buildkiteTarget(ctx, cfg, logger, awsCfg)
 	if err != nil {
 		return err
 	}
-	bk, err := buildkite.New(buildkite.Config{BaseURL: baseURL, Tokens: tokens, Timeout: cfg.BuildkiteTimeout, UserAgent: "kitegate/" + version.String()})
+	if downloads == nil {
+		downloads, err = egress.New(egress.Config{Hosts: orDefaultList(cfg.ArtifactHosts, egress.ArtifactHosts), Timeout: cfg.BuildkiteTimeout, UserAgent: "kitegate/" + version.String()})
+		if err != nil {
+			return fmt.Errorf("artifact downloads: %w", err)
+		}
+	}
+	bk, err := buildkite.New(buildkite.Config{BaseURL: baseURL, Tokens: tokens, Timeout: cfg.BuildkiteTimeout, UserAgent: "kitegate/" + version.String(), Downloads: downloads})
 	if err != nil {
 		return fmt.Errorf("buildkite client: %w", err)
 	}
@@ -154,8 +161,9 @@ func newLogger(cfg config.Config) *slog.Logger {
 
 // buildkiteTarget picks where Buildkite calls go and with which token. With
 // no token configured outside Lambda it starts the bundled simulator, so a
-// newcomer sees the server work with no Buildkite account.
-func buildkiteTarget(ctx context.Context, cfg config.Config, logger *slog.Logger, loadAWS func() (aws.Config, error)) (buildkite.TokenSource, string, error) {
+// newcomer sees the server work with no Buildkite account; the simulator
+// also supplies the one egress client allowed to reach its artifact store.
+func buildkiteTarget(ctx context.Context, cfg config.Config, logger *slog.Logger, loadAWS func() (aws.Config, error)) (buildkite.TokenSource, string, *egress.Client, error) {
 	src := secrets.Select(secrets.Choice{
 		SecretID: cfg.BuildkiteSecretID, TokenFile: cfg.BuildkiteTokenFile, Token: cfg.BuildkiteToken,
 		TTL: cfg.TokenTTL, Logger: logger,
@@ -170,16 +178,16 @@ func buildkiteTarget(ctx context.Context, cfg config.Config, logger *slog.Logger
 	switch {
 	case src != nil:
 		logger.Info("kitegate: calling Buildkite", "api", orDefault(cfg.BuildkiteAPIURL, "https://api.buildkite.com/"))
-		return src, cfg.BuildkiteAPIURL, nil
+		return src, cfg.BuildkiteAPIURL, nil, nil
 	case cfg.OnLambda:
-		return nil, "", errors.New("no Buildkite token configured")
+		return nil, "", nil, errors.New("no Buildkite token configured")
 	}
-	url, token, err := local.Simulator(ctx)
+	url, token, downloads, err := local.Simulator(ctx)
 	if err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	logger.Warn("kitegate: no BUILDKITE_API_TOKEN set — serving the bundled Buildkite SIMULATOR (fake data); set BUILDKITE_API_TOKEN to use real Buildkite", "simulator", url)
-	return secrets.Static(token), url, nil
+	return secrets.Static(token), url, downloads, nil
 }
 
 func authenticator(ctx context.Context, cfg config.Config, logger *slog.Logger) (identity.Authenticator, error) {
@@ -249,6 +257,13 @@ func nonEmpty(s ...string) []string {
 		}
 	}
 	return out
+}
+
+func orDefaultList(s, def []string) []string {
+	if len(s) == 0 {
+		return def
+	}
+	return s
 }
 
 func orDefault(s, def string) string {

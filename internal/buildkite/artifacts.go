@@ -6,9 +6,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 
 	gobuildkite "github.com/buildkite/go-buildkite/v4"
+
+	"github.com/kitegate/kitegate/internal/egress"
 )
 
 // Artifact is a file a job uploaded.
@@ -85,8 +86,13 @@ func (c *Client) ArtifactDownloadURL(ctx context.Context, org, pipeline, number,
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
 		drain(resp)
 		loc, err := resp.Location()
-		if err != nil || (loc.Scheme != "https" && loc.Scheme != "http") {
+		if err != nil {
 			return "", &Error{Kind: Upstream, Status: resp.StatusCode, Resource: what, Message: "the redirect has no usable Location"}
+		}
+		// The URL is handed to the caller or fetched: either way it must
+		// pass the download rules (https, no userinfo, an allowed host).
+		if err := c.downloads.Allowed(loc.String()); err != nil {
+			return "", &Error{Kind: Upstream, Resource: what, Message: "the download location was refused", err: err}
 		}
 		return loc.String(), nil
 	}
@@ -105,50 +111,22 @@ var ErrArtifactTooLarge = errors.New("artifact larger than the limit")
 
 // FetchArtifact downloads at most limit bytes from a presigned URL that
 // ArtifactDownloadURL returned, without the token (the URL carries its own
-// signature) and without following redirects. It answers
-// ErrArtifactTooLarge when the file is longer than limit.
+// signature), through the egress rules: https only, an allowed host, never
+// an internal address, on every redirect. It answers ErrArtifactTooLarge
+// when the file is longer than limit.
 func (c *Client) FetchArtifact(ctx context.Context, presigned string, limit int64) ([]byte, error) {
-	u, err := url.Parse(presigned)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, invalid("not a download URL")
-	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-	if err != nil {
-		return nil, mapError(err, "the artifact download")
-	}
-	resp, err := c.storeClient().Do(req)
-	if err != nil {
-		return nil, mapError(err, "the artifact download")
-	}
-	defer drain(resp)
-	if resp.StatusCode != http.StatusOK {
-		return nil, &Error{Kind: Upstream, Status: resp.StatusCode, Resource: "the artifact download", Message: http.StatusText(resp.StatusCode)}
-	}
-	if resp.ContentLength > limit {
+	resp, err := c.downloads.GetLimited(ctx, presigned, limit)
+	switch {
+	case errors.Is(err, egress.ErrTooLarge):
 		return nil, ErrArtifactTooLarge
-	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
-	if err != nil {
+	case errors.Is(err, egress.ErrRefused):
+		return nil, &Error{Kind: Upstream, Resource: "the artifact download", Message: "the download location was refused", err: err}
+	case err != nil:
 		return nil, mapError(err, "the artifact download")
+	case resp.Status != http.StatusOK:
+		return nil, &Error{Kind: Upstream, Status: resp.Status, Resource: "the artifact download", Message: http.StatusText(resp.Status)}
 	}
-	if int64(len(b)) > limit {
-		return nil, ErrArtifactTooLarge
-	}
-	return b, nil
-}
-
-// storeClient sends requests to artifact stores: the configured transport
-// without the token-adding layer, redirects not followed.
-func (c *Client) storeClient() *http.Client {
-	base := http.DefaultTransport
-	if t, ok := c.hc.Transport.(*transport); ok && t.base != nil {
-		base = t.base
-	}
-	return &http.Client{
-		Transport:     base,
-		Timeout:       c.timeout,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+	return resp.Body, nil
 }

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	gobuildkite "github.com/buildkite/go-buildkite/v4"
+
+	"github.com/kitegate/kitegate/internal/egress"
 )
 
 // TokenSource supplies the shared Buildkite API token. Refresh is called
@@ -43,13 +45,17 @@ type Config struct {
 	UserAgent string
 	// Transport sends the requests; http.DefaultTransport when nil.
 	Transport http.RoundTripper
+	// Downloads fetches the presigned URLs artifact downloads redirect to.
+	// Nil: an egress client limited to egress.ArtifactHosts.
+	Downloads *egress.Client
 }
 
 // Client calls the Buildkite REST API. It is safe for concurrent use.
 type Client struct {
-	bk      *gobuildkite.Client
-	hc      *http.Client // for answers read as a stream (job logs)
-	timeout time.Duration
+	bk        *gobuildkite.Client
+	hc        *http.Client // for answers read as a stream (job logs)
+	downloads *egress.Client
+	timeout   time.Duration
 }
 
 // These are go-buildkite's types, named here so that callers need not import
@@ -93,6 +99,11 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Transport == nil {
 		cfg.Transport = http.DefaultTransport
 	}
+	if cfg.Downloads == nil {
+		if cfg.Downloads, err = egress.New(egress.Config{Hosts: egress.ArtifactHosts, Timeout: cfg.Timeout, UserAgent: cfg.UserAgent}); err != nil {
+			return nil, fmt.Errorf("buildkite client: %w", err)
+		}
+	}
 	hc := &http.Client{
 		Transport: &transport{base: cfg.Transport, tokens: cfg.Tokens, origin: u.Scheme + "://" + u.Host},
 		Timeout:   cfg.Timeout,
@@ -109,7 +120,7 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("buildkite client: %w", err)
 	}
-	return &Client{bk: bk, hc: hc, timeout: cfg.Timeout}, nil
+	return &Client{bk: bk, hc: hc, downloads: cfg.Downloads, timeout: cfg.Timeout}, nil
 }
 
 // Pagination is what a page-paginated list's Link header says.

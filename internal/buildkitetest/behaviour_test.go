@@ -442,12 +442,13 @@ func TestArtifactDownload(t *testing.T) {
 		t.Fatal(err)
 	}
 	api, _ := url.Parse(s.URL)
-	if loc.Host == api.Host || loc.Query().Get("X-Amz-Signature") == "" || loc.Query().Get("X-Amz-Expires") != "60" {
+	if loc.Host == api.Host || loc.Scheme != "https" || loc.Query().Get("X-Amz-Signature") == "" || loc.Query().Get("X-Amz-Expires") != "60" {
 		t.Errorf("Location = %s, want a presigned URL on another origin", loc)
 	}
 
 	s.ResetRequests()
-	got, err := http.Get(loc.String()) // no token, as a presigned URL needs none
+	store := s.Downloads().HTTPClient() // https, trusting the store's certificate
+	got, err := store.Get(loc.String()) // no token, as a presigned URL needs none
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -462,7 +463,7 @@ func TestArtifactDownload(t *testing.T) {
 	}
 
 	clock.Set(clock.Now().Add(61 * time.Second))
-	expired, err := http.Get(loc.String())
+	expired, err := store.Get(loc.String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -471,7 +472,7 @@ func TestArtifactDownload(t *testing.T) {
 		t.Errorf("expired URL: status %d, want 403", expired.StatusCode)
 	}
 	tampered := strings.Replace(loc.String(), "X-Amz-Signature=", "X-Amz-Signature=0", 1)
-	if r, err := http.Get(tampered); err != nil || r.StatusCode != 403 {
+	if r, err := store.Get(tampered); err != nil || r.StatusCode != 403 {
 		t.Errorf("tampered URL: %v %v, want 403", r, err)
 	}
 }

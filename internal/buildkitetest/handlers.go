@@ -593,8 +593,8 @@ func (s *Server) getArtifact(c *call) {
 // presignTTL is how long a download URL stays valid, as on Buildkite.
 const presignTTL = 60 * time.Second
 
-// storePrefix is the path of the simulated artifact store.
-const storePrefix = "/_artifact-store/"
+// StorePrefix is the path of the simulated artifact store.
+const StorePrefix = "/_artifact-store/"
 
 // downloadArtifact answers 302 to a presigned, S3-style URL on the artifact
 // store: the second 127.0.0.1 listener for a server made by New, or
@@ -607,7 +607,7 @@ func (s *Server) downloadArtifact(c *call) {
 	}
 	base := s.storeURL
 	if base == "" {
-		base = "http://" + c.r.Host + storePrefix
+		base = "http://" + c.r.Host + StorePrefix
 	}
 	date := s.clock().UTC().Format("20060102T150405Z")
 	v := url.Values{}
@@ -637,7 +637,7 @@ func (s *Server) serveStore(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(status)
 		fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?>`+"\n<Error><Code>%s</Code><Message>%s</Message></Error>\n", code, msg)
 	}
-	rest, _ := strings.CutPrefix(r.URL.Path, storePrefix)
+	rest, _ := strings.CutPrefix(r.URL.Path, StorePrefix)
 	id, _, _ := strings.Cut(rest, "/")
 	q := r.URL.Query()
 	date := q.Get("X-Amz-Date")

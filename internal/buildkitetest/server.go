@@ -21,6 +21,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha1"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
@@ -29,6 +30,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/kitegate/kitegate/internal/egress"
 )
 
 // DefaultToken is the API token every simulator accepts unless revoked.
@@ -86,6 +89,7 @@ type config struct {
 	userLimit int
 	clock     func() time.Time
 	data      *Data
+	storeURL  string
 }
 
 // WithToken adds a valid API token with the given scopes, next to DefaultToken.
@@ -108,6 +112,11 @@ func WithUserRateLimit(n int) Option { return func(c *config) { c.userLimit = n 
 // WithClock replaces time.Now for rate-limit windows, token and URL expiry,
 // and the timestamps of builds created through the API.
 func WithClock(now func() time.Time) Option { return func(c *config) { c.clock = now } }
+
+// WithStoreURL makes presigned artifact URLs start with base (ending in
+// StorePrefix) instead of pointing at the request's host: for a server made
+// by NewHandler whose artifact store is served elsewhere (over TLS).
+func WithStoreURL(base string) Option { return func(c *config) { c.storeURL = base } }
 
 // WithData serves d instead of Seed(). The server owns d from then on and
 // mutates it (created and canceled builds, ...).
@@ -167,12 +176,13 @@ type window struct {
 
 // New starts a simulator listening on 127.0.0.1, seeded with Seed() unless
 // WithData is given. A second 127.0.0.1 listener plays the artifact store that
-// artifact downloads redirect to, so a client that follows the redirect
-// leaves the API origin. Close it when done.
+// artifact downloads redirect to, over https as S3 does, so a client that
+// follows the redirect leaves the API origin; Downloads returns a client
+// that trusts it. Close it when done.
 func New(opts ...Option) *Server {
 	s := newServer(opts)
-	s.store = httptest.NewServer(http.HandlerFunc(s.serveStore))
-	s.storeURL = s.store.URL + storePrefix
+	s.store = httptest.NewTLSServer(http.HandlerFunc(s.serveStore))
+	s.storeURL = s.store.URL + StorePrefix
 	s.api = httptest.NewServer(s.Handler())
 	s.URL = s.api.URL + "/"
 	return s
@@ -201,12 +211,31 @@ func newServer(opts []Option) *Server {
 		data:      c.data,
 		tokens:    map[string]*token{},
 		windows:   map[string]*window{},
+		storeURL:  c.storeURL,
 	}
 	s.tokens[DefaultToken] = newToken(DefaultToken, nil, DefaultScopes)
 	for _, t := range c.tokens {
 		s.tokens[t.value] = t
 	}
 	return s
+}
+
+// Downloads returns an egress client for the artifact store of a server
+// made by New: https to 127.0.0.1 only, trusting the store's certificate.
+func (s *Server) Downloads() *egress.Client {
+	return StoreClient(s.store.Certificate())
+}
+
+// StoreClient returns an egress client that fetches from a simulated
+// artifact store on 127.0.0.1 whose TLS certificate is cert. It is the only
+// place outside tests that lets an egress client reach loopback, and it
+// exists for the simulator alone.
+func StoreClient(cert *x509.Certificate) *egress.Client {
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	// New fails only on an empty or malformed host list; this one is constant.
+	c, _ := egress.New(egress.Config{Hosts: []string{"127.0.0.1"}}, egress.AllowLoopbackForTesting(pool))
+	return c
 }
 
 // Handler returns the simulator as an http.Handler.
@@ -294,7 +323,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if strings.HasPrefix(r.URL.Path, storePrefix) {
+	if strings.HasPrefix(r.URL.Path, StorePrefix) {
 		s.serveStore(w, r)
 		return
 	}

@@ -4,6 +4,7 @@ package config
 
 import (
 	"net/url"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -47,6 +48,10 @@ type Config struct {
 	TokenTTL time.Duration
 	// BuildkiteTimeout bounds each Buildkite request (KITEGATE_BUILDKITE_TIMEOUT, default 10s).
 	BuildkiteTimeout time.Duration
+	// ArtifactHosts are the hosts artifact downloads may be fetched from
+	// (KITEGATE_ARTIFACT_HOSTS, comma separated path.Match patterns such as
+	// *.s3.amazonaws.com; empty: Buildkite's and Amazon S3's, egress.ArtifactHosts).
+	ArtifactHosts []string
 
 	// PolicyFile seeds the embedded store (KITEGATE_POLICY_FILE; default: the policy built in).
 	PolicyFile string
@@ -109,6 +114,7 @@ func Load(lookup func(string) (string, bool)) (Config, error) {
 		PolicyFile:         e.String("KITEGATE_POLICY_FILE", ""),
 		PolicyTTL:          e.Duration("KITEGATE_POLICY_TTL", 5*time.Second),
 		AllowedOrigins:     list(e.String("KITEGATE_ALLOWED_ORIGINS", "")),
+		ArtifactHosts:      list(e.String("KITEGATE_ARTIFACT_HOSTS", "")),
 		LogLevel:           e.String("KITEGATE_LOG_LEVEL", "info"),
 	}
 	whole := func(k string, def, lo, hi int) int {
@@ -172,6 +178,11 @@ func Load(lookup func(string) (string, bool)) (Config, error) {
 		}
 		if c.BuildkiteToken != "" {
 			e.Failf("BUILDKITE_API_TOKEN must not be set on Lambda: keep the token in Secrets Manager")
+		}
+	}
+	for _, h := range c.ArtifactHosts {
+		if _, err := path.Match(h, ""); err != nil {
+			e.Failf("KITEGATE_ARTIFACT_HOSTS: %q is not a host pattern", h)
 		}
 	}
 	return c, e.Err()

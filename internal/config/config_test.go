@@ -40,8 +40,9 @@ func TestLoadErrors(t *testing.T) {
 	}{
 		{"lambda needs oidc, resource and secret", map[string]string{"AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001"},
 			[]string{"KITEGATE_OIDC_ISSUER is required", "KITEGATE_RESOURCE_URL is required", "KITEGATE_BUILDKITE_SECRET_ID is required"}},
-		{"no raw token on lambda", map[string]string{"AWS_LAMBDA_RUNTIME_API": "x", "BUILDKITE_API_TOKEN": "bkua_x", "KITEGATE_OIDC_ISSUER": "https://idp", "KITEGATE_RESOURCE_URL": "https://x/mcp", "KITEGATE_BUILDKITE_SECRET_ID": "s"},
+		{"no raw token on lambda", map[string]string{"AWS_LAMBDA_RUNTIME_API": "x", "BUILDKITE_API_TOKEN": "bkua_x", "KITEGATE_OIDC_ISSUER": "https://idp", "KITEGATE_RESOURCE_URL": "https://x/mcp", "KITEGATE_BUILDKITE_SECRET_ID": "s", "KITEGATE_POLICY_TABLE": "p", "KITEGATE_AUDIT_TABLE": "a"},
 			[]string{"BUILDKITE_API_TOKEN must not be set on Lambda"}},
+		{"bad artifact host pattern", map[string]string{"KITEGATE_ARTIFACT_HOSTS": "*.s3.amazonaws.com, [x"}, []string{"KITEGATE_ARTIFACT_HOSTS"}},
 		{"bad duration", map[string]string{"KITEGATE_POLICY_TTL": "soon"}, []string{"KITEGATE_POLICY_TTL"}},
 		{"bad retention", map[string]string{"KITEGATE_AUDIT_RETENTION_DAYS": "0"}, []string{"KITEGATE_AUDIT_RETENTION_DAYS"}},
 		{"body cap too big", map[string]string{"KITEGATE_MAX_BODY_BYTES": "99999999"}, []string{"KITEGATE_MAX_BODY_BYTES"}},
@@ -72,6 +73,7 @@ func TestLoadLambda(t *testing.T) {
 		"AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001", "KITEGATE_OIDC_ISSUER": "https://idp.example.com",
 		"KITEGATE_RESOURCE_URL": "https://api.example.com/mcp", "KITEGATE_BUILDKITE_SECRET_ID": "kitegate/buildkite",
 		"KITEGATE_ALLOWED_ORIGINS": "https://a.example.com, https://b.example.com",
+		"KITEGATE_POLICY_TABLE":    "policy", "KITEGATE_AUDIT_TABLE": "audit",
 	}))
 	if err != nil {
 		t.Fatal(err)

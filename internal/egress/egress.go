@@ -77,6 +77,7 @@ var ErrTooLarge = errors.New("answer larger than the limit")
 // Client fetches URLs under a Config. It is safe for concurrent use.
 type Client struct {
 	hc       *http.Client
+	guard    *guard
 	maxBytes int64
 }
 
@@ -92,7 +93,7 @@ type options struct {
 // trusts roots for TLS: for a test server started with
 // httptest.NewTLSServer. Every other rule still holds (https, no userinfo,
 // the host list, every other internal range). Production wiring never sets
-// it; a test in internal/securitytest checks that.
+// it; TestSecurityM1LoopbackOptionOnlyInTestsAndSimulator checks that.
 func AllowLoopbackForTesting(roots *x509.CertPool) Option {
 	return func(o *options) { o.loopback, o.roots = true, roots }
 }
@@ -154,7 +155,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 			return nil
 		},
 	}
-	return &Client{hc: hc, maxBytes: cfg.MaxBytes}, nil
+	return &Client{hc: hc, guard: rt, maxBytes: cfg.MaxBytes}, nil
 }
 
 // HTTPClient returns an *http.Client that applies every rule of the Client,
@@ -176,9 +177,15 @@ type Response struct {
 // Response; an error means no answer (refused, unreachable, too large,
 // timed out).
 func (c *Client) Get(ctx context.Context, rawURL string) (*Response, error) {
+	return c.GetLimited(ctx, rawURL, c.maxBytes)
+}
+
+// GetLimited is Get with a body limit of its own, at most MaxBytes.
+func (c *Client) GetLimited(ctx context.Context, rawURL string, limit int64) (*Response, error) {
 	if err := CheckURL(rawURL); err != nil {
 		return nil, err
 	}
+	limit = min(limit, c.maxBytes)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%w: not a URL", ErrRefused)
@@ -188,11 +195,28 @@ func (c *Client) Get(ctx context.Context, rawURL string) (*Response, error) {
 		return nil, unwrapURLError(err)
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
+	if resp.ContentLength > limit {
+		return nil, ErrTooLarge
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
 		return nil, unwrapURLError(err)
 	}
+	if int64(len(b)) > limit {
+		return nil, ErrTooLarge
+	}
 	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: b}, nil
+}
+
+// Allowed applies the rules that need no network to rawURL: https, no
+// userinfo, an allowed host. A URL that passes may still be refused when its
+// host resolves to an internal address.
+func (c *Client) Allowed(rawURL string) error {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return fmt.Errorf("%w: not a URL", ErrRefused)
+	}
+	return c.guard.check(&http.Request{URL: u})
 }
 
 // unwrapURLError drops *url.Error's wrapping, whose text repeats the whole

@@ -8,11 +8,13 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"time"
 
 	"github.com/kitegate/kitegate/infra"
 	"github.com/kitegate/kitegate/internal/buildkitetest"
+	"github.com/kitegate/kitegate/internal/egress"
 	"github.com/kitegate/kitegate/internal/policy"
 )
 
@@ -41,14 +43,21 @@ func PolicyStore(dir, file string, catalog []policy.Tool) (*policy.Embedded, err
 }
 
 // Simulator serves the bundled Buildkite simulator on 127.0.0.1 until ctx
-// is done, and returns its base URL and the token it accepts.
-func Simulator(ctx context.Context) (url, token string, err error) {
+// is done, and returns its base URL, the token it accepts, and the egress
+// client that may fetch from its artifact store (https on 127.0.0.1, the
+// only loopback address a download may reach, and only here).
+func Simulator(ctx context.Context) (url, token string, downloads *egress.Client, err error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return "", "", fmt.Errorf("buildkite simulator: %w", err)
+		return "", "", nil, fmt.Errorf("buildkite simulator: %w", err)
 	}
-	srv := &http.Server{Handler: buildkitetest.NewHandler().Handler(), ReadHeaderTimeout: 5 * time.Second}
+	store := httptest.NewUnstartedServer(nil)
+	sim := buildkitetest.NewHandler(buildkitetest.WithStoreURL("https://" + store.Listener.Addr().String() + buildkitetest.StorePrefix))
+	store.Config.Handler = sim.Handler()
+	store.Config.ReadHeaderTimeout = 5 * time.Second
+	store.StartTLS()
+	srv := &http.Server{Handler: sim.Handler(), ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
-	go func() { <-ctx.Done(); _ = srv.Close() }()
-	return "http://" + ln.Addr().String() + "/", buildkitetest.DefaultToken, nil
+	go func() { <-ctx.Done(); _ = srv.Close(); store.Close() }()
+	return "http://" + ln.Addr().String() + "/", buildkitetest.DefaultToken, buildkitetest.StoreClient(store.Certificate()), nil
 }

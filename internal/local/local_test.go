@@ -6,11 +6,15 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/kitegate/kitegate/internal/buildkite"
+	"github.com/kitegate/kitegate/internal/buildkitetest"
 	"github.com/kitegate/kitegate/internal/policy"
+	"github.com/kitegate/kitegate/internal/secrets"
 )
 
 func TestPolicyStoreSeedsFromTheBuiltInPolicy(t *testing.T) {
@@ -55,9 +59,27 @@ func TestPolicyStoreSeedsFromAFile(t *testing.T) {
 
 func TestSimulatorServesUntilCanceled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	url, token, err := Simulator(ctx)
+	url, token, downloads, err := Simulator(ctx)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// make run's get_artifact: the download goes over https to the
+	// simulator's store, the one loopback address its egress client reaches.
+	bk, err := buildkite.New(buildkite.Config{BaseURL: url, Tokens: secrets.Static(token), Downloads: downloads, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	arts, _, err := bk.ListBuildArtifacts(ctx, buildkitetest.SeedOrg, buildkitetest.SeedPipeline, strconv.Itoa(buildkitetest.FailedBuild), buildkite.ListOptions{PerPage: 100})
+	if err != nil || len(arts) == 0 {
+		t.Fatalf("list artifacts: %d, %v", len(arts), err)
+	}
+	a := arts[0]
+	u, err := bk.ArtifactDownloadURL(ctx, buildkitetest.SeedOrg, buildkitetest.SeedPipeline, strconv.Itoa(buildkitetest.FailedBuild), a.JobID, a.ID)
+	if err != nil || !strings.HasPrefix(u, "https://127.0.0.1:") {
+		t.Fatalf("download URL %q, %v", u, err)
+	}
+	if b, err := bk.FetchArtifact(ctx, u, 1<<20); err != nil || len(b) == 0 {
+		t.Fatalf("fetch artifact: %d bytes, %v", len(b), err)
 	}
 	req, _ := http.NewRequest(http.MethodGet, url+"v2/user", nil)
 	req.Header.Set("Authorization", "Bearer "+token)

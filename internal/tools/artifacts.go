@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"path"
 	"strings"
 	"unicode/utf8"
 
@@ -92,9 +91,12 @@ func artifactPage(as []buildkite.Artifact, page buildkite.Pagination) artifactLi
 	return out
 }
 
-// textual reports whether an artifact's type or name says it is text.
-func textual(mime, name string) bool {
+// textual says whether an artifact's declared type is text. The type is
+// what counts, never the file name: a build controls its file names, and
+// "report.json" declared application/octet-stream stays binary.
+func textual(mime string) bool {
 	mime, _, _ = strings.Cut(strings.ToLower(mime), ";")
+	mime = strings.TrimSpace(mime)
 	switch {
 	case strings.HasPrefix(mime, "text/"), strings.HasSuffix(mime, "+json"), strings.HasSuffix(mime, "+xml"):
 		return true
@@ -103,11 +105,6 @@ func textual(mime, name string) bool {
 	case "application/json", "application/xml", "application/yaml", "application/x-yaml", "application/javascript",
 		"application/x-sh", "application/toml", "application/x-ndjson":
 		return true
-	case "", "application/octet-stream", "binary/octet-stream":
-		switch strings.ToLower(path.Ext(name)) {
-		case ".txt", ".log", ".json", ".xml", ".yml", ".yaml", ".md", ".csv", ".tsv", ".html", ".out", ".junit", ".tap", ".sarif", ".toml", ".ini", ".diff", ".patch":
-			return true
-		}
 	}
 	return false
 }
@@ -175,7 +172,7 @@ func artifactTools(bk Buildkite) ([]*Tool, error) {
 		}
 		out.DownloadURL = u
 		switch {
-		case !textual(a.MimeType, a.Path):
+		case !textual(a.MimeType):
 			out.NotInlineReason = "binary"
 			return out, nil
 		case a.FileSize > maxInlineArtifact:

@@ -37,7 +37,7 @@ func newHarness(t *testing.T) *harness {
 	t.Helper()
 	sim := buildkitetest.New()
 	t.Cleanup(sim.Close)
-	bk, err := buildkite.New(buildkite.Config{BaseURL: sim.URL, Tokens: staticTokens{}})
+	bk, err := buildkite.New(buildkite.Config{BaseURL: sim.URL, Tokens: staticTokens{}, Downloads: sim.Downloads()})
 	if err != nil {
 		t.Fatal(err)
 	}

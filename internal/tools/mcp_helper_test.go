@@ -39,7 +39,7 @@ func newMCP(t testing.TB, opts ...buildkitetest.Option) *mcpEnv {
 	sim := buildkitetest.New(opts...)
 	t.Cleanup(sim.Close)
 	// A generous timeout: under the race detector a 50 MB log takes a while.
-	bk, err := buildkite.New(buildkite.Config{BaseURL: sim.URL, Tokens: simTokens{}, Timeout: time.Minute})
+	bk, err := buildkite.New(buildkite.Config{BaseURL: sim.URL, Tokens: simTokens{}, Timeout: time.Minute, Downloads: sim.Downloads()})
 	if err != nil {
 		t.Fatal(err)
 	}

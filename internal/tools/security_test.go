@@ -1,0 +1,43 @@
+package tools_test
+
+import (
+	"strconv"
+	"testing"
+
+	"github.com/kitegate/kitegate/internal/buildkitetest"
+)
+
+// Finding M1 (variant): an artifact declared application/octet-stream but
+// named report.json was fetched and inlined. Content is inlined by its
+// declared type only; the file name, which the build chooses, counts for
+// nothing, and the store is not even asked.
+func TestSecurityM1ArtifactInlinedByDeclaredTypeNotName(t *testing.T) {
+	d := buildkitetest.Seed()
+	b := d.Build(buildkitetest.SeedOrg, buildkitetest.SeedPipeline, buildkitetest.FailedBuild)
+	job := b.Jobs[0]
+	for i, c := range []struct{ path, mime string }{
+		{"report.json", "application/octet-stream"},
+		{"notes.txt", ""},
+		{"out.log", "binary/octet-stream"},
+	} {
+		job.Artifacts = append(job.Artifacts, &buildkitetest.Artifact{
+			ID: "01890f3a-0000-4000-8000-0000000000b" + strconv.Itoa(i), Path: c.path, State: "finished",
+			MimeType: c.mime, Content: []byte(`{"secret":"looks like text"}`),
+		})
+	}
+	e := newAreaEnv(t, buildkitetest.WithData(d))
+	for _, a := range job.Artifacts[len(job.Artifacts)-3:] {
+		e.sim.ResetRequests()
+		var out artifactItem
+		e.ok("get_artifact", args("pipeline_slug", buildkitetest.SeedPipeline, "build_number", strconv.Itoa(buildkitetest.FailedBuild),
+			"job_id", job.ID, "artifact_id", a.ID), &out)
+		if out.Inline || out.Content != "" || out.Reason != "binary" {
+			t.Errorf("%s (%q): inline %v, reason %q, content %q; want not inlined as binary", a.Path, a.MimeType, out.Inline, out.Reason, out.Content)
+		}
+		for _, r := range e.sim.Requests() {
+			if r.ArtifactStore {
+				t.Errorf("%s: the store was fetched", a.Path)
+			}
+		}
+	}
+}
