@@ -12,7 +12,7 @@ LDFLAGS    = -s -w -X github.com/kitegate/kitegate/internal/version.version=$(VE
 BIN        = bin
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-short guard vet lint fmt fuzz bench e2e build build-arm64 build-amd64 bootstrap build-McpFunction build-RotationFunction build-AuditFunction build-DiscoveryFunction discover rotate-token deploy deploy-prod clean policy-diff policy-apply tools approve disable audit-user audit-tool audit-replay audit-log usage-user usage-tool version
+.PHONY: help run test test-short test-security guard vet lint fmt fuzz bench e2e build build-arm64 build-amd64 bootstrap build-McpFunction build-RotationFunction build-AuditFunction build-DiscoveryFunction discover rotate-token deploy deploy-prod clean policy-diff policy-apply tools approve disable audit-user audit-tool audit-replay audit-log usage-user usage-tool version
 
 help: ## List the targets.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -40,6 +40,9 @@ fuzz: ## Run every fuzz target for FUZZTIME (default 3s) each.
 	    $(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg > /tmp/kitegate-fuzz.log 2>&1 || { cat /tmp/kitegate-fuzz.log; exit 1; }; \
 	  done; \
 	done
+
+test-security: ## Run only the security regression tests (TestSecurity…, one per finding; docs/security.md), beside DynamoDB Local.
+	infra/local/dynamodb.sh $(GO) test -count=1 -run '^TestSecurity' ./...
 
 test-short: ## Run the tests without the race detector (beside DynamoDB Local).
 	infra/local/dynamodb.sh infra/local/cfnguard.sh $(GO) test -count=1 ./...
