@@ -17,16 +17,16 @@ type listAgentsArgs struct {
 	OrgSlug     string `json:"org_slug" jsonschema:"the organization slug, e.g. acme"`
 	Name        string `json:"name,omitempty" jsonschema:"keep agents whose name matches this"`
 	Hostname    string `json:"hostname,omitempty" jsonschema:"keep agents on hosts whose name matches this"`
-	Version     string `json:"version,omitempty" jsonschema:"keep agents running this agent version, e.g. 3.87.1"`
+	Version     string `json:"version,omitempty" jsonschema:"agent version, e.g. 3.87.1"`
 	Page        int    `json:"page,omitempty" jsonschema:"page number, from 1 (default 1); use next_page from the previous answer"`
 	PerPage     int    `json:"per_page,omitempty" jsonschema:"agents per page, 1 to 100 (default 30)"`
-	DetailLevel string `json:"detail_level,omitempty" jsonschema:"how much of each agent to return: summary (default: state, queue, current job), detailed (addresses, tags, timings, pause details) or full (everything kitegate may show)"`
+	DetailLevel string `json:"detail_level,omitempty" jsonschema:"summary (default), detailed (addresses, tags, timings, pause details) or full"`
 }
 
 type getAgentArgs struct {
 	OrgSlug     string `json:"org_slug" jsonschema:"the organization slug, e.g. acme"`
-	AgentID     string `json:"agent_id" jsonschema:"the agent's UUID (list_agents, or a job's agent, gives it)"`
-	DetailLevel string `json:"detail_level,omitempty" jsonschema:"how much to return: summary (default), detailed or full"`
+	AgentID     string `json:"agent_id" jsonschema:"the agent's UUID"`
+	DetailLevel string `json:"detail_level,omitempty" jsonschema:"summary (default), detailed or full"`
 }
 
 type agentJobOut struct {
@@ -119,9 +119,9 @@ func agentTools(bk Buildkite) ([]*Tool, error) {
 	add(&d, Spec{
 		Name:  "list_agents",
 		Title: "List agents",
-		Description: "Lists the organization's connected agents (Buildkite leaves disconnected ones out), 30 per page by default, optionally " +
-			"filtered by name, hostname or version. Returns items (id, name, connection_state, queue, version, hostname, busy, paused and " +
-			"the job it is running at the summary level) and next_page when there are more. Use it to see whether a queue has idle capacity.",
+		Description: "Lists the organization's connected agents (Buildkite omits disconnected ones), filtered by name, hostname or " +
+			"version: items (id, name, connection_state, queue, version, hostname, busy, paused, current job) and next_page " +
+			"when there are more. Shows whether a queue has idle capacity.",
 		Area: "agents", Kind: Read, Scopes: []string{"read_agents"},
 	}, func(ctx context.Context, in listAgentsArgs) (agentList, error) {
 		level, err := detailLevel(in.DetailLevel)

@@ -21,12 +21,12 @@ var buildStates = []string{"running", "scheduled", "passed", "failing", "failed"
 
 type listBuildsArgs struct {
 	OrgSlug      string `json:"org_slug" jsonschema:"the organization slug, e.g. acme"`
-	PipelineSlug string `json:"pipeline_slug,omitempty" jsonschema:"the pipeline slug; leave it out to list builds across the whole organization"`
+	PipelineSlug string `json:"pipeline_slug,omitempty" jsonschema:"leave out for the whole organization"`
 	Branch       string `json:"branch,omitempty" jsonschema:"keep builds of this branch"`
-	State        string `json:"state,omitempty" jsonschema:"keep builds in this state: running, scheduled, passed, failing, failed, blocked, canceled, canceling, skipped, not_run, or finished (any finished state)"`
+	State        string `json:"state,omitempty" jsonschema:"running, scheduled, passed, failing, failed, blocked, canceled, canceling, skipped, not_run, or finished (any of those)"`
 	Commit       string `json:"commit,omitempty" jsonschema:"keep builds of this full commit SHA"`
 	Creator      string `json:"creator,omitempty" jsonschema:"keep builds created by the user with this UUID"`
-	IncludeJobs  bool   `json:"include_jobs,omitempty" jsonschema:"also return each build's jobs (large; default false)"`
+	IncludeJobs  bool   `json:"include_jobs,omitempty" jsonschema:"also return each build's jobs (large)"`
 	Page         int    `json:"page,omitempty" jsonschema:"page number, from 1 (default 1); use next_page from the previous answer"`
 	PerPage      int    `json:"per_page,omitempty" jsonschema:"builds per page, 1 to 100 (default 30)"`
 }
@@ -35,18 +35,18 @@ type getBuildArgs struct {
 	OrgSlug      string `json:"org_slug" jsonschema:"the organization slug, e.g. acme"`
 	PipelineSlug string `json:"pipeline_slug" jsonschema:"the pipeline slug, e.g. web-app"`
 	BuildNumber  string `json:"build_number" jsonschema:"the build number, e.g. \"42\""`
-	IncludeJobs  bool   `json:"include_jobs,omitempty" jsonschema:"also return the build's jobs (default false; list_jobs pages through them)"`
+	IncludeJobs  bool   `json:"include_jobs,omitempty" jsonschema:"also return its jobs"`
 }
 
 type createBuildArgs struct {
 	OrgSlug             string    `json:"org_slug" jsonschema:"the organization slug, e.g. acme"`
 	PipelineSlug        string    `json:"pipeline_slug" jsonschema:"the pipeline slug, e.g. web-app"`
-	Commit              string    `json:"commit,omitempty" jsonschema:"the commit SHA to build (default HEAD: the branch's latest commit)"`
+	Commit              string    `json:"commit,omitempty" jsonschema:"default: the branch's HEAD"`
 	Branch              string    `json:"branch" jsonschema:"the branch to build, e.g. main"`
-	Message             string    `json:"message,omitempty" jsonschema:"the build message shown in Buildkite (default: the commit message)"`
+	Message             string    `json:"message,omitempty" jsonschema:"default: the commit message"`
 	Environment         keyValues `json:"environment,omitempty" jsonschema:"environment variables for the build's jobs: [{key, value}] or {name: value}"`
 	Metadata            keyValues `json:"metadata,omitempty" jsonschema:"build meta-data: [{key, value}] or {key: value}"`
-	IgnoreBranchFilters bool      `json:"ignore_branch_filters,omitempty" jsonschema:"build even if the pipeline's branch filters exclude the branch"`
+	IgnoreBranchFilters bool      `json:"ignore_branch_filters,omitempty" jsonschema:"build even if branch filters exclude the branch"`
 }
 
 type listJobsArgs struct {
@@ -60,8 +60,8 @@ type listJobsArgs struct {
 	PerPage            int    `json:"per_page,omitempty" jsonschema:"jobs per page, 1 to 100 (default 30)"`
 	After              string `json:"after,omitempty" jsonschema:"cursor: return the page after this one (next_cursor of the previous answer)"`
 	Before             string `json:"before,omitempty" jsonschema:"cursor: return the page before this one (prev_cursor of the previous answer)"`
-	DetailLevel        string `json:"detail_level,omitempty" jsonschema:"how much of each job to return: summary (default), detailed (command, timings, retries) or full (everything Buildkite returns)"`
-	IncludeAgent       bool   `json:"include_agent,omitempty" jsonschema:"also return the agent that ran each job (name, hostname)"`
+	DetailLevel        string `json:"detail_level,omitempty" jsonschema:"summary (default), detailed (command, timings, retries) or full"`
+	IncludeAgent       bool   `json:"include_agent,omitempty" jsonschema:"also return each job's agent (name, hostname)"`
 }
 
 type getJobArgs struct {
@@ -235,10 +235,10 @@ func buildTools(bk Buildkite) ([]*Tool, error) {
 	add(&d, Spec{
 		Name:  "list_builds",
 		Title: "List builds",
-		Description: "Lists builds newest first, of one pipeline or (without pipeline_slug) of the whole organization, " +
-			"optionally filtered by branch, state, commit or creator; 30 per page by default. " +
-			"Returns items (number, state, branch, short commit, first line of the message, creator (who started it) and commit author, created/started/finished times, web_url; " +
-			"pipeline when listing the organization) and next_page when there are more. Jobs are left out unless include_jobs is true.",
+		Description: "Lists builds newest first, of a pipeline or (without pipeline_slug) the whole organization, filtered by " +
+			"branch, state, commit or creator: items (number, state, branch, short commit, the message's first line, " +
+			"creator, author, times, web_url; pipeline across the organization) and next_page when there are more. Jobs " +
+			"only with include_jobs.",
 		Area: "builds", Kind: Read, Scopes: []string{"read_builds"},
 	}, func(ctx context.Context, in listBuildsArgs) (buildList, error) {
 		if err := oneOf("state", in.State, buildStates...); err != nil {
@@ -263,10 +263,10 @@ func buildTools(bk Buildkite) ([]*Tool, error) {
 	add(&d, Spec{
 		Name:  "get_build",
 		Title: "Get a build",
-		Description: "Returns one build: number, state, branch, commit, message, creator and author, source, blocked, timings, web_url, " +
-			"meta-data, its pull request, rebuild or trigger origin, and a summary of its annotations (context, style, priority, " +
-			"the first 300 characters of text; error and warning first). Jobs are left out unless include_jobs is true " +
-			"(list_jobs pages through them with filters). For why a build failed, get_build_failure_summary does more in one call.",
+		Description: "Returns one build: number, state, branch, commit, message, creator, author, source, blocked, timings, web_url, " +
+			"meta-data, pull request, rebuild or trigger origin, and its annotations in brief (context, style, priority, " +
+			"first 300 characters; errors and warnings first). Jobs only with include_jobs (list_jobs filters and pages " +
+			"them). For why it failed, get_build_failure_summary.",
 		Area: "builds", Kind: Read, Scopes: []string{"read_builds"},
 	}, func(ctx context.Context, in getBuildArgs) (buildDetail, error) {
 		b, err := bk.GetBuild(ctx, in.OrgSlug, in.PipelineSlug, in.BuildNumber, buildkite.BuildOptions{IncludeJobs: in.IncludeJobs})
@@ -289,9 +289,9 @@ func buildTools(bk Buildkite) ([]*Tool, error) {
 	add(&d, Spec{
 		Name:  "create_build",
 		Title: "Create a build",
-		Description: "Starts a new build of a pipeline on a branch (commit defaults to HEAD, the branch's latest commit), " +
-			"with an optional message, environment variables and meta-data. Returns the new build's number, state and web_url. " +
-			"This runs the pipeline's steps, which may deploy: confirm with the user first.",
+		Description: "Starts a build of a pipeline on a branch (commit defaults to its HEAD), with an optional message, environment " +
+			"and meta-data; returns its number, state and web_url. It runs the pipeline's steps, which may deploy: confirm " +
+			"with the user first.",
 		Area: "builds", Kind: Write, Scopes: []string{"write_builds"},
 	}, func(ctx context.Context, in createBuildArgs) (buildSummary, error) {
 		if strings.TrimSpace(in.Branch) == "" {
@@ -395,7 +395,7 @@ type buildArgs struct {
 
 type waitForBuildArgs struct {
 	buildArgs
-	WaitTimeout int `json:"wait_timeout,omitempty" jsonschema:"seconds to wait for the build to finish, 1 to 25 (default 20)"`
+	WaitTimeout int `json:"wait_timeout,omitempty" jsonschema:"seconds, 1 to 25 (default 20)"`
 }
 
 type listStepUploadsArgs struct {
@@ -408,7 +408,7 @@ type listStepUploadsArgs struct {
 
 type getStepUploadArgs struct {
 	buildArgs
-	UploadUUID string `json:"upload_uuid" jsonschema:"the step upload's UUID, from list_step_uploads"`
+	UploadUUID string `json:"upload_uuid" jsonschema:"from list_step_uploads"`
 }
 
 type jobArgs struct {
@@ -418,7 +418,7 @@ type jobArgs struct {
 
 type unblockJobArgs struct {
 	jobArgs
-	Fields map[string]string `json:"fields,omitempty" jsonschema:"answers to the block step's input fields, field key to value"`
+	Fields map[string]string `json:"fields,omitempty" jsonschema:"the block step's input fields, key to value"`
 }
 
 type testEngineRunsOut struct {
@@ -525,10 +525,9 @@ func moreBuildTools(d *definer, bk Buildkite, wl waitLimits) {
 	add(d, Spec{
 		Name:  "wait_for_build",
 		Title: "Wait for a build to finish",
-		Description: "Waits up to wait_timeout seconds (20 by default, at most 25) for a build to finish, polling with backoff, " +
-			"then returns finished (true once it passed, failed, was canceled, skipped or not run), its state and a build summary. " +
-			"finished false with the current state means time ran out (or the build is blocked, waiting for someone to unblock it): " +
-			"call again to keep waiting.",
+		Description: "Waits up to wait_timeout seconds for a build to finish, then returns finished, its state and a build summary. " +
+			"finished false means time ran out or the build is blocked, waiting to be unblocked: call again to keep " +
+			"waiting.",
 		Area: "builds", Kind: Read, Scopes: []string{"read_builds"},
 	}, func(ctx context.Context, in waitForBuildArgs) (waitOut, error) {
 		wait := wl.def
@@ -586,10 +585,10 @@ func moreBuildTools(d *definer, bk Buildkite, wl waitLimits) {
 	add(d, Spec{
 		Name:  "list_step_uploads",
 		Title: "List a build's step uploads",
-		Description: "Lists the pipeline uploads (buildkite-agent pipeline upload, dynamic pipelines) a build received, newest first, " +
-			"without their definitions: uuid, state (pending, processing, applied, rejected, failed), source_job_id, created_jobs_count " +
-			"(absent until applied), rejection_type and message. next_cursor/prev_cursor page through them as after/before. " +
-			"Use it when steps are missing or a build failed early; get_step_upload shows what was uploaded.",
+		Description: "Lists the pipeline uploads (buildkite-agent pipeline upload, dynamic pipelines) a build received, newest " +
+			"first, without definitions: uuid, state (pending, processing, applied, rejected, failed), source_job_id, " +
+			"created_jobs_count (once applied), rejection_type, message; next_cursor/prev_cursor page as after/before. For " +
+			"missing steps or early failures; get_step_upload shows what was uploaded.",
 		Area: "builds", Kind: Read, Scopes: []string{"read_builds"},
 	}, func(ctx context.Context, in listStepUploadsArgs) (stepUploadList, error) {
 		if in.PerPage < 0 || in.PerPage > 100 {
@@ -633,8 +632,9 @@ func moreBuildTools(d *definer, bk Buildkite, wl waitLimits) {
 	add(d, Spec{
 		Name:  "cancel_build",
 		Title: "Cancel a build",
-		Description: "Cancels a scheduled, running or blocked build: running jobs are stopped (the build goes to canceling, then canceled). " +
-			"Returns the build's summary. Buildkite refuses a build that already finished. This stops work other people may be waiting on: confirm with the user first.",
+		Description: "Cancels a scheduled, running or blocked build (running jobs stop; it goes canceling, then canceled) and " +
+			"returns its summary. Buildkite refuses a finished build. Others may be waiting on this work: confirm with the " +
+			"user first.",
 		Area: "builds", Kind: Destructive, Scopes: []string{"write_builds"},
 	}, func(ctx context.Context, in buildArgs) (buildSummary, error) {
 		b, err := bk.CancelBuild(ctx, in.OrgSlug, in.PipelineSlug, in.BuildNumber)

@@ -34,7 +34,7 @@ type getClusterArgs struct {
 
 type createClusterArgs struct {
 	OrgSlug     string `json:"org_slug" jsonschema:"the organization slug, e.g. acme"`
-	Name        string `json:"name" jsonschema:"the new cluster's name, unique in the organization"`
+	Name        string `json:"name" jsonschema:"unique in the organization"`
 	Description string `json:"description,omitempty" jsonschema:"what the cluster is for"`
 	Emoji       string `json:"emoji,omitempty" jsonschema:"an emoji in Buildkite's :name: syntax, e.g. :rocket:"`
 	Color       string `json:"color,omitempty" jsonschema:"a hex colour, e.g. #FFE0F1"`
@@ -47,7 +47,7 @@ type updateClusterArgs struct {
 	Description    string `json:"description,omitempty" jsonschema:"a new description"`
 	Emoji          string `json:"emoji,omitempty" jsonschema:"a new emoji in :name: syntax"`
 	Color          string `json:"color,omitempty" jsonschema:"a new hex colour, e.g. #FFE0F1"`
-	DefaultQueueID string `json:"default_queue_id,omitempty" jsonschema:"the UUID of one of the cluster's queues to make the default: agents that name no queue take jobs from it"`
+	DefaultQueueID string `json:"default_queue_id,omitempty" jsonschema:"the queue (of this cluster) for agents that name none"`
 }
 
 type listQueuesArgs struct {
@@ -66,7 +66,7 @@ type queueArgs struct {
 type createQueueArgs struct {
 	OrgSlug     string `json:"org_slug" jsonschema:"the organization slug, e.g. acme"`
 	ClusterID   string `json:"cluster_id" jsonschema:"the cluster's UUID (list_clusters gives it)"`
-	Key         string `json:"key" jsonschema:"the queue key agents and steps use (queue=KEY): letters, digits, hyphens and underscores"`
+	Key         string `json:"key" jsonschema:"the key agents and steps use (queue=KEY): letters, digits, - and _"`
 	Description string `json:"description,omitempty" jsonschema:"what runs on the queue's agents"`
 }
 
@@ -75,14 +75,14 @@ type updateQueueArgs struct {
 	ClusterID          string `json:"cluster_id" jsonschema:"the cluster's UUID (list_clusters gives it)"`
 	QueueID            string `json:"queue_id" jsonschema:"the queue's UUID (list_cluster_queues gives it)"`
 	Description        string `json:"description,omitempty" jsonschema:"a new description"`
-	RetryAgentAffinity string `json:"retry_agent_affinity,omitempty" jsonschema:"where retried jobs run: prefer-warmest (an agent that ran the job before) or prefer-different (another agent)"`
+	RetryAgentAffinity string `json:"retry_agent_affinity,omitempty" jsonschema:"where retried jobs run: prefer-warmest (an agent that ran it) or prefer-different"`
 }
 
 type pauseQueueArgs struct {
 	OrgSlug   string `json:"org_slug" jsonschema:"the organization slug, e.g. acme"`
 	ClusterID string `json:"cluster_id" jsonschema:"the cluster's UUID (list_clusters gives it)"`
 	QueueID   string `json:"queue_id" jsonschema:"the queue's UUID (list_cluster_queues gives it)"`
-	Note      string `json:"note,omitempty" jsonschema:"why dispatch is paused, shown to everyone looking at the queue"`
+	Note      string `json:"note,omitempty" jsonschema:"why it is paused, shown to everyone"`
 }
 
 type clusterOut struct {
@@ -146,9 +146,9 @@ func clusterTools(bk Buildkite) ([]*Tool, error) {
 	add(&d, Spec{
 		Name:  "list_clusters",
 		Title: "List clusters",
-		Description: "Lists the clusters of a Buildkite organization (isolated groups of agents, queues and pipelines), 30 per page by default. " +
-			"Returns items (id, name, description, emoji, color, default_queue_id, web_url, created_at, created_by) and next_page when there are more. " +
-			"Use it to find the cluster_id the queue tools need.",
+		Description: "Lists the organization's clusters (isolated groups of agents, queues and pipelines): items (id, name, " +
+			"description, emoji, color, default_queue_id, web_url, created_at, created_by) and next_page when there are " +
+			"more. Gives the cluster_id the queue tools need.",
 		Area: "clusters", Kind: Read, Scopes: []string{"read_clusters"},
 	}, func(ctx context.Context, in listClustersArgs) (clusterList, error) {
 		lo, err := listOptions(in.Page, in.PerPage)
@@ -180,8 +180,8 @@ func clusterTools(bk Buildkite) ([]*Tool, error) {
 	add(&d, Spec{
 		Name:  "create_cluster",
 		Title: "Create a cluster",
-		Description: "Creates a cluster in the organization with a name (unique) and optional description, emoji and hex color, and returns it. " +
-			"A new cluster has no queues and no agents: add queues with create_cluster_queue. Confirm with the user first.",
+		Description: "Creates a cluster (unique name; optional description, emoji, hex color) and returns it. It starts with no " +
+			"queues or agents: add queues with create_cluster_queue. Confirm with the user first.",
 		Area: "clusters", Kind: Write, Scopes: []string{"write_clusters"},
 	}, func(ctx context.Context, in createClusterArgs) (clusterOut, error) {
 		if strings.TrimSpace(in.Name) == "" {
@@ -196,8 +196,9 @@ func clusterTools(bk Buildkite) ([]*Tool, error) {
 	add(&d, Spec{
 		Name:  "update_cluster",
 		Title: "Update a cluster",
-		Description: "Changes a cluster's name, description, emoji, color or default queue (default_queue_id, a queue of this cluster); " +
-			"fields left out stay as they are. Changing the default queue moves the agents that name no queue, so confirm with the user first. Returns the cluster as it now is.",
+		Description: "Changes a cluster's name, description, emoji, color or default_queue_id (a queue of this cluster); fields left " +
+			"out stay. A new default queue moves the agents that name no queue: confirm with the user first. Returns the " +
+			"cluster.",
 		Area: "clusters", Kind: Destructive, Scopes: []string{"write_clusters"},
 	}, func(ctx context.Context, in updateClusterArgs) (clusterOut, error) {
 		if in.Name == "" && in.Description == "" && in.Emoji == "" && in.Color == "" && in.DefaultQueueID == "" {
@@ -214,9 +215,9 @@ func clusterTools(bk Buildkite) ([]*Tool, error) {
 	add(&d, Spec{
 		Name:  "list_cluster_queues",
 		Title: "List a cluster's queues",
-		Description: "Lists the queues of a cluster, 30 per page by default: items (id, key, description, retry_agent_affinity, " +
-			"dispatch_paused with who paused it, when and why, web_url) and next_page when there are more. " +
-			"A job runs on a queue's agents when its step targets queue=KEY.",
+		Description: "Lists a cluster's queues: items (id, key, description, retry_agent_affinity, dispatch_paused with by whom, " +
+			"when and why, web_url) and next_page when there are more. A step runs on a queue's agents when it targets " +
+			"queue=KEY.",
 		Area: "clusters", Kind: Read, Scopes: []string{"read_clusters"},
 	}, func(ctx context.Context, in listQueuesArgs) (queueList, error) {
 		lo, err := listOptions(in.Page, in.PerPage)
@@ -248,8 +249,8 @@ func clusterTools(bk Buildkite) ([]*Tool, error) {
 	add(&d, Spec{
 		Name:  "create_cluster_queue",
 		Title: "Create a cluster queue",
-		Description: "Creates a queue in a cluster with a key (letters, digits, hyphens, underscores; unique in the cluster) and an optional description, and returns it. " +
-			"Agents started with the tag queue=KEY join it. Confirm with the user first.",
+		Description: "Creates a queue in a cluster with a unique key and an optional description, and returns it. Agents started " +
+			"with the tag queue=KEY join it. Confirm with the user first.",
 		Area: "clusters", Kind: Write, Scopes: []string{"write_clusters"},
 	}, func(ctx context.Context, in createQueueArgs) (queueOut, error) {
 		if strings.TrimSpace(in.Key) == "" {
@@ -264,8 +265,8 @@ func clusterTools(bk Buildkite) ([]*Tool, error) {
 	add(&d, Spec{
 		Name:  "update_cluster_queue",
 		Title: "Update a cluster queue",
-		Description: "Changes a queue's description or retry_agent_affinity (prefer-warmest or prefer-different: where retried jobs run); " +
-			"fields left out stay as they are. Returns the queue as it now is. Confirm with the user first.",
+		Description: "Changes a queue's description or retry_agent_affinity; fields left out stay. Confirm with the user first. " +
+			"Returns the queue.",
 		Area: "clusters", Kind: Destructive, Scopes: []string{"write_clusters"},
 	}, func(ctx context.Context, in updateQueueArgs) (queueOut, error) {
 		if err := oneOf("retry_agent_affinity", in.RetryAgentAffinity, "prefer-warmest", "prefer-different"); err != nil {

@@ -12,11 +12,11 @@ import (
 
 type failureSummaryArgs struct {
 	buildArgs
-	LogTail            int   `json:"log_tail,omitempty" jsonschema:"log lines to show from the end of each failed job, 0 to 200 (default 30)"`
-	MaxJobs            int   `json:"max_jobs,omitempty" jsonschema:"the most failed, canceled or broken jobs to report, 1 to 30 (default 10)"`
-	MaxAnnotations     int   `json:"max_annotations,omitempty" jsonschema:"the most error and warning annotations to report, 0 to 30 (default 10)"`
-	MaxTestRuns        int   `json:"max_test_runs,omitempty" jsonschema:"the most Test Engine runs to read failures from, 0 to 10 (default 3)"`
-	MaxFailedTests     int   `json:"max_failed_tests,omitempty" jsonschema:"the most failed test executions to report, 0 to 100 (default 20)"`
+	LogTail            int   `json:"log_tail,omitempty" jsonschema:"log lines from the end of each failed job, 0 to 200 (default 30)"`
+	MaxJobs            int   `json:"max_jobs,omitempty" jsonschema:"jobs to report, 1 to 30 (default 10)"`
+	MaxAnnotations     int   `json:"max_annotations,omitempty" jsonschema:"annotations to report, 0 to 30 (default 10)"`
+	MaxTestRuns        int   `json:"max_test_runs,omitempty" jsonschema:"Test Engine runs to read, 0 to 10 (default 3)"`
+	MaxFailedTests     int   `json:"max_failed_tests,omitempty" jsonschema:"failed tests to report, 0 to 100 (default 20)"`
 	IncludeLogs        *bool `json:"include_logs,omitempty" jsonschema:"read each failed job's log tail (default true)"`
 	IncludeAnnotations *bool `json:"include_annotations,omitempty" jsonschema:"read the build's error and warning annotations (default true)"`
 	IncludeTests       *bool `json:"include_tests,omitempty" jsonschema:"read failed test executions from Test Engine (default true)"`
@@ -74,10 +74,10 @@ func investigationTools(bk Buildkite) ([]*Tool, error) {
 	add(&d, Spec{
 		Name:  "get_build_failure_summary",
 		Title: "Why did this build fail?",
-		Description: "Explains a failed (or failing, or canceled) build in one call: the build, counts of its jobs by state, each failed, " +
-			"timed-out, broken or canceled job with the end of its log (log_tail lines, 30 by default), the build's error and warning " +
-			"annotations, and the failed test executions Test Engine recorded for it. Parts that cannot be read are listed in errors; " +
-			"the answer stays under 256 KiB (truncated says something was cut). Start here when asked why a build is red.",
+		Description: "Explains a failed, failing or canceled build in one call: the build, its job counts by state, each failed, " +
+			"timed-out, broken or canceled job with its log tail, the error and warning annotations, and the failed tests " +
+			"Test Engine recorded. Unreadable parts are listed in errors; the answer stays under 256 KiB (truncated says " +
+			"something was cut). Start here when asked why a build is red.",
 		Area: "investigations", Kind: Read, Scopes: []string{"read_builds", "read_build_logs", "read_suites"},
 	}, func(ctx context.Context, in failureSummaryArgs) (failureSummaryOut, error) {
 		return failureSummary(ctx, bk, in)

@@ -11,16 +11,16 @@ import (
 type listPipelinesArgs struct {
 	OrgSlug     string `json:"org_slug" jsonschema:"the organization slug, e.g. acme (user_token_organization gives it)"`
 	Name        string `json:"name,omitempty" jsonschema:"keep pipelines whose name contains this text"`
-	Repository  string `json:"repository,omitempty" jsonschema:"keep pipelines whose repository URL contains this text"`
+	Repository  string `json:"repository,omitempty" jsonschema:"keep pipelines whose repository URL contains it"`
 	Page        int    `json:"page,omitempty" jsonschema:"page number, from 1 (default 1); use next_page from the previous answer"`
 	PerPage     int    `json:"per_page,omitempty" jsonschema:"pipelines per page, 1 to 100 (default 30)"`
-	DetailLevel string `json:"detail_level,omitempty" jsonschema:"how much of each item to return: summary (default, the key fields), detailed (more fields) or full (everything Buildkite returns)"`
+	DetailLevel string `json:"detail_level,omitempty" jsonschema:"summary (default), detailed or full"`
 }
 
 type getPipelineArgs struct {
 	OrgSlug      string `json:"org_slug" jsonschema:"the organization slug, e.g. acme"`
 	PipelineSlug string `json:"pipeline_slug" jsonschema:"the pipeline slug, e.g. web-app"`
-	DetailLevel  string `json:"detail_level,omitempty" jsonschema:"how much to return: summary (default, the key fields), detailed (more fields) or full (everything Buildkite returns, including the steps configuration)"`
+	DetailLevel  string `json:"detail_level,omitempty" jsonschema:"summary (default), detailed or full"`
 }
 
 // pipelineOut is a pipeline at any detail level: the summary fields are
@@ -103,9 +103,8 @@ func pipelineTools(bk Buildkite) ([]*Tool, error) {
 	add(&d, Spec{
 		Name:  "list_pipelines",
 		Title: "List pipelines",
-		Description: "Lists the pipelines of a Buildkite organization, 30 per page by default, optionally filtered by name or repository. " +
-			"Returns items (slug, name, repository, default_branch, web_url at the summary detail level) and next_page when there are more. " +
-			"Use it to find a pipeline_slug for the build tools.",
+		Description: "Lists the organization's pipelines, filtered by name or repository: items (slug, name, repository, " +
+			"default_branch, web_url) and next_page when there are more. Gives the pipeline_slug the build tools need.",
 		Area: "pipelines", Kind: Read, Scopes: []string{"read_pipelines"},
 	}, func(ctx context.Context, in listPipelinesArgs) (pipelineList, error) {
 		level, err := detailLevel(in.DetailLevel)
@@ -129,9 +128,8 @@ func pipelineTools(bk Buildkite) ([]*Tool, error) {
 	add(&d, Spec{
 		Name:  "get_pipeline",
 		Title: "Get a pipeline",
-		Description: "Returns one Buildkite pipeline: slug, name, repository, default_branch and web_url at the summary detail level; " +
-			"description, tags, cluster, branch filter and running/scheduled counts when detailed; " +
-			"everything including the steps configuration when full.",
+		Description: "Returns one pipeline: slug, name, repository, default_branch and web_url; detailed adds description, tags, " +
+			"cluster, branch filter and running/scheduled counts; full is everything, steps included.",
 		Area: "pipelines", Kind: Read, Scopes: []string{"read_pipelines"},
 	}, func(ctx context.Context, in getPipelineArgs) (pipelineOut, error) {
 		level, err := detailLevel(in.DetailLevel)
@@ -158,14 +156,14 @@ type pipelineEditAPI interface {
 
 type createPipelineArgs struct {
 	OrgSlug       string   `json:"org_slug" jsonschema:"the organization slug, e.g. acme"`
-	Name          string   `json:"name" jsonschema:"the pipeline's name; its slug is derived from it"`
-	RepositoryURL string   `json:"repository_url" jsonschema:"the Git repository to build, e.g. git@github.com:acme/app.git"`
-	ClusterID     string   `json:"cluster_id,omitempty" jsonschema:"the UUID of the cluster whose agents run it (list_clusters); default: the organization's default cluster"`
-	Configuration string   `json:"configuration,omitempty" jsonschema:"the pipeline's steps as YAML (default: one step that runs buildkite-agent pipeline upload, reading .buildkite/pipeline.yml from the repository)"`
-	DefaultBranch string   `json:"default_branch,omitempty" jsonschema:"the branch builds use by default (default main)"`
+	Name          string   `json:"name" jsonschema:"its slug is derived from it"`
+	RepositoryURL string   `json:"repository_url" jsonschema:"e.g. git@github.com:acme/app.git"`
+	ClusterID     string   `json:"cluster_id,omitempty" jsonschema:"the cluster to run it in (default: the organization's default)"`
+	Configuration string   `json:"configuration,omitempty" jsonschema:"steps as YAML (default: one step uploading .buildkite/pipeline.yml)"`
+	DefaultBranch string   `json:"default_branch,omitempty" jsonschema:"default main"`
 	Description   string   `json:"description,omitempty" jsonschema:"what the pipeline does"`
 	Tags          []string `json:"tags,omitempty" jsonschema:"tags to find the pipeline by"`
-	CreateWebhook bool     `json:"create_webhook,omitempty" jsonschema:"also create the webhook on the repository host so pushes start builds (default false)"`
+	CreateWebhook bool     `json:"create_webhook,omitempty" jsonschema:"also add the repository's webhook, so pushes start builds"`
 }
 
 type updatePipelineArgs struct {
@@ -174,7 +172,7 @@ type updatePipelineArgs struct {
 	Name                string   `json:"name,omitempty" jsonschema:"a new name"`
 	RepositoryURL       string   `json:"repository_url,omitempty" jsonschema:"a new Git repository URL"`
 	ClusterID           string   `json:"cluster_id,omitempty" jsonschema:"the UUID of the cluster to move the pipeline to"`
-	Configuration       string   `json:"configuration,omitempty" jsonschema:"new steps as YAML, replacing the current ones entirely (get_pipeline with detail_level full shows them)"`
+	Configuration       string   `json:"configuration,omitempty" jsonschema:"new steps YAML, replacing the current (get_pipeline full shows them)"`
 	DefaultBranch       string   `json:"default_branch,omitempty" jsonschema:"a new default branch"`
 	Description         string   `json:"description,omitempty" jsonschema:"a new description"`
 	BranchConfiguration string   `json:"branch_configuration,omitempty" jsonschema:"a new branch filter, e.g. \"main release/*\""`
@@ -203,10 +201,9 @@ func pipelineEditTools(d *definer, bk Buildkite) {
 	add(d, Spec{
 		Name:  "create_pipeline",
 		Title: "Create a pipeline",
-		Description: "Creates a pipeline that builds repository_url, optionally in a given cluster, with steps given as YAML configuration " +
-			"(by default one step that uploads .buildkite/pipeline.yml from the repository), a default branch, description and tags. " +
-			"With create_webhook it also asks Buildkite to add the webhook on the repository host, and reports whether that worked. " +
-			"Returns the new pipeline (slug, web_url, cluster, ...). Confirm with the user first.",
+		Description: "Creates a pipeline building repository_url, optionally in a cluster, with steps as YAML configuration, a " +
+			"default branch, description and tags; create_webhook also asks Buildkite to add the repository's webhook and " +
+			"reports whether it did. Returns the pipeline (slug, web_url, cluster, ...). Confirm with the user first.",
 		Area: "pipelines", Kind: Write, Scopes: []string{"write_pipelines"},
 	}, func(ctx context.Context, in createPipelineArgs) (createdPipelineOut, error) {
 		if strings.TrimSpace(in.Name) == "" {
@@ -235,9 +232,9 @@ func pipelineEditTools(d *definer, bk Buildkite) {
 	add(d, Spec{
 		Name:  "update_pipeline",
 		Title: "Update a pipeline",
-		Description: "Changes a pipeline's name, repository_url, cluster_id, configuration (its steps as YAML, replaced entirely), default_branch, " +
-			"description, branch_configuration (branch filter), visibility or tags; fields left out stay as they are. " +
-			"The change applies to every later build, so confirm it with the user first. Returns the pipeline as it now is.",
+		Description: "Changes a pipeline's name, repository_url, cluster_id, configuration (steps YAML, replaced whole), " +
+			"default_branch, description, branch_configuration, visibility or tags; fields left out stay. It applies to " +
+			"every later build: confirm with the user first. Returns the pipeline.",
 		Area: "pipelines", Kind: Destructive, Scopes: []string{"write_pipelines"},
 	}, func(ctx context.Context, in updatePipelineArgs) (pipelineOut, error) {
 		if err := oneOf("visibility", in.Visibility, "private", "public"); err != nil {
@@ -295,12 +292,12 @@ type getScheduleArgs struct {
 type createScheduleArgs struct {
 	OrgSlug      string            `json:"org_slug" jsonschema:"the organization slug, e.g. acme"`
 	PipelineSlug string            `json:"pipeline_slug" jsonschema:"the pipeline slug, e.g. web-app"`
-	Cronline     string            `json:"cronline" jsonschema:"when to build: @hourly, @daily, @weekly, @monthly, or a crontab line such as \"0 2 * * 1-5\" optionally followed by a time zone, e.g. \"0 2 * * * Europe/Berlin\" (UTC otherwise)"`
-	Label        string            `json:"label,omitempty" jsonschema:"a short name for the schedule, e.g. Nightly full suite"`
+	Cronline     string            `json:"cronline" jsonschema:"@hourly, @daily, @weekly, @monthly, or crontab (\"0 2 * * 1-5\"), optionally with a time zone (\"0 2 * * * Europe/Berlin\"; default UTC)"`
+	Label        string            `json:"label,omitempty" jsonschema:"e.g. Nightly full suite"`
 	Message      string            `json:"message,omitempty" jsonschema:"the message of the builds it creates"`
 	Commit       string            `json:"commit,omitempty" jsonschema:"the commit to build (default HEAD)"`
-	Branch       string            `json:"branch,omitempty" jsonschema:"the branch to build (default: the pipeline's default branch)"`
-	Env          map[string]string `json:"env,omitempty" jsonschema:"environment variables for the builds it creates, name to value"`
+	Branch       string            `json:"branch,omitempty" jsonschema:"default: the pipeline's default branch"`
+	Env          map[string]string `json:"env,omitempty" jsonschema:"environment variables, name to value"`
 	Enabled      *bool             `json:"enabled,omitempty" jsonschema:"whether it creates builds (default true)"`
 }
 
@@ -308,13 +305,13 @@ type updateScheduleArgs struct {
 	OrgSlug      string            `json:"org_slug" jsonschema:"the organization slug, e.g. acme"`
 	PipelineSlug string            `json:"pipeline_slug" jsonschema:"the pipeline slug, e.g. web-app"`
 	ScheduleID   string            `json:"schedule_id" jsonschema:"the schedule's UUID (list_pipeline_schedules gives it)"`
-	Cronline     string            `json:"cronline,omitempty" jsonschema:"a new cron line, as for create_pipeline_schedule"`
+	Cronline     string            `json:"cronline,omitempty" jsonschema:"as for create_pipeline_schedule"`
 	Label        string            `json:"label,omitempty" jsonschema:"a new label"`
 	Message      string            `json:"message,omitempty" jsonschema:"a new build message"`
 	Commit       string            `json:"commit,omitempty" jsonschema:"a new commit to build"`
 	Branch       string            `json:"branch,omitempty" jsonschema:"a new branch to build"`
-	Env          map[string]string `json:"env,omitempty" jsonschema:"new environment variables, replacing the current ones"`
-	Enabled      *bool             `json:"enabled,omitempty" jsonschema:"false stops it creating builds, true starts it again"`
+	Env          map[string]string `json:"env,omitempty" jsonschema:"replaces the current ones"`
+	Enabled      *bool             `json:"enabled,omitempty" jsonschema:"false pauses it, true resumes it"`
 }
 
 type scheduleOut struct {
@@ -354,8 +351,9 @@ func scheduleTools(d *definer, bk Buildkite) {
 	add(d, Spec{
 		Name:  "list_pipeline_schedules",
 		Title: "List a pipeline's schedules",
-		Description: "Lists a pipeline's scheduled builds, newest first, 30 per page by default: items (id, label, cronline, enabled, branch, commit, " +
-			"message, env, next_build_at, and failed_message/failed_at when the last attempt to create a build failed) and next_page when there are more.",
+		Description: "Lists a pipeline's schedules, newest first: items (id, label, cronline, enabled, branch, commit, message, env, " +
+			"next_build_at; failed_message and failed_at when the last build could not be created) and next_page when there " +
+			"are more.",
 		Area: "pipelines", Kind: Read, Scopes: []string{"read_pipelines"},
 	}, func(ctx context.Context, in listSchedulesArgs) (scheduleList, error) {
 		lo, err := listOptions(in.Page, in.PerPage)
@@ -387,9 +385,9 @@ func scheduleTools(d *definer, bk Buildkite) {
 	add(d, Spec{
 		Name:  "create_pipeline_schedule",
 		Title: "Create a pipeline schedule",
-		Description: "Schedules builds of a pipeline on a cronline (@daily, or crontab syntax with an optional time zone), of a branch and commit, " +
-			"with a message and environment variables; enabled unless enabled is false. Every build it creates runs the pipeline's steps, " +
-			"so confirm with the user first. Returns the schedule with next_build_at.",
+		Description: "Schedules builds of a pipeline on a cronline, of a branch and commit, with a message and env; enabled unless " +
+			"enabled is false. Each build runs the pipeline's steps: confirm with the user first. Returns the schedule with " +
+			"next_build_at.",
 		Area: "pipelines", Kind: Write, Scopes: []string{"write_pipelines"},
 	}, func(ctx context.Context, in createScheduleArgs) (scheduleOut, error) {
 		if strings.TrimSpace(in.Cronline) == "" {
@@ -406,8 +404,8 @@ func scheduleTools(d *definer, bk Buildkite) {
 	add(d, Spec{
 		Name:  "update_pipeline_schedule",
 		Title: "Update a pipeline schedule",
-		Description: "Changes a pipeline schedule's cronline, label, message, commit, branch, env (replaced entirely) or enabled; fields left out stay as they are. " +
-			"Use enabled false to stop a schedule without deleting it. Confirm with the user first. Returns the schedule as it now is.",
+		Description: "Changes a schedule's cronline, label, message, commit, branch, env (replaced whole) or enabled (false pauses " +
+			"it); fields left out stay. Confirm with the user first. Returns the schedule.",
 		Area: "pipelines", Kind: Destructive, Scopes: []string{"write_pipelines"},
 	}, func(ctx context.Context, in updateScheduleArgs) (scheduleOut, error) {
 		ch := buildkite.PipelineScheduleChanges{

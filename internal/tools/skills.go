@@ -62,7 +62,7 @@ func loadSkills() ([]skill, error) {
 }
 
 type listSkillsArgs struct {
-	Query string `json:"query,omitempty" jsonschema:"words to look for in the guides' names, titles and text, e.g. flaky; leave out to list them all"`
+	Query string `json:"query,omitempty" jsonschema:"words to look for, e.g. flaky"`
 }
 
 type loadSkillArgs struct {

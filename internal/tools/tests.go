@@ -18,10 +18,10 @@ type testAPI interface {
 }
 
 type testFilterArgs struct {
-	Branch  string `json:"branch,omitempty" jsonschema:"count only executions on this branch; !main excludes a branch, feature* matches a prefix"`
+	Branch  string `json:"branch,omitempty" jsonschema:"count only executions on this branch; !main excludes it, feature* a prefix"`
 	State   string `json:"state,omitempty" jsonschema:"keep tests in this state: enabled, muted or skipped"`
-	Tags    string `json:"tags,omitempty" jsonschema:"execution tags to filter by, comma-separated key:value pairs, e.g. result:failed"`
-	SortBy  string `json:"sort_by,omitempty" jsonschema:"sort by duration_avg (default), duration_sum, duration_min, duration_max or reliability"`
+	Tags    string `json:"tags,omitempty" jsonschema:"execution tags, comma-separated key:value, e.g. result:failed"`
+	SortBy  string `json:"sort_by,omitempty" jsonschema:"duration_avg (default), duration_sum, duration_min, duration_max or reliability"`
 	Order   string `json:"order,omitempty" jsonschema:"desc (default) or asc"`
 	Page    int    `json:"page,omitempty" jsonschema:"page number, from 1 (default 1); use next_page from the previous answer"`
 	PerPage int    `json:"per_page,omitempty" jsonschema:"tests per page, 1 to 100 (default 30)"`
@@ -30,7 +30,7 @@ type testFilterArgs struct {
 type listTestsArgs struct {
 	OrgSlug       string `json:"org_slug" jsonschema:"the organization slug, e.g. acme"`
 	TestSuiteSlug string `json:"test_suite_slug" jsonschema:"the Test Engine suite slug, e.g. web-app-rspec"`
-	Period        string `json:"period,omitempty" jsonschema:"the window the metrics cover, e.g. 7days or 24hours; not with min_timestamp/max_timestamp"`
+	Period        string `json:"period,omitempty" jsonschema:"e.g. 7days or 24hours; not with min_timestamp/max_timestamp"`
 	MinTimestamp  string `json:"min_timestamp,omitempty" jsonschema:"start of the window, RFC 3339, e.g. 2026-11-20T00:00:00Z"`
 	MaxTimestamp  string `json:"max_timestamp,omitempty" jsonschema:"end of the window, RFC 3339 (default now)"`
 	testFilterArgs
@@ -38,7 +38,7 @@ type listTestsArgs struct {
 
 type listTestsForBuildArgs struct {
 	OrgSlug   string `json:"org_slug" jsonschema:"the organization slug, e.g. acme"`
-	BuildUUID string `json:"build_uuid" jsonschema:"the build's UUID (build_id from get_build_test_engine_runs), not its number"`
+	BuildUUID string `json:"build_uuid" jsonschema:"build_id from get_build_test_engine_runs (not the number)"`
 	testFilterArgs
 }
 
@@ -63,7 +63,7 @@ type getTestRunArgs struct {
 
 type failedExecutionsArgs struct {
 	getTestRunArgs
-	IncludeFailureExpanded bool `json:"include_failure_expanded,omitempty" jsonschema:"also return each failure's full message and backtrace (longer)"`
+	IncludeFailureExpanded bool `json:"include_failure_expanded,omitempty" jsonschema:"also return each failure's message and backtrace"`
 	Page                   int  `json:"page,omitempty" jsonschema:"page number, from 1 (default 1); use next_page from the previous answer"`
 	PerPage                int  `json:"per_page,omitempty" jsonschema:"failures per page, 1 to 100 (default 30)"`
 }
@@ -215,9 +215,10 @@ func testTools(bk Buildkite) ([]*Tool, error) {
 	add(&d, Spec{
 		Name:  "list_tests",
 		Title: "List a suite's tests",
-		Description: "Lists the tests of a Test Engine suite with metrics over a window (period such as 7days, or min_timestamp/max_timestamp): " +
-			"reliability (share of passed among passed and failed executions), average and longest duration in seconds, executions and counts by result, " +
-			"sorted by sort_by (duration_avg by default, or reliability with order asc for the flakiest). 30 per page; next_page when there are more.",
+		Description: "Lists a Test Engine suite's tests with metrics over a window (period, or min_timestamp/max_timestamp): " +
+			"reliability (passed share of passed and failed executions), average and longest duration in seconds, " +
+			"executions by result; sorted by sort_by (reliability with order asc: flakiest first). next_page when there are " +
+			"more.",
 		Area: "tests", Kind: Read, Scopes: []string{"read_suites"},
 	}, func(ctx context.Context, in listTestsArgs) (testList, error) {
 		opt, err := in.options()
@@ -246,9 +247,9 @@ func testTools(bk Buildkite) ([]*Tool, error) {
 	add(&d, Spec{
 		Name:  "list_tests_for_build",
 		Title: "List a build's tests",
-		Description: "Lists the tests that ran in one build, across the Test Engine suites it reported to, with metrics over that build " +
-			"(reliability, durations, executions by result); filters and sorting as list_tests. Needs the build's UUID (build_id from " +
-			"get_build_test_engine_runs or get_build), not its number. 30 per page; next_page when there are more.",
+		Description: "Lists the tests that ran in one build, across its Test Engine suites, with metrics over that build; filters " +
+			"and sorting as list_tests. Takes the build's UUID (build_id from get_build_test_engine_runs or get_build), not " +
+			"its number. next_page when there are more.",
 		Area: "tests", Kind: Read, Scopes: []string{"read_suites"},
 	}, func(ctx context.Context, in listTestsForBuildArgs) (testList, error) {
 		opt, err := in.options()
@@ -264,8 +265,8 @@ func testTools(bk Buildkite) ([]*Tool, error) {
 	add(&d, Spec{
 		Name:  "list_test_runs",
 		Title: "List a suite's runs",
-		Description: "Lists the runs of a Test Engine suite, newest first: id, state, result, branch, commit, build_id and time. " +
-			"30 per page; next_page when there are more. get_failed_executions shows what failed in a run.",
+		Description: "Lists a Test Engine suite's runs, newest first: id, state, result, branch, commit, build_id and time; " +
+			"next_page when there are more. get_failed_executions shows what failed in one.",
 		Area: "tests", Kind: Read, Scopes: []string{"read_suites"},
 	}, func(ctx context.Context, in listTestRunsArgs) (testRunList, error) {
 		lo, err := listOptions(in.Page, in.PerPage)
@@ -297,8 +298,9 @@ func testTools(bk Buildkite) ([]*Tool, error) {
 	add(&d, Spec{
 		Name:  "get_failed_executions",
 		Title: "Failed tests of a run",
-		Description: "Lists the failed test executions of a Test Engine run: test name, location, failure_reason and duration; with " +
-			"include_failure_expanded also the expanded message and backtrace (cut to 40 and 20 lines). 30 per page; next_page when there are more.",
+		Description: "Lists the failed test executions of a Test Engine run: test name, location, failure_reason and duration; " +
+			"include_failure_expanded adds the message and backtrace (up to 40 and 20 lines). next_page when there are " +
+			"more.",
 		Area: "tests", Kind: Read, Scopes: []string{"read_suites"},
 	}, func(ctx context.Context, in failedExecutionsArgs) (failedExecutionList, error) {
 		lo, err := listOptions(in.Page, in.PerPage)

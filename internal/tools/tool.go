@@ -87,24 +87,26 @@ type built struct {
 // (the model learns nothing from them that the description does not say,
 // and every tool list would carry them).
 var commonArguments = map[string]commonArgument{
-	"org_slug":         {pattern: slugPattern, boilerplate: "the organization slug, e.g. acme"},
-	"pipeline_slug":    {pattern: slugPattern, boilerplate: "the pipeline slug, e.g. web-app"},
-	"test_suite_slug":  {pattern: slugPattern, boilerplate: "the Test Engine suite slug, e.g. web-app-rspec"},
-	"build_number":     {pattern: regexp.MustCompile(`^[1-9][0-9]{0,9}$`), integer: true, boilerplate: `the build number, e.g. "42"`},
-	"job_id":           {pattern: uuidPattern, boilerplate: "the job's UUID"},
+	"org_slug":         {pattern: slugPattern, boilerplate: restating(`the organization slug, e\.g\. acme`)},
+	"pipeline_slug":    {pattern: slugPattern, boilerplate: restating(`the pipeline slug, e\.g\. web-app`)},
+	"test_suite_slug":  {pattern: slugPattern, boilerplate: restating(`the Test Engine suite slug, e\.g\. web-app-rspec`)},
+	"build_number":     {pattern: regexp.MustCompile(`^[1-9][0-9]{0,9}$`), integer: true, boilerplate: restating(`the build number, e\.g\. "42"`)},
+	"job_id":           {pattern: uuidPattern, boilerplate: restating(`the job's UUID( \(list_jobs or get_build with include_jobs gives it\))?`)},
 	"source_job_id":    {pattern: uuidPattern},
 	"build_uuid":       {pattern: uuidPattern},
-	"cluster_id":       {pattern: uuidPattern},
+	"cluster_id":       {pattern: uuidPattern, boilerplate: restating(`the cluster's UUID \(list_clusters gives it\)`)},
 	"default_queue_id": {pattern: uuidPattern},
-	"queue_id":         {pattern: uuidPattern},
-	"agent_id":         {pattern: uuidPattern},
-	"schedule_id":      {pattern: uuidPattern},
-	"artifact_id":      {pattern: uuidPattern},
+	"queue_id":         {pattern: uuidPattern, boilerplate: restating(`the queue's UUID \(list_cluster_queues gives it\)`)},
+	"agent_id":         {pattern: uuidPattern, boilerplate: restating(`the agent's UUID`)},
+	"schedule_id":      {pattern: uuidPattern, boilerplate: restating(`the schedule's UUID \(list_pipeline_schedules gives it\)`)},
+	"artifact_id":      {pattern: uuidPattern, boilerplate: restating(`the artifact's UUID`)},
 	"upload_uuid":      {pattern: uuidPattern},
-	"test_id":          {pattern: uuidPattern, boilerplate: "the test's UUID"},
-	"run_id":           {pattern: uuidPattern},
-	"page":             {boilerplate: "page number, from 1 (default 1); use next_page from the previous answer"},
-	"per_page":         {boilerplatePattern: regexp.MustCompile(`^[a-z]+ per page, 1 to 100 \(default 30\)$`)},
+	"test_id":          {pattern: uuidPattern, boilerplate: restating(`the test's UUID`)},
+	"run_id":           {pattern: uuidPattern, boilerplate: restating(`the run's UUID \(list_test_runs or get_build_test_engine_runs gives it\)`)},
+	"page":             {boilerplate: restating(`page number, from 1 \(default 1\); use next_page from the previous answer`)},
+	"per_page":         {boilerplate: restating(`[a-z]+ per page, 1 to 100 \(default 30\)`)},
+	"after":            {boilerplate: restating(`cursor: (return )?the page after this one \(next_cursor of the previous answer\)`)},
+	"before":           {boilerplate: restating(`cursor: (return )?the page before this one \(prev_cursor of the previous answer\)`)},
 }
 
 // commonArgument is how an argument name is treated in every tool.
@@ -115,16 +117,21 @@ type commonArgument struct {
 	// model copies what it read; the schema says so with anyOf (a type
 	// array is what strict clients refuse).
 	integer bool
-	// A description equal to boilerplate (or matching boilerplatePattern)
-	// only restates the argument's name: it is not announced, which keeps
-	// the tool list, paid for in every conversation, short. A description
-	// that says more (optional, where the value comes from) is kept.
-	boilerplate        string
-	boilerplatePattern *regexp.Regexp
+	// A description matching boilerplate only restates the argument's name
+	// or what the tool descriptions say once (where an id comes from, how
+	// pages go on): it is not announced, which keeps the tool list, paid
+	// for in every conversation, short. A description that says more
+	// (optional, what leaving it out does) is kept.
+	// It is compiled on a tool's first use, not at cold start.
+	boilerplate func() *regexp.Regexp
+}
+
+func restating(expr string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(?:` + expr + `)$`) })
 }
 
 func (c commonArgument) restates(description string) bool {
-	return description != "" && (description == c.boilerplate || c.boilerplatePattern != nil && c.boilerplatePattern.MatchString(description))
+	return c.boilerplate != nil && c.boilerplate().MatchString(description)
 }
 
 var (

@@ -70,9 +70,9 @@ func userTools(bk Buildkite) ([]*Tool, error) {
 	add(&d, Spec{
 		Name:  "access_token",
 		Title: "Buildkite access token details",
-		Description: "Describes kitegate's shared Buildkite API token without revealing it: its uuid, scopes, description, " +
-			"created_at, expires_at (null when it never expires) and the user it belongs to. " +
-			"Use it to explain why a tool is forbidden (a missing scope) or to check expiry.",
+		Description: "Describes the shared Buildkite API token kitegate calls with, without revealing it: uuid, scopes, description, " +
+			"created_at, expires_at (absent: it never expires) and its user. Use it to explain a forbidden tool (a missing " +
+			"scope) or to check expiry.",
 		Area: "user", Kind: Read,
 	}, func(ctx context.Context, _ noArgs) (accessTokenOut, error) {
 		t, err := bk.AccessToken(ctx)
