@@ -28,6 +28,7 @@ import (
 	cfgenv "github.com/kitegate/kitegate/internal/config"
 	"github.com/kitegate/kitegate/internal/discovery"
 	"github.com/kitegate/kitegate/internal/local"
+	"github.com/kitegate/kitegate/internal/metrics"
 	"github.com/kitegate/kitegate/internal/policy"
 	"github.com/kitegate/kitegate/internal/secrets"
 	"github.com/kitegate/kitegate/internal/tools"
@@ -149,6 +150,7 @@ func run(ctx context.Context, lookup func(string) (string, bool), stdout io.Writ
 		Token:          bk,
 		Classification: cfg.classification,
 		ExpiryWindow:   cfg.expiryWindow,
+		Metrics:        metrics.Lambda(cfg.onLambda, stdout),
 		Logger:         logger,
 	})
 	if err != nil {

@@ -29,6 +29,7 @@ import (
 	"github.com/kitegate/kitegate/internal/identity"
 	"github.com/kitegate/kitegate/internal/local"
 	"github.com/kitegate/kitegate/internal/mcpserver"
+	"github.com/kitegate/kitegate/internal/metrics"
 	"github.com/kitegate/kitegate/internal/policy"
 	"github.com/kitegate/kitegate/internal/ratelimit"
 	"github.com/kitegate/kitegate/internal/secrets"
@@ -134,6 +135,7 @@ func run(ctx context.Context, lookup func(string) (string, bool)) error {
 		AuthorizationServers: nonEmpty(cfg.OIDCIssuer),
 		AllowedOrigins:       cfg.AllowedOrigins,
 		MaxBodyBytes:         cfg.MaxBodyBytes,
+		Metrics:              metrics.Lambda(cfg.OnLambda, os.Stdout),
 		Version:              version.String(),
 		Logger:               logger,
 	})
@@ -225,6 +227,7 @@ func auditWriter(cfg config.Config, ddb func() (*dynamodb.Client, error)) (mcpse
 		return audit.NewDynamoDB(db, cfg.AuditTable, audit.DynamoDBOptions{
 			Retention: time.Duration(cfg.AuditRetentionDays) * 24 * time.Hour,
 			Fallback:  auditFallback,
+			Metrics:   metrics.Lambda(cfg.OnLambda, os.Stdout),
 		})
 	}
 	if cfg.AuditFile == "" {

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/kitegate/kitegate/internal/metrics"
 	"github.com/kitegate/kitegate/internal/tables"
 )
 
@@ -57,7 +58,9 @@ type DynamoDBOptions struct {
 	Backoff time.Duration
 	// Fallback receives replay lines; required.
 	Fallback io.Writer
-	Now      func() time.Time
+	// Metrics counts each replay line (AuditReplay, which pages); nil counts none.
+	Metrics *metrics.Writer
+	Now     func() time.Time
 }
 
 // NewDynamoDB returns a writer to the audit table named table.
@@ -155,6 +158,8 @@ type ReplayLine struct {
 }
 
 func (w *DynamoDB) replay(e Event, cause error) error {
+	// Counted first: the alarm fires even if the line cannot be written.
+	_ = w.opts.Metrics.Emit([]metrics.Metric{{Name: metrics.AuditReplay, Unit: metrics.Count, Value: 1}}, nil, "audit_event_id", e.ID)
 	b, err := json.Marshal(ReplayLine{AuditReplay: true, Level: "ERROR", Msg: "audit write failed; replay this line with make audit-replay", Err: cause.Error(), Event: &e})
 	if err != nil {
 		return errors.Join(cause, err)

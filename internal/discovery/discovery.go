@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/kitegate/kitegate/internal/metrics"
 	"github.com/kitegate/kitegate/internal/policy"
 )
 
@@ -59,8 +60,10 @@ type Config struct {
 	// Attempts bounds the reconciliations a run tries when other writers
 	// keep changing the policy under it (DefaultAttempts).
 	Attempts int
-	Logger   *slog.Logger
-	Now      func() time.Time
+	// Metrics receives the run's EMF line (token health); nil writes none.
+	Metrics *metrics.Writer
+	Logger  *slog.Logger
+	Now     func() time.Time
 }
 
 // Runner runs discovery.
@@ -154,6 +157,7 @@ func (r *Runner) Run(ctx context.Context) (Result, error) {
 		return res, err
 	}
 	r.log(ctx, res)
+	r.emit(ctx, res, now)
 	return res, nil
 }
 

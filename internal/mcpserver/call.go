@@ -193,6 +193,7 @@ func (h *Handler) record(ctx context.Context, rq *request, call *mcp.CallToolReq
 		// the log whole, marked for replay.
 		h.logger.Error("mcp: audit write failed", "err", err, "audit_replay", true, "event", e)
 	}
+	h.emit(ctx, e)
 }
 
 func outcome(err error) string {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/kitegate/kitegate/internal/audit"
 	"github.com/kitegate/kitegate/internal/identity"
+	"github.com/kitegate/kitegate/internal/metrics"
 	"github.com/kitegate/kitegate/internal/policy"
 	"github.com/kitegate/kitegate/internal/ratelimit"
 	"github.com/kitegate/kitegate/internal/tools"
@@ -68,9 +69,11 @@ type Config struct {
 	RateLimiter RateLimiter
 	// MaxServers caps the cached per-profile-set servers (default 256).
 	MaxServers int
-	Version    string
-	Logger     *slog.Logger
-	Now        func() time.Time
+	// Metrics receives one EMF line per tools/call; nil writes none.
+	Metrics *metrics.Writer
+	Version string
+	Logger  *slog.Logger
+	Now     func() time.Time
 }
 
 // Handler serves /mcp, /healthz and the protected-resource metadata.

@@ -1,12 +1,15 @@
 package stack
 
 import (
+	"encoding/json"
 	"fmt"
 	"maps"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/kitegate/kitegate/internal/metrics"
 )
 
 // physicalNames are the properties that would give a resource a fixed name
@@ -172,12 +175,64 @@ func checkOperations(tm *Template) []string {
 		bad("no output names the OperatorPolicy")
 	}
 
+	problems = append(problems, checkDashboard(tm)...)
+
 	// Every alarm notifies the topic, going into alarm and back.
 	for _, a := range tm.Resources("AWS::CloudWatch::Alarm") {
 		for _, k := range []string{"AlarmActions", "OKActions"} {
 			if d := Describe(a.Properties[k]); !strings.Contains(d, "AlarmTopicArn") {
 				bad("alarm %s: %s %s, want the AlarmTopicArn topic", a.ID, k, d)
 			}
+		}
+	}
+	return problems
+}
+
+var subPlaceholder = regexp.MustCompile(`\$\{[A-Za-z0-9:.]+\}`)
+
+// checkDashboard: the stack has a dashboard whose body is JSON once
+// CloudFormation substitutes it, showing only metrics kitegate publishes,
+// and every kitegate metric an alarm watches.
+func checkDashboard(tm *Template) []string {
+	var problems []string
+	dashboards := tm.Resources("AWS::CloudWatch::Dashboard")
+	if len(dashboards) != 1 {
+		return []string{fmt.Sprintf("%d dashboards, want 1", len(dashboards))}
+	}
+	body := Map(dashboards[0].Properties["DashboardBody"])["Fn::Sub"]
+	text, ok := body.(string)
+	if !ok {
+		return []string{"Dashboard: DashboardBody is not a !Sub of one string"}
+	}
+	var doc struct {
+		Widgets []struct {
+			Properties struct {
+				Metrics [][]any `json:"metrics"`
+			} `json:"properties"`
+		} `json:"widgets"`
+	}
+	if err := json.Unmarshal([]byte(subPlaceholder.ReplaceAllString(text, "x")), &doc); err != nil {
+		return []string{fmt.Sprintf("Dashboard: the body is not JSON: %v", err)}
+	}
+	shown := map[string]bool{}
+	for _, w := range doc.Widgets {
+		for _, m := range w.Properties.Metrics {
+			if len(m) < 2 {
+				continue
+			}
+			ns, _ := m[0].(string)
+			name, _ := m[1].(string)
+			if ns == metrics.Namespace {
+				shown[name] = true
+				if !slices.Contains(metrics.Names, name) {
+					problems = append(problems, fmt.Sprintf("Dashboard shows %s, which kitegate does not publish", name))
+				}
+			}
+		}
+	}
+	for _, a := range tm.Resources("AWS::CloudWatch::Alarm") {
+		if name := String(a.Properties["MetricName"]); String(a.Properties["Namespace"]) == metrics.Namespace && !shown[name] {
+			problems = append(problems, fmt.Sprintf("Dashboard does not show %s, which alarm %s watches", name, a.ID))
 		}
 	}
 	return problems
@@ -225,6 +280,15 @@ func TestOperationsMutations(t *testing.T) {
 		}, "allows 366"},
 		{"a function not in the outputs", func(raw map[string]any) { delete(Map(raw["Outputs"]), "AuditFunctionName") }, "function AuditFunction"},
 		{"no operator policy output", func(raw map[string]any) { delete(Map(raw["Outputs"]), "OperatorPolicyArn") }, "OperatorPolicy"},
+		{"no dashboard", func(raw map[string]any) { delete(Map(raw["Resources"]), "Dashboard") }, "0 dashboards"},
+		{"a dashboard of an unpublished metric", func(raw map[string]any) {
+			b := props(raw, "Dashboard")["DashboardBody"].(map[string]any)
+			b["Fn::Sub"] = strings.Replace(b["Fn::Sub"].(string), `"Buildkite403"`, `"Buildkite418"`, 1)
+		}, "Buildkite418"},
+		{"a dashboard without an alarmed metric", func(raw map[string]any) {
+			b := props(raw, "Dashboard")["DashboardBody"].(map[string]any)
+			b["Fn::Sub"] = strings.ReplaceAll(b["Fn::Sub"].(string), `"TokenExpiringSoon"`, `"TokenMissingScopes"`)
+		}, "does not show TokenExpiringSoon"},
 		{"a silent alarm", func(raw map[string]any) { delete(props(raw, "AuditReplayAlarm"), "AlarmActions") }, "AuditReplayAlarm: AlarmActions"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/kitegate/kitegate/internal/metrics"
 )
 
 // apiGatewayTimeout is API Gateway's integration timeout: a function behind
@@ -217,19 +219,22 @@ func checkAlarms(tm *Template) []string {
 	for _, q := range tm.Resources("AWS::SQS::Queue") {
 		need(key{"AWS/SQS", "ApproximateNumberOfMessagesVisible", "!GetAtt " + q.ID + ".QueueName"}, "messages in "+q.ID)
 	}
-	// The mcp function logs an audit event it could not store for replay.
-	var replay bool
-	for _, f := range tm.Resources("AWS::Logs::MetricFilter") {
-		if strings.Contains(String(f.Properties["FilterPattern"]), "audit_replay") {
-			for _, mt := range List(f.Properties["MetricTransformations"]) {
-				if have[key{String(Map(mt)["MetricNamespace"]), Describe(Map(mt)["MetricName"]), ""}] {
-					replay = true
-				}
-			}
-		}
+	// kitegate's own metrics (EMF, internal/metrics) that page: an audit
+	// event logged for replay, Buildkite refusing the token, and the
+	// token's health as discovery found it.
+	for metric, fn := range map[string]string{
+		metrics.AuditReplay:       "McpFunction",
+		metrics.Buildkite401:      "McpFunction",
+		metrics.TokenFailed:       "DiscoveryFunction",
+		metrics.TokenDegraded:     "DiscoveryFunction",
+		metrics.TokenExpiringSoon: "DiscoveryFunction",
+	} {
+		need(key{metrics.Namespace, metric, "!Ref " + fn}, "published by "+fn)
 	}
-	if !replay {
-		problems = append(problems, "no alarm on the audit_replay lines' metric filter")
+	for _, a := range tm.Resources("AWS::CloudWatch::Alarm") {
+		if String(a.Properties["Namespace"]) == metrics.Namespace && !slices.Contains(metrics.Names, String(a.Properties["MetricName"])) {
+			problems = append(problems, fmt.Sprintf("alarm %s watches %s, which kitegate does not publish", a.ID, Describe(a.Properties["MetricName"])))
+		}
 	}
 	return problems
 }
