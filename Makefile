@@ -62,8 +62,8 @@ N ?= 20
 policy-diff: ## Show what policy-apply would change (POLICY=infra/policy.yaml); writes nothing.
 	$(ADMIN) policy-apply -file $(POLICY) -dry-run
 
-policy-apply: ## Apply POLICY to the policy table: prints the diff, writes only when something differs.
-	$(ADMIN) policy-apply -file $(POLICY)
+policy-apply: ## Apply POLICY to the policy table: prints the diff and conflicts; refuses to undo changes made outside the file unless FORCE=1.
+	$(ADMIN) policy-apply -file $(POLICY) $(if $(FORCE),-force)
 
 tools: ## List the tools with their states.
 	$(ADMIN) tools

@@ -52,14 +52,18 @@ const conflictRetries = 3
 // toolsets, profiles, settings and the states of the tools it lists; tools
 // it does not list keep their current state (new ones get default_state);
 // hash, class and scopes come from the catalog.
-func (a *Admin) Plan(ctx context.Context, file []byte) (cur, next policy.Policy, diff []string, err error) {
+func (a *Admin) Plan(ctx context.Context, file []byte) (cur, next policy.Policy, diff, conflicts []string, err error) {
 	desired, err := policy.ParseFile(file)
 	if err != nil {
-		return cur, next, nil, err
+		return cur, next, nil, nil, err
+	}
+	listed := map[string]bool{}
+	for name := range desired.Tools {
+		listed[name] = true
 	}
 	cur, err = a.Store.Load(ctx)
 	if err != nil {
-		return cur, next, nil, err
+		return cur, next, nil, nil, err
 	}
 	next = desired
 	next.Version = cur.Version
@@ -76,13 +80,18 @@ func (a *Admin) Plan(ctx context.Context, file []byte) (cur, next policy.Policy,
 			next.Tools[name] = t
 		}
 	}
-	return cur, next, Diff(cur, next), nil
+	return cur, next, Diff(cur, next), Conflicts(cur, next, listed), nil
 }
 
-// Apply applies the policy file: it prints the plan, and writes only when
-// something differs and dryRun is false. It reports whether it wrote.
-func (a *Admin) Apply(ctx context.Context, file []byte, dryRun bool) (bool, error) {
-	_, next, diff, err := a.Plan(ctx, file)
+// ErrConflicts refuses an apply that would undo an admin's change made
+// outside the file (Conflicts), unless forced.
+var ErrConflicts = errors.New("the file would undo changes made outside it: nothing written (make the file agree, or apply with FORCE=1)")
+
+// Apply applies the policy file: it prints the plan and any conflicts, and
+// writes only when something differs, dryRun is false, and nothing
+// conflicts (or force). It reports whether it wrote.
+func (a *Admin) Apply(ctx context.Context, file []byte, dryRun, force bool) (bool, error) {
+	_, next, diff, conflicts, err := a.Plan(ctx, file)
 	if err != nil {
 		return false, err
 	}
@@ -94,15 +103,24 @@ func (a *Admin) Apply(ctx context.Context, file []byte, dryRun bool) (bool, erro
 	for _, l := range diff {
 		fmt.Fprintln(a.Out, "  "+l)
 	}
+	if len(conflicts) > 0 {
+		fmt.Fprintf(a.Out, "%d conflict(s) with changes made outside the file:\n", len(conflicts))
+		for _, l := range conflicts {
+			fmt.Fprintln(a.Out, "  ! "+l)
+		}
+	}
 	if dryRun {
 		fmt.Fprintln(a.Out, "dry run: nothing written")
 		return false, nil
 	}
-	stored, err := a.Store.Apply(ctx, next, a.Actor)
+	if len(conflicts) > 0 && !force {
+		return false, ErrConflicts
+	}
+	stored, err := a.Store.Apply(ctx, next, a.Actor+FileMark)
 	if err != nil {
 		return false, err
 	}
-	fmt.Fprintf(a.Out, "applied as version %d by %s\n", stored.Version, a.Actor)
+	fmt.Fprintf(a.Out, "applied as version %d by %s\n", stored.Version, a.Actor+FileMark)
 	return true, nil
 }
 

@@ -73,7 +73,7 @@ func TestOperatorCommands(t *testing.T) {
 	}
 	c.must("policy-apply", "-file", file)
 	p, err := store.Load(t.Context())
-	if err != nil || p.Version != 1 || p.Tools["list_builds"].ChangedBy != "carol" {
+	if err != nil || p.Version != 1 || p.Tools["list_builds"].ChangedBy != "carol"+FileMark {
 		t.Fatalf("after apply: v%d %+v %v", p.Version, p.Tools["list_builds"], err)
 	}
 	// Applying the same file again changes nothing.

@@ -31,7 +31,8 @@ type Env struct {
 
 const usage = `usage: kitegate-admin COMMAND [flags]
 
-  policy-apply [-file infra/policy.yaml] [-dry-run]   apply the policy file (prints the diff first)
+  policy-apply [-file infra/policy.yaml] [-dry-run] [-force]
+                                                      apply the policy file (prints the diff and conflicts first)
   tools                                               list tools with their states
   approve TOOL [-note TEXT]                           approve a tool
   disable TOOL [-note TEXT]                           disable a tool
@@ -57,6 +58,7 @@ func Run(ctx context.Context, args []string, env Env) error {
 	fs.SetOutput(env.Stdout)
 	file := fs.String("file", "infra/policy.yaml", "policy file (policy-apply)")
 	dryRun := fs.Bool("dry-run", false, "print the diff, write nothing (policy-apply)")
+	force := fs.Bool("force", false, "apply even over changes made outside the file (policy-apply)")
 	note := fs.String("note", "", "note recorded on the tool (approve, disable)")
 	user := fs.String("user", "", "audit events of this user (sub)")
 	toolName := fs.String("tool", "", "audit events of this tool")
@@ -106,7 +108,7 @@ func Run(ctx context.Context, args []string, env Env) error {
 		if err != nil {
 			return err
 		}
-		_, err = a.Apply(ctx, data, *dryRun)
+		_, err = a.Apply(ctx, data, *dryRun, *force)
 		return err
 	case "tools":
 		return a.ListTools(ctx)
