@@ -12,7 +12,7 @@ LDFLAGS    = -s -w -X github.com/kitegate/kitegate/internal/version.version=$(VE
 BIN        = bin
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-short test-security guard vet lint fmt fuzz bench e2e build build-arm64 build-amd64 bootstrap build-McpFunction build-RotationFunction build-AuditFunction build-DiscoveryFunction discover rotate-token deploy deploy-prod clean policy-diff policy-apply tools approve disable audit-user audit-tool audit-replay audit-log usage-user usage-tool version
+.PHONY: help run test test-short test-security guard vet lint fmt fuzz bench e2e build build-arm64 build-amd64 bootstrap build-McpFunction build-RotationFunction build-AuditFunction build-DiscoveryFunction discover rotate-token deploy deploy-prod clean policy-diff policy-apply tools status who-can approve disable audit-user audit-tool audit-replay audit-log usage-user usage-tool version
 
 help: ## List the targets.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -67,6 +67,12 @@ policy-apply: ## Apply POLICY to the policy table: prints the diff and conflicts
 
 tools: ## List the tools with their states.
 	$(ADMIN) tools
+
+status: ## Token health, last discovery run, policy version, and what POLICY and the table disagree on.
+	$(ADMIN) status -file $(POLICY)
+
+who-can: ## The tools a person gets and why: make who-can USER=sub-or-email [GROUPS=a,b].
+	$(ADMIN) who-can -user "$(USER)" -groups "$(GROUPS)"
 
 approve: ## Approve a tool: make approve TOOL=name [NOTE="..."].
 	$(ADMIN) approve $(TOOL) -note "$(NOTE)"

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -34,6 +35,8 @@ const usage = `usage: kitegate-admin COMMAND [flags]
   policy-apply [-file infra/policy.yaml] [-dry-run] [-force]
                                                       apply the policy file (prints the diff and conflicts first)
   tools                                               list tools with their states
+  status [-file infra/policy.yaml]                    token health, last discovery run, policy version, file vs table
+  who-can -user SUB|EMAIL [-groups a,b]               the tools a person gets, and the profiles and toolsets why
   approve TOOL [-note TEXT]                           approve a tool
   disable TOOL [-note TEXT]                           disable a tool
   audit (-user SUB | -tool NAME) [-n 20] [-since WHEN] [-until WHEN]
@@ -67,6 +70,7 @@ func Run(ctx context.Context, args []string, env Env) error {
 	until := fs.String("until", "", "audit events up to this time (audit, usage, audit-log)")
 	days := fs.Int("days", 7, "days of usage, today included (usage, without -since)")
 	kind := fs.String("kind", "", "tool_call (default), policy_change, poison or all (audit-log)")
+	groups := fs.String("groups", "", "comma-separated groups of the person (who-can)")
 	// Flags may come before or after the one positional argument.
 	var pos []string
 	for {
@@ -112,6 +116,24 @@ func Run(ctx context.Context, args []string, env Env) error {
 		return err
 	case "tools":
 		return a.ListTools(ctx)
+	case "status":
+		data, err := os.ReadFile(*file)
+		if err != nil {
+			return err
+		}
+		st, ok := a.Store.(StatusLoader)
+		if !ok {
+			return errors.New("status: this policy store keeps no status")
+		}
+		return a.Status(ctx, st, data, time.Now())
+	case "who-can":
+		var gs []string
+		for _, g := range strings.Split(*groups, ",") {
+			if g = strings.TrimSpace(g); g != "" {
+				gs = append(gs, g)
+			}
+		}
+		return a.WhoCan(ctx, *user, gs)
 	case "approve", "disable":
 		if len(pos) != 1 {
 			return fmt.Errorf("%s: name one tool", cmd)
@@ -173,7 +195,7 @@ func Run(ctx context.Context, args []string, env Env) error {
 
 func newAdmin(ctx context.Context, env Env, cmd string) (*Admin, *dynamodb.Client, error) {
 	get := func(k string) string { v, _ := env.Lookup(k); return v }
-	needPolicy := cmd == "policy-apply" || cmd == "tools" || cmd == "approve" || cmd == "disable"
+	needPolicy := cmd == "policy-apply" || cmd == "tools" || cmd == "approve" || cmd == "disable" || cmd == "status" || cmd == "who-can"
 	needAudit := cmd == "audit" || cmd == "audit-replay" || cmd == "usage"
 	if needAudit && get("KITEGATE_AUDIT_TABLE") == "" {
 		return nil, nil, errors.New("KITEGATE_AUDIT_TABLE is not set (the AuditTableName output of the stack)")
