@@ -136,6 +136,7 @@ func run(ctx context.Context, lookup func(string) (string, bool)) error {
 		AllowedOrigins:       cfg.AllowedOrigins,
 		MaxBodyBytes:         cfg.MaxBodyBytes,
 		Metrics:              metrics.Lambda(cfg.OnLambda, os.Stdout),
+		RequestID:            serve.RequestID,
 		Version:              version.String(),
 		Logger:               logger,
 	})

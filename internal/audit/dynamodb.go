@@ -89,6 +89,7 @@ func NewDynamoDB(client PutAPI, table string, opts DynamoDBOptions) (*DynamoDB, 
 // Write stores e. It returns nil once e is either in the table or written
 // to the fallback as a replay line; an error means neither happened.
 func (w *DynamoDB) Write(ctx context.Context, e Event) error {
+	e = e.Bounded() // the item and a replay line must both fit
 	ctx, cancel := context.WithTimeout(ctx, w.opts.Budget)
 	defer cancel()
 	item, err := Item(e, w.opts.Now().Add(w.opts.Retention))
@@ -160,7 +161,7 @@ type ReplayLine struct {
 func (w *DynamoDB) replay(e Event, cause error) error {
 	// Counted first: the alarm fires even if the line cannot be written.
 	_ = w.opts.Metrics.Emit([]metrics.Metric{{Name: metrics.AuditReplay, Unit: metrics.Count, Value: 1}}, nil, "audit_event_id", e.ID)
-	b, err := json.Marshal(ReplayLine{AuditReplay: true, Level: "ERROR", Msg: "audit write failed; replay this line with make audit-replay", Err: cause.Error(), Event: &e})
+	b, err := json.Marshal(ReplayLine{AuditReplay: true, Level: "ERROR", Msg: "audit write failed; replay this line with make audit-replay", Err: Clip(cause.Error(), MaxErrorBytes), Event: &e})
 	if err != nil {
 		return errors.Join(cause, err)
 	}
@@ -179,43 +180,99 @@ type ReplayStats struct {
 	Events    int // replay lines found
 	Written   int // events put into the table
 	Duplicate int // events already in the table
+	Failed    int // replay lines that could not be put (see the error)
 }
+
+// maxReplayErrors caps the failed lines Replay names in its error.
+const maxReplayErrors = 20
 
 // Replay reads lines (a log export, or the writer's fallback output) from r
 // and puts every event marked "audit_replay":true into the table; other
 // lines are skipped. Text before the first '{' of a line (a timestamp,
 // a log stream name) is ignored, as is one level of wrapping in a
 // "message" field. Events already in the table are counted, not
-// rewritten. Replay stops at the first failed put.
+// rewritten. Each event is Bounded() first, so a line written before the
+// caps existed goes in too. A line that still cannot be put is counted in
+// Failed, named in the returned error, and skipped: the lines after it are
+// replayed all the same.
 func (w *DynamoDB) Replay(ctx context.Context, r io.Reader) (ReplayStats, error) {
 	var st ReplayStats
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), 4<<20)
-	for sc.Scan() {
+	var errs []error
+	fail := func(err error) {
+		st.Failed++
+		if len(errs) < maxReplayErrors {
+			errs = append(errs, fmt.Errorf("line %d: %s", st.Lines, Clip(err.Error(), MaxErrorBytes)))
+		}
+	}
+	br := bufio.NewReaderSize(r, 64<<10)
+	for {
+		line, tooLong, err := readLine(br, maxReplayLine)
+		if len(line) == 0 && err != nil {
+			if err != io.EOF {
+				errs = append(errs, fmt.Errorf("line %d: %w", st.Lines+1, err))
+			}
+			break
+		}
 		st.Lines++
-		e, ok := replayEvent(sc.Bytes())
+		if tooLong {
+			st.Events++
+			fail(fmt.Errorf("longer than %d bytes; not read", maxReplayLine))
+			continue
+		}
+		e, ok := replayEvent(line)
 		if !ok {
 			continue
 		}
 		st.Events++
-		item, err := Item(*e, w.opts.Now().Add(w.opts.Retention))
+		item, err := Item(e.Bounded(), w.opts.Now().Add(w.opts.Retention))
 		if err != nil {
-			return st, fmt.Errorf("line %d: %w", st.Lines, err)
+			fail(err)
+			continue
 		}
 		dup, err := w.put(ctx, item)
-		if err != nil {
-			return st, fmt.Errorf("line %d: %w", st.Lines, err)
-		}
-		if dup {
+		switch {
+		case err != nil:
+			fail(err)
+		case dup:
 			st.Duplicate++
-		} else {
+		default:
 			st.Written++
 		}
+		if ctx.Err() != nil {
+			errs = append(errs, ctx.Err())
+			break
+		}
 	}
-	if err := sc.Err(); err != nil {
-		return st, fmt.Errorf("line %d: %w", st.Lines+1, err)
+	if st.Failed > maxReplayErrors {
+		errs = append(errs, fmt.Errorf("and %d more failed lines", st.Failed-maxReplayErrors))
 	}
-	return st, nil
+	return st, errors.Join(errs...)
+}
+
+// maxReplayLine is the longest line Replay reads: far above any bounded
+// replay line, and above the 900 KB lines written before the caps.
+const maxReplayLine = 4 << 20
+
+// readLine reads one line without its newline. A line longer than limit is
+// consumed whole and reported as tooLong, without being kept.
+func readLine(br *bufio.Reader, limit int) (line []byte, tooLong bool, err error) {
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if !tooLong {
+			if len(line)+len(chunk) > limit {
+				tooLong, line = true, nil
+			} else {
+				line = append(line, chunk...)
+			}
+		}
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if tooLong {
+			return nil, true, nil
+		}
+		return bytes.TrimRight(line, "\r\n"), false, err
+	}
 }
 
 func replayEvent(line []byte) (*Event, bool) {
@@ -262,6 +319,7 @@ type item struct {
 	ID                 string   `dynamodbav:"id"`
 	Time               string   `dynamodbav:"time"`
 	RequestID          string   `dynamodbav:"request_id,omitempty"`
+	CallerRequestID    string   `dynamodbav:"caller_request_id,omitempty"`
 	Subject            string   `dynamodbav:"sub"`
 	Email              string   `dynamodbav:"email,omitempty"`
 	Groups             []string `dynamodbav:"groups,omitempty"`
@@ -288,14 +346,16 @@ type item struct {
 	ExpiresAt          int64    `dynamodbav:"expires_at"`
 }
 
-// Item returns e as an audit-table item that expires at expires (TTL).
+// Item returns e, Bounded(), as an audit-table item that expires at
+// expires (TTL).
 // Empty sub and tool are stored as "-": index keys cannot be empty.
 func Item(e Event, expires time.Time) (map[string]types.AttributeValue, error) {
 	if e.ID == "" {
 		return nil, errors.New("audit event without an id")
 	}
+	e = e.Bounded()
 	it := item{
-		ID: e.ID, Time: e.Time.UTC().Format(TimeLayout), RequestID: e.RequestID,
+		ID: e.ID, Time: e.Time.UTC().Format(TimeLayout), RequestID: e.RequestID, CallerRequestID: e.CallerRequestID,
 		Subject: orDash(e.User.Subject), Email: e.User.Email, Groups: e.User.Groups,
 		ClientName: e.Client.Name, ClientVersion: e.Client.Version, ClientID: e.Client.ID, ProtocolVersion: e.Client.ProtocolVersion,
 		Tool: orDash(e.Tool), Arguments: string(e.Arguments), ArgumentsTruncated: e.ArgumentsTruncated,
@@ -322,7 +382,7 @@ func EventFromItem(av map[string]types.AttributeValue) (Event, error) {
 		return Event{}, fmt.Errorf("audit item %s: time: %w", it.ID, err)
 	}
 	e := Event{
-		ID: it.ID, Time: t, RequestID: it.RequestID,
+		ID: it.ID, Time: t, RequestID: it.RequestID, CallerRequestID: it.CallerRequestID,
 		User:   User{Subject: it.Subject, Email: it.Email, Groups: it.Groups},
 		Client: Client{Name: it.ClientName, Version: it.ClientVersion, ID: it.ClientID, ProtocolVersion: it.ProtocolVersion},
 		Tool:   it.Tool, ArgumentsTruncated: it.ArgumentsTruncated,

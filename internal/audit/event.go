@@ -44,13 +44,19 @@ type Client struct {
 }
 
 // Event is one tools/call. ID is the idempotency key of its audit item.
+// Writers store Bounded(): no field a caller chose is kept whole.
 type Event struct {
-	ID        string    `json:"id"`
-	Time      time.Time `json:"time"`
-	RequestID string    `json:"request_id,omitempty"`
-	User      User      `json:"user"`
-	Client    Client    `json:"client"`
-	Tool      string    `json:"tool"`
+	ID   string    `json:"id"`
+	Time time.Time `json:"time"`
+	// RequestID is the platform's id of the request (Lambda's or API
+	// Gateway's), or one kitegate made; never one the caller chose.
+	RequestID string `json:"request_id,omitempty"`
+	// CallerRequestID is an id the caller sent (X-Request-Id), kept apart
+	// from RequestID and capped: it correlates, it does not identify.
+	CallerRequestID string `json:"caller_request_id,omitempty"`
+	User            User   `json:"user"`
+	Client          Client `json:"client"`
+	Tool            string `json:"tool"`
 	// Arguments are size-capped and redacted (see Redact).
 	Arguments          json.RawMessage `json:"arguments,omitempty"`
 	ArgumentsTruncated bool            `json:"arguments_truncated,omitempty"`

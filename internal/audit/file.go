@@ -36,7 +36,7 @@ func OpenFile(path string) (*JSONLines, error) {
 // Write appends one event as a single line; one write call per event keeps
 // lines whole even when several processes share the file.
 func (w *JSONLines) Write(_ context.Context, e Event) error {
-	b, err := json.Marshal(e)
+	b, err := json.Marshal(e.Bounded())
 	if err != nil {
 		return fmt.Errorf("encode audit event %s: %w", e.ID, err)
 	}

@@ -46,7 +46,7 @@ func (h *Handler) guard(next mcp.MethodHandler) mcp.MethodHandler {
 		d := h.decide(rq.snapshot, rq.subject, name)
 		if !d.Allowed {
 			h.record(ctx, rq, call, start, d, &callRecord{})
-			return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf("tool %q is not available to you: %s", name, d.Detail)}
+			return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf("tool %q is not available to you: %s", shownName(name), d.Detail)}
 		}
 		if res, limited := h.rateLimit(ctx, rq, call, start, d); limited {
 			return res, nil
@@ -120,10 +120,10 @@ func (h *Handler) decide(snap *policy.Snapshot, sub policy.Subject, name string)
 	}
 	t, ok := h.cfg.Catalog.Lookup(name)
 	if !ok {
-		return policy.Decision{Reason: "tool_unknown", Detail: fmt.Sprintf("tool %q is not part of this kitegate build", name), Profiles: d.Profiles}
+		return policy.Decision{Reason: "tool_unknown", Detail: fmt.Sprintf("tool %q is not part of this kitegate build", shownName(name)), Profiles: d.Profiles}
 	}
 	if pt, _ := snap.Tool(name); pt.ApprovedHash != "" && pt.ApprovedHash != t.Hash() {
-		return policy.Decision{Reason: "tool_definition_changed", Detail: fmt.Sprintf("tool %q changed since it was approved and awaits review", name), Profiles: d.Profiles}
+		return policy.Decision{Reason: "tool_definition_changed", Detail: fmt.Sprintf("tool %q changed since it was approved and awaits review", shownName(name)), Profiles: d.Profiles}
 	}
 	return d
 }
@@ -145,16 +145,17 @@ func (h *Handler) toolHandler(t *tools.Tool) mcp.ToolHandler {
 
 func (h *Handler) record(ctx context.Context, rq *request, call *mcp.CallToolRequest, start time.Time, d policy.Decision, rec *callRecord) {
 	e := audit.Event{
-		ID:        audit.NewID(),
-		Time:      start.UTC(),
-		RequestID: rq.id,
-		User:      audit.User{Subject: rq.caller.Subject, Email: rq.caller.Email, Groups: rq.caller.Groups},
-		Client:    clientOf(call),
-		Tool:      call.Params.Name,
-		Decision:  audit.Denied,
-		Reason:    d.Reason,
-		Profiles:  d.Profiles,
-		Outcome:   audit.OutcomeDenied,
+		ID:              audit.NewID(),
+		Time:            start.UTC(),
+		RequestID:       rq.id,
+		CallerRequestID: rq.callerID,
+		User:            audit.User{Subject: rq.caller.Subject, Email: rq.caller.Email, Groups: rq.caller.Groups},
+		Client:          clientOf(call),
+		Tool:            call.Params.Name,
+		Decision:        audit.Denied,
+		Reason:          d.Reason,
+		Profiles:        d.Profiles,
+		Outcome:         audit.OutcomeDenied,
 		// Which release answered: a change in behaviour shows in the audit.
 		ServerVersion: h.cfg.Version,
 	}
@@ -188,6 +189,7 @@ func (h *Handler) record(ctx context.Context, rq *request, call *mcp.CallToolReq
 		}
 	}
 	e.LatencyMS = float64(h.cfg.Now().Sub(start).Microseconds()) / 1000
+	e = e.Bounded() // for the log line below as much as for the writer
 	if err := h.cfg.Audit.Write(context.WithoutCancel(ctx), e); err != nil {
 		// The answer is not lost for a failed audit write: the event goes to
 		// the log whole, marked for replay.
@@ -226,6 +228,10 @@ func clientOf(call *mcp.CallToolRequest) audit.Client {
 	}
 	return c
 }
+
+// shownName is a tool name as an answer may repeat it: the caller chose
+// it, so it is capped (policy names are at most 64 bytes).
+func shownName(name string) string { return audit.Clip(name, audit.MaxToolBytes) }
 
 func truncate(s string, n int) string {
 	if len(s) > n {

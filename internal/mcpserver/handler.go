@@ -67,6 +67,10 @@ type Config struct {
 	AuditArgumentBytes int
 	// RateLimiter meters allowed calls; nil means no rate limits.
 	RateLimiter RateLimiter
+	// RequestID returns the platform's id of a request (serve.RequestID:
+	// API Gateway's or Lambda's), "" when there is none; kitegate then makes
+	// one. Headers the caller sets never become the audit's request_id.
+	RequestID func(*http.Request) string
 	// MaxServers caps the cached per-profile-set servers (default 256).
 	MaxServers int
 	// Metrics receives one EMF line per tools/call; nil writes none.
@@ -165,7 +169,8 @@ type request struct {
 	snapshot *policy.Snapshot // nil when no policy could be loaded
 	profiles []string
 	server   *mcp.Server
-	id       string
+	id       string // the platform's, or kitegate's own
+	callerID string // X-Request-Id as the caller sent it, capped
 }
 
 type requestKey struct{}
@@ -222,9 +227,10 @@ func (h *Handler) serveMCP(w http.ResponseWriter, r *http.Request) {
 
 	caller, _ := identity.FromContext(r.Context())
 	req := &request{
-		caller:  caller,
-		subject: policy.Subject{ID: caller.Subject, Email: caller.Email, Groups: caller.Groups},
-		id:      requestID(r),
+		caller:   caller,
+		subject:  policy.Subject{ID: caller.Subject, Email: caller.Email, Groups: caller.Groups},
+		id:       h.requestID(r),
+		callerID: audit.Clip(r.Header.Get("X-Request-Id"), maxCallerRequestID),
 	}
 	req.snapshot, err = h.cfg.Policy.Snapshot(r.Context())
 	if err != nil {
@@ -244,11 +250,16 @@ func (h *Handler) serverFor(r *http.Request) *mcp.Server {
 	return nil
 }
 
-// requestID prefers the id API Gateway or a proxy assigned.
-func requestID(r *http.Request) string {
-	for _, k := range []string{"X-Amzn-Requestid", "Apigw-Requestid", "X-Request-Id"} {
-		if v := r.Header.Get(k); v != "" && len(v) <= 128 {
-			return v
+// maxCallerRequestID caps the request id a caller sends.
+const maxCallerRequestID = 128
+
+// requestID is the platform's id of the request, or a new one. Request-id
+// headers (X-Amzn-Requestid, Apigw-Requestid, X-Request-Id) are set by the
+// caller as easily as by a proxy, so none of them is trusted here.
+func (h *Handler) requestID(r *http.Request) string {
+	if h.cfg.RequestID != nil {
+		if id := h.cfg.RequestID(r); id != "" {
+			return audit.Clip(id, audit.MaxFieldBytes)
 		}
 	}
 	return audit.NewID()

@@ -15,6 +15,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/awslabs/aws-lambda-go-api-proxy/core"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 )
 
@@ -36,6 +38,19 @@ func OnLambda(lookup func(string) (string, bool)) bool {
 // APIGatewayV2 adapts h to API Gateway HTTP API events.
 func APIGatewayV2(h http.Handler) func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 	return httpadapter.NewV2(h).ProxyWithContext
+}
+
+// RequestID is the platform's id of r: API Gateway's request id when r came
+// through the API Gateway adapter, else the Lambda invocation's, else "".
+// It is read from the event, never from a header the caller could set.
+func RequestID(r *http.Request) string {
+	if rc, ok := core.GetAPIGatewayV2ContextFromContext(r.Context()); ok && rc.RequestID != "" {
+		return rc.RequestID
+	}
+	if lc, ok := lambdacontext.FromContext(r.Context()); ok && lc.AwsRequestID != "" {
+		return lc.AwsRequestID
+	}
+	return ""
 }
 
 // Run serves h until ctx is done: on Lambda when lookup finds the runtime

@@ -1,7 +1,9 @@
 package tools_test
 
 import (
+	"encoding/json"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/kitegate/kitegate/internal/buildkitetest"
@@ -37,6 +39,28 @@ func TestSecurityM1ArtifactInlinedByDeclaredTypeNotName(t *testing.T) {
 		for _, r := range e.sim.Requests() {
 			if r.ArtifactStore {
 				t.Errorf("%s: the store was fetched", a.Path)
+			}
+		}
+	}
+}
+
+// Finding L5: argument errors named Go types and struct fields
+// ("cannot unmarshal number 9223372036854775808 into Go struct field
+// listBuildsArgs.page of type int") and echoed argument names whole.
+func TestSecurityL5ArgumentErrorsNameNoGoTypesAndEchoLittle(t *testing.T) {
+	e := newAreaEnv(t)
+	for name, a := range map[string]map[string]any{
+		"page past int64": args("pipeline_slug", buildkitetest.SeedPipeline, "page", json.Number("9223372036854775808")),
+		"huge name":       args(strings.Repeat("n", 100_000), 1),
+	} {
+		res := e.call("list_builds", a)
+		text := textOf(res)
+		if !res.IsError || len(text) > 600 {
+			t.Errorf("%s: error %v, %d-byte answer", name, res.IsError, len(text))
+		}
+		for _, leak := range []string{"Go struct", "listBuildsArgs", "of type int", "json:", "unmarshal"} {
+			if strings.Contains(text, leak) {
+				t.Errorf("%s: answer %q reveals %q", name, text, leak)
 			}
 		}
 	}

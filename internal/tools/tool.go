@@ -423,11 +423,13 @@ type ArgumentError struct {
 	Reason   string
 }
 
+// Error names the argument and the reason, each capped: the caller chose
+// the argument's name, and a reason may quote what the caller sent.
 func (e *ArgumentError) Error() string {
 	if e.Argument == "" {
-		return "invalid arguments: " + e.Reason
+		return "invalid arguments: " + truncate(e.Reason, 300)
 	}
-	return fmt.Sprintf("invalid argument %q: %s", e.Argument, e.Reason)
+	return fmt.Sprintf("invalid argument %q: %s", truncate(e.Argument, 64), truncate(e.Reason, 300))
 }
 
 // decode validates raw arguments argument by argument, so the error names
@@ -474,9 +476,35 @@ func (t *built) decode(tool string, raw json.RawMessage, in any) error {
 		}
 	}
 	if err := json.Unmarshal(raw, in); err != nil {
-		return &ArgumentError{Reason: err.Error()}
+		return decodeError(err)
 	}
 	return nil
+}
+
+// decodeError says which argument could not be decoded, in JSON's terms:
+// encoding/json's own message names Go types and struct fields.
+func decodeError(err error) *ArgumentError {
+	var te *json.UnmarshalTypeError
+	if !errors.As(err, &te) {
+		return &ArgumentError{Reason: "the arguments could not be read"}
+	}
+	want := "a value of another type"
+	switch te.Type.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		want = "a whole number in range"
+	case reflect.Float32, reflect.Float64:
+		want = "a number"
+	case reflect.String:
+		want = "a string"
+	case reflect.Bool:
+		want = "true or false"
+	case reflect.Slice, reflect.Array:
+		want = "an array"
+	case reflect.Map, reflect.Struct:
+		want = "an object"
+	}
+	return &ArgumentError{Argument: te.Field, Reason: "must be " + want}
 }
 
 // quoteMembers replaces the named members of the JSON object raw by their

@@ -1,0 +1,78 @@
+package mcpserver_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/kitegate/kitegate/internal/audit"
+	"github.com/kitegate/kitegate/internal/mcpserver"
+)
+
+// Finding L3: a tools/call named "x"*900000 was echoed whole in the
+// JSON-RPC error and written whole to the audit line (900 KB). The name is
+// capped before it is echoed or audited.
+func TestSecurityL3ToolNameCappedBeforeEchoAndAudit(t *testing.T) {
+	s := newStack(t, func(_ *stack, c *mcpserver.Config) { c.MaxBodyBytes = 1 << 20 })
+	name := strings.Repeat("x", 900_000)
+	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": map[string]any{"name": name, "arguments": map[string]any{}}})
+	resp, answer := post(t, s, http.MethodPost, string(body), nil)
+	if resp.StatusCode >= 500 || len(answer) > 2048 || !strings.Contains(answer, "not available") {
+		t.Errorf("answer: status %d, %d bytes, want a short denial", resp.StatusCode, len(answer))
+	}
+	events := s.auditEvents(t)
+	if len(events) != 1 {
+		t.Fatalf("%d audit events, want 1", len(events))
+	}
+	e := events[0]
+	if e.Decision != audit.Denied || e.Reason != "tool_unknown" || len(e.Tool) > audit.MaxToolBytes || !strings.HasPrefix(e.Tool, "xxxx") {
+		t.Errorf("audit: %s/%s tool of %d bytes", e.Decision, e.Reason, len(e.Tool))
+	}
+	if b, _ := json.Marshal(e); len(b) > 4096 {
+		t.Errorf("audit line is %d bytes", len(b))
+	}
+}
+
+// Finding L4: the audit request_id was whatever the caller put in
+// X-Amzn-Requestid, Apigw-Requestid or X-Request-Id. It is the platform's
+// id (API Gateway's, through serve.RequestID) or kitegate's own; the
+// caller's X-Request-Id is kept apart, as caller_request_id, capped.
+func TestSecurityL4RequestIDIsThePlatformsNotTheCallers(t *testing.T) {
+	call := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"list_pipelines","arguments":{"org_slug":"acme"}}}`
+	forged := map[string]string{
+		"X-Amzn-Requestid": "forged-amzn-id", "Apigw-Requestid": "forged-apigw-id",
+		"X-Request-Id": "forged-request-id-0001",
+	}
+	t.Run("local", func(t *testing.T) {
+		s := newStack(t, nil)
+		post(t, s, http.MethodPost, call, forged)
+		long := map[string]string{"X-Request-Id": strings.Repeat("r", 4000)}
+		post(t, s, http.MethodPost, call, long)
+		events := s.auditEvents(t)
+		if len(events) != 2 {
+			t.Fatalf("%d audit events, want 2", len(events))
+		}
+		for _, e := range events {
+			if strings.HasPrefix(e.RequestID, "forged") || strings.HasPrefix(e.RequestID, "rrr") || len(e.RequestID) != 32 {
+				t.Errorf("request_id %q, want kitegate's own", e.RequestID)
+			}
+		}
+		if events[0].CallerRequestID != "forged-request-id-0001" {
+			t.Errorf("caller_request_id %q", events[0].CallerRequestID)
+		}
+		if n := len(events[1].CallerRequestID); n > 128 || n == 0 {
+			t.Errorf("caller_request_id of %d bytes, want capped at 128", n)
+		}
+	})
+	t.Run("platform", func(t *testing.T) {
+		s := newStack(t, func(_ *stack, c *mcpserver.Config) {
+			c.RequestID = func(*http.Request) string { return "apigw-real-id" }
+		})
+		post(t, s, http.MethodPost, call, forged)
+		events := s.auditEvents(t)
+		if len(events) != 1 || events[0].RequestID != "apigw-real-id" || events[0].CallerRequestID != "forged-request-id-0001" {
+			t.Errorf("events %+v, want request_id apigw-real-id", events)
+		}
+	})
+}
