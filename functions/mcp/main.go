@@ -134,6 +134,7 @@ func run(ctx context.Context, lookup func(string) (string, bool)) error {
 		ResourceURL:          cfg.ResourceURL,
 		AuthorizationServers: nonEmpty(cfg.OIDCIssuer),
 		AllowedOrigins:       cfg.AllowedOrigins,
+		LoopbackOrigins:      cfg.DevMode(),
 		MaxBodyBytes:         cfg.MaxBodyBytes,
 		Metrics:              metrics.Lambda(cfg.OnLambda, os.Stdout),
 		RequestID:            serve.RequestID,

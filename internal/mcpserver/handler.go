@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"time"
 
@@ -61,6 +62,12 @@ type Config struct {
 	// AllowedOrigins lists browser origins allowed to call; a request with
 	// any other Origin header is refused.
 	AllowedOrigins []string
+	// LoopbackOrigins allows browser origins on this machine too
+	// (http(s)://localhost, 127.0.0.1 or [::1], any port): a local server
+	// without OIDC, whose MCP clients and inspectors run on the same
+	// machine. A page elsewhere, DNS rebinding included, still sends its
+	// own origin and is refused.
+	LoopbackOrigins bool
 	// MaxBodyBytes caps request bodies (default 1 MiB).
 	MaxBodyBytes int64
 	// AuditArgumentBytes caps the arguments kept per audit event (default 4 KiB).
@@ -143,12 +150,30 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			httpError(w, http.StatusMethodNotAllowed, "method not allowed: use POST")
 			return
 		}
-		if origin := r.Header.Get("Origin"); origin != "" && !slices.Contains(h.cfg.AllowedOrigins, origin) {
+		if origin := r.Header.Get("Origin"); origin != "" && !h.originAllowed(origin) {
 			httpError(w, http.StatusForbidden, "origin not allowed")
 			return
 		}
 	}
 	h.mux.ServeHTTP(w, r)
+}
+
+func (h *Handler) originAllowed(origin string) bool {
+	if slices.Contains(h.cfg.AllowedOrigins, origin) {
+		return true
+	}
+	if !h.cfg.LoopbackOrigins {
+		return false
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Scheme != "http" && u.Scheme != "https" || u.User != nil || u.Path != "" || u.RawQuery != "" || u.Fragment != "" {
+		return false
+	}
+	switch u.Hostname() {
+	case "localhost", "127.0.0.1", "::1":
+		return true
+	}
+	return false
 }
 
 func (h *Handler) healthz(w http.ResponseWriter, r *http.Request) {

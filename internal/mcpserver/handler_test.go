@@ -409,6 +409,7 @@ func TestBadInput(t *testing.T) {
 		{"batch", http.MethodPost, "[" + listTools + "]", nil, 400, "batches are not supported"},
 		{"foreign origin", http.MethodPost, listTools, map[string]string{"Origin": "https://evil.example.com"}, 403, "origin"},
 		{"allowed origin", http.MethodPost, listTools, map[string]string{"Origin": "https://console.example.com"}, 200, `"cacheScope":"private"`},
+		{"loopback origin, production", http.MethodPost, listTools, map[string]string{"Origin": "http://localhost:8080"}, 403, "origin"},
 		{"oversized", http.MethodPost, `{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"x":"` + strings.Repeat("a", 70<<10) + `"}}`, nil, 413, "exceeds"},
 		{"malformed JSON", http.MethodPost, `{"jsonrpc":"2.0",`, nil, 400, "-32700"},
 		{"empty body", http.MethodPost, ``, nil, 400, "empty"},
@@ -435,6 +436,32 @@ func TestBadInput(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestLoopbackOrigins: a local server (no OIDC) accepts browser origins on
+// this machine, any port, and still refuses every other origin, those
+// dressed up as loopback ones included (DNS rebinding).
+func TestLoopbackOrigins(t *testing.T) {
+	s := newStack(t, func(_ *stack, c *mcpserver.Config) { c.LoopbackOrigins = true })
+	for origin, want := range map[string]int{
+		"http://localhost":                200,
+		"http://localhost:6274":           200,
+		"http://127.0.0.1:8080":           200,
+		"https://[::1]:443":               200,
+		"https://console.example.com":     200, // the allow-list still applies
+		"http://evil.example.com":         403,
+		"http://localhost.evil.example":   403,
+		"http://127.0.0.1.nip.io:8080":    403,
+		"http://evil.example@localhost":   403,
+		"file://localhost":                403,
+		"null":                            403,
+		"http://localhost:8080/somewhere": 403,
+	} {
+		resp, body := post(t, s, http.MethodPost, listTools, map[string]string{"Origin": origin})
+		if resp.StatusCode != want {
+			t.Errorf("Origin %s: status %d, want %d (%s)", origin, resp.StatusCode, want, body)
+		}
 	}
 }
 
