@@ -17,12 +17,8 @@ type (
 	ClusterQueue = gobuildkite.ClusterQueue
 	// NewCluster is what CreateCluster sends.
 	NewCluster = gobuildkite.ClusterCreate
-	// ClusterChanges is what UpdateCluster sends; empty fields are left as they are.
-	ClusterChanges = gobuildkite.ClusterUpdate
 	// NewClusterQueue is what CreateClusterQueue sends.
 	NewClusterQueue = gobuildkite.ClusterQueueCreate
-	// ClusterQueueChanges is what UpdateClusterQueue sends; empty fields are left as they are.
-	ClusterQueueChanges = gobuildkite.ClusterQueueUpdate
 	// RetryAgentAffinity says where retried jobs run: prefer-warmest or prefer-different.
 	RetryAgentAffinity = gobuildkite.RetryAgentAffinity
 )
@@ -72,12 +68,29 @@ func (c *Client) CreateCluster(ctx context.Context, org string, in NewCluster) (
 	return cl, mapOrgError(err, org, "a new cluster in organization "+org)
 }
 
+// ClusterChanges is what UpdateCluster sends: nil fields are left as they
+// are, a field set to "" is cleared.
+type ClusterChanges struct {
+	Name           *string `json:"name,omitempty"`
+	Description    *string `json:"description,omitempty"`
+	Emoji          *string `json:"emoji,omitempty"`
+	Color          *string `json:"color,omitempty"`
+	DefaultQueueID *string `json:"default_queue_id,omitempty"`
+}
+
+// ClusterQueueChanges is what UpdateClusterQueue sends: nil fields are left
+// as they are, a field set to "" is cleared.
+type ClusterQueueChanges struct {
+	Description        *string `json:"description,omitempty"`
+	RetryAgentAffinity *string `json:"retry_agent_affinity,omitempty"`
+}
+
 // UpdateCluster changes a cluster (PATCH …/clusters/{id}).
 func (c *Client) UpdateCluster(ctx context.Context, org, clusterID string, in ClusterChanges) (Cluster, error) {
 	var p path
 	o, id := p.slug("organization slug", org), p.uuid("cluster id", clusterID)
-	if in.DefaultQueueID != "" {
-		p.uuid("default queue id", in.DefaultQueueID)
+	if in.DefaultQueueID != nil && *in.DefaultQueueID != "" {
+		p.uuid("default queue id", *in.DefaultQueueID)
 	}
 	if p.err != nil {
 		return Cluster{}, p.err
@@ -134,7 +147,8 @@ func (c *Client) UpdateClusterQueue(ctx context.Context, org, clusterID, queueID
 	if p.err != nil {
 		return ClusterQueue{}, p.err
 	}
-	cq, _, err := c.bk.ClusterQueues.Update(ctx, o, id, q, in)
+	var cq ClusterQueue
+	err := c.send(ctx, http.MethodPatch, fmt.Sprintf("v2/organizations/%s/clusters/%s/queues/%s", o, id, q), in, &cq)
 	return cq, mapOrgError(err, org, queueName(org, clusterID, queueID))
 }
 

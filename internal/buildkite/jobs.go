@@ -241,3 +241,36 @@ func (w *tailWriter) Write(p []byte) (int, error) {
 }
 
 func (w *tailWriter) bytes() []byte { return w.buf }
+
+// PromisedFailure is a running job that declared the non-zero exit status
+// it will finish with (Buildkite's promise job failure).
+type PromisedFailure struct {
+	JobID      string     `json:"id"`
+	ExitStatus *int       `json:"promised_exit_status"`
+	At         *Timestamp `json:"promised_exit_status_at"`
+}
+
+// PromisedFailures lists the build's running jobs that promised to fail
+// (GET …/builds/{number}/jobs?state[]=running, the first 100).
+func (c *Client) PromisedFailures(ctx context.Context, org, pipeline, number string) ([]PromisedFailure, error) {
+	var p path
+	o, pl, n := p.slug("organization slug", org), p.slug("pipeline slug", pipeline), p.number("build number", number)
+	if p.err != nil {
+		return nil, p.err
+	}
+	u := fmt.Sprintf("v2/organizations/%s/pipelines/%s/builds/%s/jobs?%s", o, pl, n,
+		url.Values{"state[]": {"running"}, "per_page": {"100"}}.Encode())
+	var body struct {
+		Items []PromisedFailure `json:"items"`
+	}
+	if _, err := c.get(ctx, u, &body); err != nil {
+		return nil, mapOrgError(err, org, buildName(org, pipeline, number))
+	}
+	var out []PromisedFailure
+	for _, j := range body.Items {
+		if j.ExitStatus != nil && *j.ExitStatus != 0 {
+			out = append(out, j)
+		}
+	}
+	return out, nil
+}

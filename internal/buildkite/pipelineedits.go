@@ -16,6 +16,9 @@ type NewPipeline struct {
 	DefaultBranch string   `json:"default_branch,omitempty"`
 	Description   string   `json:"description,omitempty"`
 	Tags          []string `json:"tags,omitempty"`
+	// The branch-build settings are sent only when set.
+	SkipQueuedBranchBuilds    *bool `json:"skip_queued_branch_builds,omitempty"`
+	CancelRunningBranchBuilds *bool `json:"cancel_running_branch_builds,omitempty"`
 }
 
 // PipelineChanges is what UpdatePipeline sends. Only the fields that are set

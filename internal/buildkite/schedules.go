@@ -2,6 +2,8 @@ package buildkite
 
 import (
 	"context"
+	"fmt"
+	"net/http"
 
 	gobuildkite "github.com/buildkite/go-buildkite/v4"
 )
@@ -12,9 +14,6 @@ type (
 	PipelineSchedule = gobuildkite.PipelineSchedule
 	// NewPipelineSchedule is what CreatePipelineSchedule sends.
 	NewPipelineSchedule = gobuildkite.CreatePipelineSchedule
-	// PipelineScheduleChanges is what UpdatePipelineSchedule sends; empty
-	// fields (and a nil Enabled) are left as they are.
-	PipelineScheduleChanges = gobuildkite.UpdatePipelineSchedule
 )
 
 func scheduleName(org, pipeline, id string) string {
@@ -60,6 +59,18 @@ func (c *Client) CreatePipelineSchedule(ctx context.Context, org, pipeline strin
 	return s, mapOrgError(err, org, "a new schedule of pipeline "+org+"/"+pipeline)
 }
 
+// PipelineScheduleChanges is what UpdatePipelineSchedule sends: nil fields
+// are left as they are, a field set to "" is cleared.
+type PipelineScheduleChanges struct {
+	Cronline *string           `json:"cronline,omitempty"`
+	Label    *string           `json:"label,omitempty"`
+	Message  *string           `json:"message,omitempty"`
+	Commit   *string           `json:"commit,omitempty"`
+	Branch   *string           `json:"branch,omitempty"`
+	Env      map[string]string `json:"env,omitempty"`
+	Enabled  *bool             `json:"enabled,omitempty"`
+}
+
 // UpdatePipelineSchedule changes a schedule (PATCH …/schedules/{id}).
 func (c *Client) UpdatePipelineSchedule(ctx context.Context, org, pipeline, scheduleID string, in PipelineScheduleChanges) (PipelineSchedule, error) {
 	var p path
@@ -67,6 +78,7 @@ func (c *Client) UpdatePipelineSchedule(ctx context.Context, org, pipeline, sche
 	if p.err != nil {
 		return PipelineSchedule{}, p.err
 	}
-	s, _, err := c.bk.PipelineSchedules.Update(ctx, o, pl, id, in)
+	var s PipelineSchedule
+	err := c.send(ctx, http.MethodPatch, fmt.Sprintf("v2/organizations/%s/pipelines/%s/schedules/%s", o, pl, id), in, &s)
 	return s, mapOrgError(err, org, scheduleName(org, pipeline, scheduleID))
 }

@@ -73,6 +73,8 @@ type TestListOptions struct {
 	Branch       string
 	State        string // enabled, muted, skipped
 	Tags         string // key:value,...
+	Labels       string // comma-separated test labels
+	Owners       string // comma-separated test owners (teams)
 	SortBy       string // duration_avg, duration_sum, duration_min, duration_max, reliability
 	Order        string // asc, desc
 	ListOptions
@@ -96,7 +98,7 @@ func (o TestListOptions) query() (url.Values, error) {
 		}
 		q.Set(name, v)
 	}
-	for name, v := range map[string]string{"period": o.Period, "branch": o.Branch, "state": o.State, "tags": o.Tags, "sort_by": o.SortBy, "order": o.Order} {
+	for name, v := range map[string]string{"period": o.Period, "branch": o.Branch, "state": o.State, "tags": o.Tags, "labels": o.Labels, "owners": o.Owners, "sort_by": o.SortBy, "order": o.Order} {
 		if v != "" {
 			q.Set(name, v)
 		}

@@ -53,8 +53,12 @@ type Pipeline struct {
 	Visibility    string // "private" or "public"
 	Tags          []string
 	Configuration string // the pipeline's YAML steps
-	CreatedAt     time.Time
-	Builds        []*Build
+	// SkipQueuedBranchBuilds and CancelRunningBranchBuilds supersede a
+	// branch's older builds by its newest.
+	SkipQueuedBranchBuilds    bool
+	CancelRunningBranchBuilds bool
+	CreatedAt                 time.Time
+	Builds                    []*Build
 	// Schedules are the pipeline's scheduled builds (see schedules.go).
 	Schedules []*Schedule
 }
@@ -121,37 +125,41 @@ const (
 
 // Job is one job of a build.
 type Job struct {
-	ID              string
-	GraphQLID       string
-	Type            string
-	Name            string // script and trigger jobs
-	Label           string // manual jobs
-	StepKey         string
-	GroupKey        string
-	State           string
-	Command         string
-	ExitStatus      *int
-	SoftFailed      bool
-	ArtifactPaths   string
-	AgentQueryRules []string
-	Agent           *Agent
-	CreatedAt       time.Time
-	ScheduledAt     *time.Time
-	RunnableAt      *time.Time
-	StartedAt       *time.Time
-	FinishedAt      *time.Time
-	UnblockedAt     *time.Time
-	UnblockedBy     *User
-	Unblockable     bool
-	Retried         bool
-	RetriedInJobID  string
-	RetriesCount    int
-	RetryType       string // "manual" or "automatic" on a retry
-	RetrySourceID   string // the job this one retried
-	ParallelIndex   *int
-	ParallelTotal   *int
-	TriggeredBuild  *TriggeredBuild
-	Priority        int
+	ID         string
+	GraphQLID  string
+	Type       string
+	Name       string // script and trigger jobs
+	Label      string // manual jobs
+	StepKey    string
+	GroupKey   string
+	State      string
+	Command    string
+	ExitStatus *int
+	// PromisedExitStatus is the non-zero status a running job declared it
+	// will finish with (promise job failure), and when it did.
+	PromisedExitStatus   *int
+	PromisedExitStatusAt *time.Time
+	SoftFailed           bool
+	ArtifactPaths        string
+	AgentQueryRules      []string
+	Agent                *Agent
+	CreatedAt            time.Time
+	ScheduledAt          *time.Time
+	RunnableAt           *time.Time
+	StartedAt            *time.Time
+	FinishedAt           *time.Time
+	UnblockedAt          *time.Time
+	UnblockedBy          *User
+	Unblockable          bool
+	Retried              bool
+	RetriedInJobID       string
+	RetriesCount         int
+	RetryType            string // "manual" or "automatic" on a retry
+	RetrySourceID        string // the job this one retried
+	ParallelIndex        *int
+	ParallelTotal        *int
+	TriggeredBuild       *TriggeredBuild
+	Priority             int
 
 	// Log is the raw job log as the agent uploaded it (ANSI escapes and
 	// "\x1b_bk;t=...\x07" timestamps included).

@@ -25,6 +25,8 @@ type pipelineBody struct {
 	Visibility          *string   `json:"visibility"`
 	Tags                *[]string `json:"tags"`
 	BranchConfiguration *string   `json:"branch_configuration"`
+	SkipQueued          *bool     `json:"skip_queued_branch_builds"`
+	CancelRunning       *bool     `json:"cancel_running_branch_builds"`
 }
 
 var nonSlug = regexp.MustCompile(`[^a-z0-9]+`)
@@ -85,6 +87,12 @@ func (p *Pipeline) apply(b pipelineBody) {
 	}
 	if b.Tags != nil {
 		p.Tags = append([]string(nil), *b.Tags...)
+	}
+	if b.SkipQueued != nil {
+		p.SkipQueuedBranchBuilds = *b.SkipQueued
+	}
+	if b.CancelRunning != nil {
+		p.CancelRunningBranchBuilds = *b.CancelRunning
 	}
 }
 

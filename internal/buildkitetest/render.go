@@ -175,47 +175,49 @@ type priorityJSON struct {
 // the subset Buildkite sends for them (see renderJob), hence omitempty on
 // fields that script jobs always have.
 type jobJSON struct {
-	ID                 string               `json:"id"`
-	GraphQLID          string               `json:"graphql_id"`
-	Type               string               `json:"type"`
-	Name               *string              `json:"name,omitempty"`
-	Label              *string              `json:"label,omitempty"`
-	StepKey            **string             `json:"step_key,omitempty"`
-	GroupKey           **string             `json:"group_key,omitempty"`
-	Step               *map[string]any      `json:"step,omitempty"`
-	Priority           *priorityJSON        `json:"priority,omitempty"`
-	AgentQueryRules    *[]string            `json:"agent_query_rules,omitempty"`
-	State              string               `json:"state,omitempty"`
-	BuildURL           string               `json:"build_url,omitempty"`
-	WebURL             string               `json:"web_url,omitempty"`
-	LogURL             string               `json:"log_url,omitempty"`
-	RawLogURL          string               `json:"raw_log_url,omitempty"`
-	ArtifactsURL       string               `json:"artifacts_url,omitempty"`
-	Command            *string              `json:"command,omitempty"`
-	SoftFailed         *bool                `json:"soft_failed,omitempty"`
-	ExitStatus         **int                `json:"exit_status,omitempty"`
-	ArtifactPaths      **string             `json:"artifact_paths,omitempty"`
-	Agent              **agentJSON          `json:"agent,omitempty"`
-	CreatedAt          **string             `json:"created_at,omitempty"`
-	ScheduledAt        **string             `json:"scheduled_at,omitempty"`
-	RunnableAt         **string             `json:"runnable_at,omitempty"`
-	StartedAt          **string             `json:"started_at,omitempty"`
-	FinishedAt         **string             `json:"finished_at,omitempty"`
-	Retried            *bool                `json:"retried,omitempty"`
-	RetriedInJobID     **string             `json:"retried_in_job_id,omitempty"`
-	RetriesCount       **int                `json:"retries_count,omitempty"`
-	RetrySource        **retrySourceJSON    `json:"retry_source,omitempty"`
-	RetryType          **string             `json:"retry_type,omitempty"`
-	ParallelGroupIndex **int                `json:"parallel_group_index,omitempty"`
-	ParallelGroupTotal **int                `json:"parallel_group_total,omitempty"`
-	Matrix             **string             `json:"matrix,omitempty"`
-	ClusterID          **string             `json:"cluster_id,omitempty"`
-	ClusterQueueID     **string             `json:"cluster_queue_id,omitempty"`
-	UnblockedBy        **userJSON           `json:"unblocked_by,omitempty"`
-	UnblockedAt        **string             `json:"unblocked_at,omitempty"`
-	Unblockable        *bool                `json:"unblockable,omitempty"`
-	UnblockURL         string               `json:"unblock_url,omitempty"`
-	TriggeredBuild     **triggeredBuildJSON `json:"triggered_build,omitempty"`
+	ID                   string               `json:"id"`
+	GraphQLID            string               `json:"graphql_id"`
+	Type                 string               `json:"type"`
+	Name                 *string              `json:"name,omitempty"`
+	Label                *string              `json:"label,omitempty"`
+	StepKey              **string             `json:"step_key,omitempty"`
+	GroupKey             **string             `json:"group_key,omitempty"`
+	Step                 *map[string]any      `json:"step,omitempty"`
+	Priority             *priorityJSON        `json:"priority,omitempty"`
+	AgentQueryRules      *[]string            `json:"agent_query_rules,omitempty"`
+	State                string               `json:"state,omitempty"`
+	BuildURL             string               `json:"build_url,omitempty"`
+	WebURL               string               `json:"web_url,omitempty"`
+	LogURL               string               `json:"log_url,omitempty"`
+	RawLogURL            string               `json:"raw_log_url,omitempty"`
+	ArtifactsURL         string               `json:"artifacts_url,omitempty"`
+	Command              *string              `json:"command,omitempty"`
+	SoftFailed           *bool                `json:"soft_failed,omitempty"`
+	ExitStatus           **int                `json:"exit_status,omitempty"`
+	PromisedExitStatus   **int                `json:"promised_exit_status,omitempty"`
+	PromisedExitStatusAt **string             `json:"promised_exit_status_at,omitempty"`
+	ArtifactPaths        **string             `json:"artifact_paths,omitempty"`
+	Agent                **agentJSON          `json:"agent,omitempty"`
+	CreatedAt            **string             `json:"created_at,omitempty"`
+	ScheduledAt          **string             `json:"scheduled_at,omitempty"`
+	RunnableAt           **string             `json:"runnable_at,omitempty"`
+	StartedAt            **string             `json:"started_at,omitempty"`
+	FinishedAt           **string             `json:"finished_at,omitempty"`
+	Retried              *bool                `json:"retried,omitempty"`
+	RetriedInJobID       **string             `json:"retried_in_job_id,omitempty"`
+	RetriesCount         **int                `json:"retries_count,omitempty"`
+	RetrySource          **retrySourceJSON    `json:"retry_source,omitempty"`
+	RetryType            **string             `json:"retry_type,omitempty"`
+	ParallelGroupIndex   **int                `json:"parallel_group_index,omitempty"`
+	ParallelGroupTotal   **int                `json:"parallel_group_total,omitempty"`
+	Matrix               **string             `json:"matrix,omitempty"`
+	ClusterID            **string             `json:"cluster_id,omitempty"`
+	ClusterQueueID       **string             `json:"cluster_queue_id,omitempty"`
+	UnblockedBy          **userJSON           `json:"unblocked_by,omitempty"`
+	UnblockedAt          **string             `json:"unblocked_at,omitempty"`
+	Unblockable          *bool                `json:"unblockable,omitempty"`
+	UnblockURL           string               `json:"unblock_url,omitempty"`
+	TriggeredBuild       **triggeredBuildJSON `json:"triggered_build,omitempty"`
 }
 
 type annotationJSON struct {
@@ -319,15 +321,17 @@ func (r renderer) organization(o *Organization) organizationJSON {
 func (r renderer) pipeline(o *Organization, p *Pipeline) *pipelineJSON {
 	pj := &pipelineJSON{
 		ID: p.ID, GraphQLID: p.GraphQLID,
-		URL:                 r.api("organizations/%s/pipelines/%s", o.Slug, p.Slug),
-		WebURL:              webBase + o.Slug + "/" + p.Slug,
-		Name:                p.Name,
-		Description:         strp(p.Description),
-		Slug:                p.Slug,
-		Repository:          p.Repository,
-		ClusterID:           strp(p.ClusterID),
-		DefaultBranch:       p.DefaultBranch,
-		BranchConfiguration: nil,
+		URL:                       r.api("organizations/%s/pipelines/%s", o.Slug, p.Slug),
+		WebURL:                    webBase + o.Slug + "/" + p.Slug,
+		Name:                      p.Name,
+		Description:               strp(p.Description),
+		Slug:                      p.Slug,
+		Repository:                p.Repository,
+		ClusterID:                 strp(p.ClusterID),
+		DefaultBranch:             p.DefaultBranch,
+		BranchConfiguration:       nil,
+		SkipQueuedBranchBuilds:    p.SkipQueuedBranchBuilds,
+		CancelRunningBranchBuilds: p.CancelRunningBranchBuilds,
 		Provider: providerJSON{
 			ID:         "github",
 			WebhookURL: "https://webhook.buildkite.com/deliver/" + strings.ReplaceAll(p.ID, "-", "")[:24],
@@ -511,6 +515,8 @@ func (r renderer) job(o *Organization, p *Pipeline, b *Build, j *Job) jobJSON {
 	jj.Command = ptr(j.Command)
 	jj.SoftFailed = ptr(j.SoftFailed)
 	jj.ExitStatus = ptr(j.ExitStatus)
+	jj.PromisedExitStatus = ptr(j.PromisedExitStatus)
+	jj.PromisedExitStatusAt = ptr(tsp(j.PromisedExitStatusAt))
 	jj.ArtifactPaths = ptr(strp(j.ArtifactPaths))
 	var agent *agentJSON
 	if j.Agent != nil {

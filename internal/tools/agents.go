@@ -26,7 +26,7 @@ type listAgentsArgs struct {
 type getAgentArgs struct {
 	OrgSlug     string `json:"org_slug" jsonschema:"the organization slug, e.g. acme"`
 	AgentID     string `json:"agent_id" jsonschema:"the agent's UUID"`
-	DetailLevel string `json:"detail_level,omitempty" jsonschema:"summary (default), detailed or full"`
+	DetailLevel string `json:"detail_level,omitempty" jsonschema:"summary, detailed or full (default)"`
 }
 
 type agentJobOut struct {
@@ -124,11 +124,11 @@ func agentTools(bk Buildkite) ([]*Tool, error) {
 			"when there are more. Shows whether a queue has idle capacity.",
 		Area: "agents", Kind: Read, Scopes: []string{"read_agents"},
 	}, func(ctx context.Context, in listAgentsArgs) (agentList, error) {
-		level, err := detailLevel(in.DetailLevel)
+		level, err := detailLevel(in.DetailLevel, summary)
 		if err != nil {
 			return agentList{}, err
 		}
-		lo, err := listOptions(in.Page, in.PerPage)
+		lo, err := listOptions(in.Page, in.PerPage, 100)
 		if err != nil {
 			return agentList{}, err
 		}
@@ -148,10 +148,10 @@ func agentTools(bk Buildkite) ([]*Tool, error) {
 		Name:  "get_agent",
 		Title: "Get an agent",
 		Description: "Returns one agent by its UUID, connected or not: connection_state, queue, version, hostname, busy and the job it is running, " +
-			"paused; detailed adds IP address, tags (meta_data), priority, when it registered and last finished a job, and who paused it and why.",
+			"paused (summary); detailed adds IP address, tags, priority, times and pause details; full (default) everything.",
 		Area: "agents", Kind: Read, Scopes: []string{"read_agents"},
 	}, func(ctx context.Context, in getAgentArgs) (agentOut, error) {
-		level, err := detailLevel(in.DetailLevel)
+		level, err := detailLevel(in.DetailLevel, full)
 		if err != nil {
 			return agentOut{}, err
 		}

@@ -30,7 +30,7 @@ type listAnnotationsArgs struct {
 	Scope        string `json:"scope,omitempty" jsonschema:"all (default), build or job"`
 	JobID        string `json:"job_id,omitempty" jsonschema:"only the annotations scoped to this job (UUID)"`
 	Page         int    `json:"page,omitempty" jsonschema:"page number, from 1 (default 1); use next_page from the previous answer"`
-	PerPage      int    `json:"per_page,omitempty" jsonschema:"annotations per page, 1 to 100 (default 30)"`
+	PerPage      int    `json:"per_page,omitempty" jsonschema:"annotations per page, 1 to 100 (default 100)"`
 }
 
 type createAnnotationArgs struct {
@@ -93,7 +93,7 @@ func annotationTools(bk Buildkite) ([]*Tool, error) {
 		if err := oneOf("scope", in.Scope, "all", "build", "job"); err != nil {
 			return annotationList{}, err
 		}
-		lo, err := listOptions(in.Page, in.PerPage)
+		lo, err := listOptions(in.Page, in.PerPage, 100)
 		if err != nil {
 			return annotationList{}, err
 		}

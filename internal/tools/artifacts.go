@@ -27,7 +27,7 @@ type listBuildArtifactsArgs struct {
 	PipelineSlug string `json:"pipeline_slug" jsonschema:"the pipeline slug, e.g. web-app"`
 	BuildNumber  string `json:"build_number" jsonschema:"the build number, e.g. \"42\""`
 	Page         int    `json:"page,omitempty" jsonschema:"page number, from 1 (default 1); use next_page from the previous answer"`
-	PerPage      int    `json:"per_page,omitempty" jsonschema:"artifacts per page, 1 to 100 (default 30)"`
+	PerPage      int    `json:"per_page,omitempty" jsonschema:"artifacts per page, 1 to 100 (default 100)"`
 }
 
 type listJobArtifactsArgs struct {
@@ -36,7 +36,7 @@ type listJobArtifactsArgs struct {
 	BuildNumber  string `json:"build_number" jsonschema:"the build number, e.g. \"42\""`
 	JobID        string `json:"job_id" jsonschema:"the job's UUID"`
 	Page         int    `json:"page,omitempty" jsonschema:"page number, from 1 (default 1); use next_page from the previous answer"`
-	PerPage      int    `json:"per_page,omitempty" jsonschema:"artifacts per page, 1 to 100 (default 30)"`
+	PerPage      int    `json:"per_page,omitempty" jsonschema:"artifacts per page, 1 to 100 (default 100)"`
 }
 
 type getArtifactArgs struct {
@@ -118,7 +118,7 @@ func artifactTools(bk Buildkite) ([]*Tool, error) {
 			"state, mime_type, file_size, sha1sum, glob_path) and next_page when there are more. get_artifact reads one.",
 		Area: "artifacts", Kind: Read, Scopes: []string{"read_artifacts"},
 	}, func(ctx context.Context, in listBuildArtifactsArgs) (artifactList, error) {
-		lo, err := listOptions(in.Page, in.PerPage)
+		lo, err := listOptions(in.Page, in.PerPage, 100)
 		if err != nil {
 			return artifactList{}, err
 		}
@@ -135,7 +135,7 @@ func artifactTools(bk Buildkite) ([]*Tool, error) {
 			"and next_page when there are more. get_artifact reads one.",
 		Area: "artifacts", Kind: Read, Scopes: []string{"read_artifacts"},
 	}, func(ctx context.Context, in listJobArtifactsArgs) (artifactList, error) {
-		lo, err := listOptions(in.Page, in.PerPage)
+		lo, err := listOptions(in.Page, in.PerPage, 100)
 		if err != nil {
 			return artifactList{}, err
 		}

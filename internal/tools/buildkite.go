@@ -36,6 +36,7 @@ type Buildkite interface {
 	scheduleAPI
 	artifactAPI
 	annotationAPI
+	investigationAPI
 }
 
 // Default is the catalog this build ships, its tools calling bk.
@@ -94,22 +95,31 @@ const (
 	full     = "full"
 )
 
-func detailLevel(v string) (string, error) {
+// detailLevel reads a detail_level argument; def is the tool's default
+// (Buildkite's own server's: summary for lists, full for get_pipeline and
+// get_agent).
+func detailLevel(v, def string) (string, error) {
 	switch v {
 	case "":
-		return summary, nil
+		return def, nil
 	case summary, detailed, full:
 		return v, nil
 	}
 	return "", &ArgumentError{Argument: "detail_level", Reason: "must be summary, detailed or full"}
 }
 
-func listOptions(page, perPage int) (buildkite.ListOptions, error) {
+// listOptions reads page and per_page; def is the page size when none is
+// asked (Buildkite's own server asks for 100 on most lists, 30 on builds and
+// pipelines; 0 leaves it to Buildkite).
+func listOptions(page, perPage, def int) (buildkite.ListOptions, error) {
 	if page < 0 {
 		return buildkite.ListOptions{}, &ArgumentError{Argument: "page", Reason: "must be 1 or more"}
 	}
 	if perPage < 0 || perPage > 100 {
 		return buildkite.ListOptions{}, &ArgumentError{Argument: "per_page", Reason: "must be between 1 and 100"}
+	}
+	if perPage == 0 {
+		perPage = def
 	}
 	return buildkite.ListOptions{Page: page, PerPage: perPage}, nil
 }
@@ -126,22 +136,6 @@ func timestamp(t *buildkite.Timestamp) *string {
 func firstLine(s string) string {
 	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
 	return strings.TrimSpace(strings.TrimSuffix(s, "\r"))
-}
-
-func shortCommit(c string) string {
-	if len(c) > 10 && isHex(c) {
-		return c[:10]
-	}
-	return c
-}
-
-func isHex(s string) bool {
-	for _, r := range s {
-		if !strings.ContainsRune("0123456789abcdefABCDEF", r) {
-			return false
-		}
-	}
-	return true
 }
 
 func oneOf(arg, v string, allowed ...string) error {

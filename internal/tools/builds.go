@@ -61,7 +61,7 @@ type listJobsArgs struct {
 	After              string `json:"after,omitempty" jsonschema:"cursor: return the page after this one (next_cursor of the previous answer)"`
 	Before             string `json:"before,omitempty" jsonschema:"cursor: return the page before this one (prev_cursor of the previous answer)"`
 	DetailLevel        string `json:"detail_level,omitempty" jsonschema:"summary (default), detailed (command, timings, retries) or full"`
-	IncludeAgent       bool   `json:"include_agent,omitempty" jsonschema:"also return each job's agent (name, hostname)"`
+	IncludeAgent       bool   `json:"include_agent,omitempty" jsonschema:"the agent in full (default: its id)"`
 }
 
 type getJobArgs struct {
@@ -69,10 +69,13 @@ type getJobArgs struct {
 	JobID        string `json:"job_id" jsonschema:"the job's UUID"`
 	PipelineSlug string `json:"pipeline_slug,omitempty" jsonschema:"the pipeline slug; optional, give it with build_number"`
 	BuildNumber  string `json:"build_number,omitempty" jsonschema:"the build number; optional, give it with pipeline_slug"`
+	IncludeAgent bool   `json:"include_agent,omitempty" jsonschema:"the agent in full (default: its id)"`
 }
 
 type buildSummary struct {
-	Pipeline   string       `json:"pipeline,omitempty"`
+	Pipeline string `json:"pipeline,omitempty"`
+	// ID is the build's UUID, which list_tests_for_build takes.
+	ID         string       `json:"id"`
 	Number     int          `json:"number"`
 	State      string       `json:"state"`
 	Branch     string       `json:"branch"`
@@ -89,7 +92,6 @@ type buildSummary struct {
 
 type buildDetail struct {
 	buildSummary
-	FullCommit    string            `json:"full_commit,omitempty"`
 	FullMessage   string            `json:"full_message,omitempty"`
 	Blocked       bool              `json:"blocked"`
 	Source        string            `json:"source,omitempty"`
@@ -99,6 +101,8 @@ type buildDetail struct {
 	PullRequest   any               `json:"pull_request,omitempty"`
 	RebuiltFrom   any               `json:"rebuilt_from,omitempty"`
 	TriggeredFrom any               `json:"triggered_from,omitempty"`
+	// TestEngine lists the Test Engine runs the build reported.
+	TestEngine *testEngineOut `json:"test_engine,omitempty"`
 	// Annotations summarizes the build's annotations, error and warning first.
 	Annotations        []annotationSummary `json:"annotations,omitempty"`
 	AnnotationsOmitted int                 `json:"annotations_omitted,omitempty"`
@@ -112,7 +116,7 @@ type buildList struct {
 
 func shapeBuild(b buildkite.Build, withPipeline bool) buildSummary {
 	s := buildSummary{
-		Number: b.Number, State: b.State, Branch: b.Branch, Commit: shortCommit(b.Commit),
+		ID: b.ID, Number: b.Number, State: b.State, Branch: b.Branch, Commit: b.Commit,
 		Message: firstLine(b.Message), Creator: b.Creator.Name,
 		CreatedAt: timestamp(b.CreatedAt), StartedAt: timestamp(b.StartedAt), FinishedAt: timestamp(b.FinishedAt),
 		WebURL: b.WebURL,
@@ -134,9 +138,6 @@ func shapeBuildDetail(b buildkite.Build) buildDetail {
 		buildSummary: shapeBuild(b, false), Blocked: b.Blocked, Source: b.Source,
 		ScheduledAt: timestamp(b.ScheduledAt), MetaData: b.MetaData,
 	}
-	if d.Commit != b.Commit {
-		d.FullCommit = b.Commit
-	}
 	if msg := strings.TrimSpace(b.Message); msg != d.Message {
 		d.FullMessage = msg
 	}
@@ -150,7 +151,15 @@ func shapeBuildDetail(b buildkite.Build) buildDetail {
 	if b.TriggeredFrom != nil {
 		d.TriggeredFrom = b.TriggeredFrom
 	}
+	if b.TestEngine != nil {
+		d.TestEngine = &testEngineOut{Runs: b.TestEngine.Runs}
+	}
 	return d
+}
+
+// testEngineOut is a build's Test Engine runs, each {id, suite {id, slug}}.
+type testEngineOut struct {
+	Runs []buildkite.TestEngineRun `json:"runs"`
 }
 
 type jobSummary struct {
@@ -167,9 +176,15 @@ type jobSummary struct {
 	Agent      *agent  `json:"agent,omitempty"`
 }
 
+// agent is the agent that ran a job: its id always, more with include_agent.
 type agent struct {
-	Name     string `json:"name"`
-	Hostname string `json:"hostname,omitempty"`
+	ID              string `json:"id,omitempty"`
+	Name            string `json:"name,omitempty"`
+	Hostname        string `json:"hostname,omitempty"`
+	ConnectionState string `json:"connection_state,omitempty"`
+	Version         string `json:"version,omitempty"`
+	// MetaData are the agent's tags (queue=…, os=…).
+	MetaData []string `json:"meta_data,omitempty"`
 }
 
 type jobDetail struct {
@@ -198,8 +213,12 @@ func shapeJob(j buildkite.Job, level string, withAgent bool) any {
 		ID: j.ID, Type: j.Type, Name: name, State: j.State, StepKey: j.StepKey, ExitStatus: j.ExitStatus,
 		SoftFailed: j.SoftFailed, StartedAt: timestamp(j.StartedAt), FinishedAt: timestamp(j.FinishedAt), WebURL: j.WebURL,
 	}
-	if withAgent && j.Agent.Name != "" {
-		s.Agent = &agent{Name: j.Agent.Name, Hostname: j.Agent.Hostname}
+	switch {
+	case withAgent && (j.Agent.ID != "" || j.Agent.Name != ""):
+		s.Agent = &agent{ID: j.Agent.ID, Name: j.Agent.Name, Hostname: j.Agent.Hostname,
+			ConnectionState: j.Agent.ConnectedState, Version: j.Agent.Version, MetaData: j.Agent.Metadata}
+	case j.Agent.ID != "":
+		s.Agent = &agent{ID: j.Agent.ID}
 	}
 	switch level {
 	case summary:
@@ -219,7 +238,7 @@ func shapeJob(j buildkite.Job, level string, withAgent bool) any {
 	// An agent's registration token is a credential, never for the model.
 	j.Agent.AgentToken = ""
 	if !withAgent {
-		j.Agent = buildkite.Agent{}
+		j.Agent = buildkite.Agent{ID: j.Agent.ID}
 	}
 	return j
 }
@@ -236,7 +255,7 @@ func buildTools(bk Buildkite) ([]*Tool, error) {
 		Name:  "list_builds",
 		Title: "List builds",
 		Description: "Lists builds newest first, of a pipeline or (without pipeline_slug) the whole organization, filtered by " +
-			"branch, state, commit or creator: items (number, state, branch, short commit, the message's first line, " +
+			"branch, state, commit or creator: items (id, number, state, branch, commit, the message's first line, " +
 			"creator, author, times, web_url; pipeline across the organization) and next_page when there are more. Jobs " +
 			"only with include_jobs.",
 		Area: "builds", Kind: Read, Scopes: []string{"read_builds"},
@@ -244,7 +263,7 @@ func buildTools(bk Buildkite) ([]*Tool, error) {
 		if err := oneOf("state", in.State, buildStates...); err != nil {
 			return buildList{}, err
 		}
-		lo, err := listOptions(in.Page, in.PerPage)
+		lo, err := listOptions(in.Page, in.PerPage, 30)
 		if err != nil {
 			return buildList{}, err
 		}
@@ -263,13 +282,13 @@ func buildTools(bk Buildkite) ([]*Tool, error) {
 	add(&d, Spec{
 		Name:  "get_build",
 		Title: "Get a build",
-		Description: "Returns one build: number, state, branch, commit, message, creator, author, source, blocked, timings, web_url, " +
-			"meta-data, pull request, rebuild or trigger origin, and its annotations in brief (context, style, priority, " +
+		Description: "Returns one build: id (UUID), number, state, branch, commit, message, creator, author, source, blocked, timings, web_url, " +
+			"meta-data, pull request, rebuild or trigger origin, test_engine runs, and its annotations in brief (id, context, style, priority, " +
 			"first 300 characters; errors and warnings first). Jobs only with include_jobs (list_jobs filters and pages " +
 			"them). For why it failed, get_build_failure_summary.",
 		Area: "builds", Kind: Read, Scopes: []string{"read_builds"},
 	}, func(ctx context.Context, in getBuildArgs) (buildDetail, error) {
-		b, err := bk.GetBuild(ctx, in.OrgSlug, in.PipelineSlug, in.BuildNumber, buildkite.BuildOptions{IncludeJobs: in.IncludeJobs})
+		b, err := bk.GetBuild(ctx, in.OrgSlug, in.PipelineSlug, in.BuildNumber, buildkite.BuildOptions{IncludeJobs: in.IncludeJobs, IncludeTestEngine: true})
 		if err != nil {
 			return buildDetail{}, err
 		}
@@ -319,7 +338,7 @@ func buildTools(bk Buildkite) ([]*Tool, error) {
 			"Use it to find the failed jobs of a build and their job_id for tail_logs.",
 		Area: "builds", Kind: Read, Scopes: []string{"read_builds"},
 	}, func(ctx context.Context, in listJobsArgs) (jobList, error) {
-		level, err := detailLevel(in.DetailLevel)
+		level, err := detailLevel(in.DetailLevel, summary)
 		if err != nil {
 			return jobList{}, err
 		}
@@ -346,7 +365,8 @@ func buildTools(bk Buildkite) ([]*Tool, error) {
 		Name:  "get_job",
 		Title: "Get a job",
 		Description: "Returns one job by its UUID: name, state, exit status, command, step and group keys, timings, retries, " +
-			"the agent that ran it and web_url. pipeline_slug and build_number are optional (give both or neither).",
+			"the agent that ran it (its id; name, hostname, version and tags with include_agent) and web_url. " +
+			"pipeline_slug and build_number are optional (give both or neither).",
 		Area: "builds", Kind: Read, Scopes: []string{"read_builds"},
 	}, func(ctx context.Context, in getJobArgs) (jobDetail, error) {
 		if (in.PipelineSlug == "") != (in.BuildNumber == "") {
@@ -356,7 +376,7 @@ func buildTools(bk Buildkite) ([]*Tool, error) {
 		if err != nil {
 			return jobDetail{}, err
 		}
-		return shapeJob(j, detailed, true).(jobDetail), nil
+		return shapeJob(j, detailed, in.IncludeAgent).(jobDetail), nil
 	})
 	moreBuildTools(&d, bk, defaultWait)
 	return d.done()
@@ -433,13 +453,17 @@ type testEngineRunsOut struct {
 
 type waitOut struct {
 	// Finished says the build reached a final state (passed, failed,
-	// canceled, skipped, not_run) within the wait.
-	Finished bool         `json:"finished"`
-	State    string       `json:"state"`
-	Waited   float64      `json:"waited_seconds"`
-	Polls    int          `json:"polls"`
-	Note     string       `json:"note,omitempty"`
-	Build    buildSummary `json:"build"`
+	// canceled, skipped, not_run) or is blocked, within the wait.
+	Finished bool    `json:"finished"`
+	State    string  `json:"state"`
+	Number   int     `json:"number"`
+	Waited   float64 `json:"waited_seconds"`
+	// BuildElapsed is how long the build has run: from its start (or
+	// creation) to its end, or to now.
+	BuildElapsed int          `json:"build_elapsed_seconds"`
+	Polls        int          `json:"polls"`
+	Note         string       `json:"note,omitempty"`
+	Build        buildSummary `json:"build"`
 }
 
 type stepUploadOut struct {
@@ -494,8 +518,10 @@ func shapeStepUpload(u buildkite.StepUpload) stepUploadOut {
 	return o
 }
 
-// finalBuildStates end a build; blocked waits on a person, not on time.
-var finalBuildStates = []string{"passed", "failed", "canceled", "skipped", "not_run"}
+// finalBuildStates end a build's wait. A blocked build waits on a person,
+// not on time, so waiting longer would not help: as in Buildkite's own
+// server, it counts as finished.
+var finalBuildStates = []string{"passed", "failed", "canceled", "skipped", "not_run", "blocked"}
 
 func moreBuildTools(d *definer, bk Buildkite, wl waitLimits) {
 	add(d, Spec{
@@ -525,9 +551,8 @@ func moreBuildTools(d *definer, bk Buildkite, wl waitLimits) {
 	add(d, Spec{
 		Name:  "wait_for_build",
 		Title: "Wait for a build to finish",
-		Description: "Waits up to wait_timeout seconds for a build to finish, then returns finished, its state and a build summary. " +
-			"finished false means time ran out or the build is blocked, waiting to be unblocked: call again to keep " +
-			"waiting.",
+		Description: "Waits up to wait_timeout seconds for a build to finish or block, then returns finished, state, number, " +
+			"build_elapsed_seconds and a build summary. finished false: time ran out, call again.",
 		Area: "builds", Kind: Read, Scopes: []string{"read_builds"},
 	}, func(ctx context.Context, in waitForBuildArgs) (waitOut, error) {
 		wait := wl.def
@@ -553,13 +578,13 @@ func moreBuildTools(d *definer, bk Buildkite, wl waitLimits) {
 				return waitOut{}, err
 			}
 			out.Polls++
-			out.State, out.Build = b.State, shapeBuild(b, false)
+			out.State, out.Number, out.Build = b.State, b.Number, shapeBuild(b, false)
+			out.BuildElapsed = buildElapsed(b)
 			if slices.Contains(finalBuildStates, b.State) {
 				out.Finished = true
-				break
-			}
-			if b.State == "blocked" {
-				out.Note = "the build is blocked on a block step: it will not finish until someone unblocks it (unblock_job)"
+				if b.State == "blocked" {
+					out.Note = "the build is blocked on a block step: it will not go on until someone unblocks it (unblock_job)"
+				}
 				break
 			}
 			left := time.Until(deadline)
@@ -707,6 +732,7 @@ func moreBuildTools(d *definer, bk Buildkite, wl waitLimits) {
 }
 
 type annotationSummary struct {
+	ID       string `json:"id,omitempty"`
 	Context  string `json:"context"`
 	Style    string `json:"style"`
 	Priority int    `json:"priority,omitempty"`
@@ -761,7 +787,7 @@ func summarizeAnnotations(as []buildkite.Annotation, limit int, styles []string)
 	out := []annotationSummary{}
 	for _, a := range as[:min(len(as), limit)] {
 		text, cut := annotationText(a.BodyHTML, maxAnnotationText)
-		out = append(out, annotationSummary{Context: a.Context, Style: a.Style, Priority: a.Priority, Scope: a.Scope, Text: text, Cut: cut})
+		out = append(out, annotationSummary{ID: a.ID, Context: a.Context, Style: a.Style, Priority: a.Priority, Scope: a.Scope, Text: text, Cut: cut})
 	}
 	return out, omitted
 }
@@ -775,6 +801,23 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// buildElapsed is how many seconds the build has run: from its start (or
+// creation) to its end, or to now.
+func buildElapsed(b buildkite.Build) int {
+	start := b.StartedAt
+	if start == nil {
+		start = b.CreatedAt
+	}
+	if start == nil {
+		return 0
+	}
+	end := time.Now()
+	if b.FinishedAt != nil {
+		end = b.FinishedAt.Time
+	}
+	return max(0, int(end.Sub(start.Time).Seconds()))
 }
 
 // callerMessage is what the caller may see of err.

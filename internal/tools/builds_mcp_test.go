@@ -62,14 +62,18 @@ func TestBuildTestEngineRunsOverMCP(t *testing.T) {
 func TestWaitForBuildOverMCP(t *testing.T) {
 	e := newMCP(t)
 	type waited struct {
-		Finished bool
-		State    string
-		Polls    int
-		Build    struct{ Number int }
+		Finished     bool
+		State        string
+		Number       int
+		BuildElapsed int `json:"build_elapsed_seconds"`
+		Polls        int
+		Build        struct{ Number int }
 	}
 	var w waited
 	e.ok("wait_for_build", buildArgs(buildkitetest.FailedBuild), &w)
-	if !w.Finished || w.State != "failed" || w.Polls != 1 || w.Build.Number != buildkitetest.FailedBuild {
+	b := e.sim.Data().Build(buildkitetest.SeedOrg, buildkitetest.SeedPipeline, buildkitetest.FailedBuild)
+	if !w.Finished || w.State != "failed" || w.Polls != 1 || w.Build.Number != buildkitetest.FailedBuild || w.Number != buildkitetest.FailedBuild ||
+		w.BuildElapsed != int(b.FinishedAt.Sub(*b.StartedAt).Seconds()) {
 		t.Errorf("finished build: %+v", w)
 	}
 	// A running build does not finish within a one-second wait: the answer
@@ -79,8 +83,9 @@ func TestWaitForBuildOverMCP(t *testing.T) {
 	if w.Finished || w.State != "running" || w.Polls < 1 {
 		t.Errorf("running build: %+v", w)
 	}
+	// A blocked build waits on a person: finished, as upstream counts it.
 	e.ok("wait_for_build", buildArgs(buildkitetest.BlockedBuild, "wait_timeout", 1), &w)
-	if w.Finished || w.State != "blocked" {
+	if !w.Finished || w.State != "blocked" || w.Polls != 1 {
 		t.Errorf("blocked build: %+v", w)
 	}
 	wantIn(t, "too long", e.failNoRequest("wait_for_build", buildArgs(buildkitetest.RunningBuild, "wait_timeout", 26)), "wait_timeout", "between 1 and 25")

@@ -234,18 +234,24 @@ func TestPipelineTools(t *testing.T) {
 }
 
 type buildItem struct {
-	Pipeline, State, Branch, Commit, Message, Creator string
-	Number                                            int
-	CreatedAt                                         string `json:"created_at"`
-	WebURL                                            string `json:"web_url"`
-	FullCommit                                        string `json:"full_commit"`
-	Jobs                                              []jobItem
+	ID, Pipeline, State, Branch, Commit, Message, Creator string
+	Number                                                int
+	CreatedAt                                             string `json:"created_at"`
+	WebURL                                                string `json:"web_url"`
+	Jobs                                                  []jobItem
+	TestEngine                                            *struct {
+		Runs []struct {
+			ID    string
+			Suite struct{ ID, Slug string }
+		}
+	} `json:"test_engine"`
+	Annotations []struct{ ID, Context string }
 }
 
 type jobItem struct {
 	ID, Type, Name, State, Command string
 	ExitStatus                     *int `json:"exit_status"`
-	Agent                          *struct{ Name string }
+	Agent                          *struct{ ID, Name string }
 }
 
 func TestBuildTools(t *testing.T) {
@@ -259,7 +265,7 @@ func TestBuildTools(t *testing.T) {
 		t.Fatalf("first page: %d items, next_page %d", len(list.Items), list.NextPage)
 	}
 	first := list.Items[0]
-	if first.State != "running" || len(first.Commit) != 10 || first.WebURL == "" || first.CreatedAt == "" || len(first.Jobs) != 0 || first.Pipeline != "" {
+	if first.State != "running" || len(first.Commit) != 40 || first.ID == "" || first.WebURL == "" || first.CreatedAt == "" || len(first.Jobs) != 0 || first.Pipeline != "" {
 		t.Errorf("summary = %+v", first)
 	}
 	list.NextPage = 0
@@ -281,8 +287,13 @@ func TestBuildTools(t *testing.T) {
 	failed := strconv.Itoa(buildkitetest.FailedBuild)
 	var b buildItem
 	h.ok("get_build", `{"org_slug":"acme","pipeline_slug":"web-app","build_number":"`+failed+`"}`, &b)
-	if b.Number != buildkitetest.FailedBuild || b.State != "failed" || b.Branch != "feature/checkout-v2" || len(b.FullCommit) != 40 || len(b.Jobs) != 0 {
+	if b.Number != buildkitetest.FailedBuild || b.State != "failed" || b.Branch != "feature/checkout-v2" || len(b.Commit) != 40 || len(b.Jobs) != 0 {
 		t.Errorf("get_build = %+v", b)
+	}
+	// The build's UUID and Test Engine runs lead to list_tests_for_build and get_test_run.
+	if sim := h.sim.Data().Build(buildkitetest.SeedOrg, buildkitetest.SeedPipeline, buildkitetest.FailedBuild); b.ID != sim.ID ||
+		b.TestEngine == nil || len(b.TestEngine.Runs) == 0 || b.TestEngine.Runs[0].Suite.Slug == "" || len(b.Annotations) == 0 || b.Annotations[0].ID == "" {
+		t.Errorf("get_build id %q (want %q), test_engine %+v, annotations %+v", b.ID, sim.ID, b.TestEngine, b.Annotations)
 	}
 	h.ok("get_build", `{"org_slug":"acme","pipeline_slug":"web-app","build_number":"`+failed+`","include_jobs":true}`, &b)
 	if len(b.Jobs) == 0 {
@@ -335,8 +346,13 @@ func TestJobTools(t *testing.T) {
 
 	var j jobItem
 	h.ok("get_job", `{"org_slug":"acme","job_id":"`+long.ID+`"}`, &j)
-	if j.ID != long.ID || j.Name != buildkitetest.LongLogJobName || j.Agent == nil {
-		t.Errorf("get_job by organization = %+v", j)
+	if j.ID != long.ID || j.Name != buildkitetest.LongLogJobName || j.Agent == nil || j.Agent.ID != long.Agent.ID || j.Agent.Name != "" {
+		t.Errorf("get_job by organization = %+v (want the agent's id only)", j)
+	}
+	j = jobItem{}
+	h.ok("get_job", `{"org_slug":"acme","include_agent":true,"job_id":"`+long.ID+`"}`, &j)
+	if j.Agent == nil || j.Agent.ID == "" || j.Agent.Name != long.Agent.Name {
+		t.Errorf("get_job include_agent = %+v", j.Agent)
 	}
 	h.ok("get_job", `{`+build+`,"job_id":"`+long.ID+`"}`, &j)
 	if j.ID != long.ID {

@@ -24,7 +24,7 @@ type clusterAPI interface {
 type listClustersArgs struct {
 	OrgSlug string `json:"org_slug" jsonschema:"the organization slug, e.g. acme"`
 	Page    int    `json:"page,omitempty" jsonschema:"page number, from 1 (default 1); use next_page from the previous answer"`
-	PerPage int    `json:"per_page,omitempty" jsonschema:"clusters per page, 1 to 100 (default 30)"`
+	PerPage int    `json:"per_page,omitempty" jsonschema:"clusters per page, 1 to 100 (default 100)"`
 }
 
 type getClusterArgs struct {
@@ -41,20 +41,20 @@ type createClusterArgs struct {
 }
 
 type updateClusterArgs struct {
-	OrgSlug        string `json:"org_slug" jsonschema:"the organization slug, e.g. acme"`
-	ClusterID      string `json:"cluster_id" jsonschema:"the cluster's UUID (list_clusters gives it)"`
-	Name           string `json:"name,omitempty" jsonschema:"a new name"`
-	Description    string `json:"description,omitempty" jsonschema:"a new description"`
-	Emoji          string `json:"emoji,omitempty" jsonschema:"a new emoji in :name: syntax"`
-	Color          string `json:"color,omitempty" jsonschema:"a new hex colour, e.g. #FFE0F1"`
-	DefaultQueueID string `json:"default_queue_id,omitempty" jsonschema:"the queue (of this cluster) for agents that name none"`
+	OrgSlug        string  `json:"org_slug" jsonschema:"the organization slug, e.g. acme"`
+	ClusterID      string  `json:"cluster_id" jsonschema:"the cluster's UUID (list_clusters gives it)"`
+	Name           *string `json:"name,omitempty" jsonschema:"a new name"`
+	Description    *string `json:"description,omitempty" jsonschema:"a new description; \"\" clears it"`
+	Emoji          *string `json:"emoji,omitempty" jsonschema:"a new emoji in :name: syntax"`
+	Color          *string `json:"color,omitempty" jsonschema:"a new hex colour, e.g. #FFE0F1"`
+	DefaultQueueID *string `json:"default_queue_id,omitempty" jsonschema:"the queue (of this cluster) for agents that name none"`
 }
 
 type listQueuesArgs struct {
 	OrgSlug   string `json:"org_slug" jsonschema:"the organization slug, e.g. acme"`
 	ClusterID string `json:"cluster_id" jsonschema:"the cluster's UUID (list_clusters gives it)"`
 	Page      int    `json:"page,omitempty" jsonschema:"page number, from 1 (default 1); use next_page from the previous answer"`
-	PerPage   int    `json:"per_page,omitempty" jsonschema:"queues per page, 1 to 100 (default 30)"`
+	PerPage   int    `json:"per_page,omitempty" jsonschema:"queues per page, 1 to 100 (default 100)"`
 }
 
 type queueArgs struct {
@@ -71,11 +71,11 @@ type createQueueArgs struct {
 }
 
 type updateQueueArgs struct {
-	OrgSlug            string `json:"org_slug" jsonschema:"the organization slug, e.g. acme"`
-	ClusterID          string `json:"cluster_id" jsonschema:"the cluster's UUID (list_clusters gives it)"`
-	QueueID            string `json:"queue_id" jsonschema:"the queue's UUID (list_cluster_queues gives it)"`
-	Description        string `json:"description,omitempty" jsonschema:"a new description"`
-	RetryAgentAffinity string `json:"retry_agent_affinity,omitempty" jsonschema:"where retried jobs run: prefer-warmest (an agent that ran it) or prefer-different"`
+	OrgSlug            string  `json:"org_slug" jsonschema:"the organization slug, e.g. acme"`
+	ClusterID          string  `json:"cluster_id" jsonschema:"the cluster's UUID (list_clusters gives it)"`
+	QueueID            string  `json:"queue_id" jsonschema:"the queue's UUID (list_cluster_queues gives it)"`
+	Description        *string `json:"description,omitempty" jsonschema:"a new description"`
+	RetryAgentAffinity *string `json:"retry_agent_affinity,omitempty" jsonschema:"where retried jobs run: prefer-warmest (an agent that ran it) or prefer-different"`
 }
 
 type pauseQueueArgs struct {
@@ -151,7 +151,7 @@ func clusterTools(bk Buildkite) ([]*Tool, error) {
 			"more. Gives the cluster_id the queue tools need.",
 		Area: "clusters", Kind: Read, Scopes: []string{"read_clusters"},
 	}, func(ctx context.Context, in listClustersArgs) (clusterList, error) {
-		lo, err := listOptions(in.Page, in.PerPage)
+		lo, err := listOptions(in.Page, in.PerPage, 100)
 		if err != nil {
 			return clusterList{}, err
 		}
@@ -201,12 +201,13 @@ func clusterTools(bk Buildkite) ([]*Tool, error) {
 			"cluster.",
 		Area: "clusters", Kind: Destructive, Scopes: []string{"write_clusters"},
 	}, func(ctx context.Context, in updateClusterArgs) (clusterOut, error) {
-		if in.Name == "" && in.Description == "" && in.Emoji == "" && in.Color == "" && in.DefaultQueueID == "" {
+		ch := buildkite.ClusterChanges{
+			Name: in.Name, Description: in.Description, Emoji: in.Emoji, Color: in.Color, DefaultQueueID: in.DefaultQueueID,
+		}
+		if ch == (buildkite.ClusterChanges{}) {
 			return clusterOut{}, &ArgumentError{Reason: "give at least one of name, description, emoji, color, default_queue_id"}
 		}
-		c, err := bk.UpdateCluster(ctx, in.OrgSlug, in.ClusterID, buildkite.ClusterChanges{
-			Name: in.Name, Description: in.Description, Emoji: in.Emoji, Color: in.Color, DefaultQueueID: in.DefaultQueueID,
-		})
+		c, err := bk.UpdateCluster(ctx, in.OrgSlug, in.ClusterID, ch)
 		if err != nil {
 			return clusterOut{}, err
 		}
@@ -220,7 +221,7 @@ func clusterTools(bk Buildkite) ([]*Tool, error) {
 			"queue=KEY.",
 		Area: "clusters", Kind: Read, Scopes: []string{"read_clusters"},
 	}, func(ctx context.Context, in listQueuesArgs) (queueList, error) {
-		lo, err := listOptions(in.Page, in.PerPage)
+		lo, err := listOptions(in.Page, in.PerPage, 100)
 		if err != nil {
 			return queueList{}, err
 		}
@@ -269,14 +270,16 @@ func clusterTools(bk Buildkite) ([]*Tool, error) {
 			"Returns the queue.",
 		Area: "clusters", Kind: Destructive, Scopes: []string{"write_clusters"},
 	}, func(ctx context.Context, in updateQueueArgs) (queueOut, error) {
-		if err := oneOf("retry_agent_affinity", in.RetryAgentAffinity, "prefer-warmest", "prefer-different"); err != nil {
-			return queueOut{}, err
+		if in.RetryAgentAffinity != nil {
+			if err := oneOf("retry_agent_affinity", *in.RetryAgentAffinity, "prefer-warmest", "prefer-different"); err != nil || *in.RetryAgentAffinity == "" {
+				return queueOut{}, &ArgumentError{Argument: "retry_agent_affinity", Reason: "must be prefer-warmest or prefer-different"}
+			}
 		}
-		if in.Description == "" && in.RetryAgentAffinity == "" {
+		if in.Description == nil && in.RetryAgentAffinity == nil {
 			return queueOut{}, &ArgumentError{Reason: "give description or retry_agent_affinity"}
 		}
 		q, err := bk.UpdateClusterQueue(ctx, in.OrgSlug, in.ClusterID, in.QueueID, buildkite.ClusterQueueChanges{
-			Description: in.Description, RetryAgentAffinity: buildkite.RetryAgentAffinity(in.RetryAgentAffinity),
+			Description: in.Description, RetryAgentAffinity: in.RetryAgentAffinity,
 		})
 		if err != nil {
 			return queueOut{}, err

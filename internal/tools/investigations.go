@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
-	"strconv"
 	"sync"
 
 	"github.com/kitegate/kitegate/internal/buildkite"
@@ -12,24 +11,33 @@ import (
 
 type failureSummaryArgs struct {
 	buildArgs
-	LogTail            int   `json:"log_tail,omitempty" jsonschema:"log lines from the end of each failed job, 0 to 200 (default 30)"`
-	MaxJobs            int   `json:"max_jobs,omitempty" jsonschema:"jobs to report, 1 to 30 (default 10)"`
-	MaxAnnotations     int   `json:"max_annotations,omitempty" jsonschema:"annotations to report, 0 to 30 (default 10)"`
-	MaxTestRuns        int   `json:"max_test_runs,omitempty" jsonschema:"Test Engine runs to read, 0 to 10 (default 3)"`
-	MaxFailedTests     int   `json:"max_failed_tests,omitempty" jsonschema:"failed tests to report, 0 to 100 (default 20)"`
-	IncludeLogs        *bool `json:"include_logs,omitempty" jsonschema:"read each failed job's log tail (default true)"`
-	IncludeAnnotations *bool `json:"include_annotations,omitempty" jsonschema:"read the build's error and warning annotations (default true)"`
-	IncludeTests       *bool `json:"include_tests,omitempty" jsonschema:"read failed test executions from Test Engine (default true)"`
+	LogTail                int   `json:"log_tail,omitempty" jsonschema:"log rows per job (default 50, max 200)"`
+	MaxJobs                int   `json:"max_jobs,omitempty" jsonschema:"default 10, max 50"`
+	MaxAnnotations         int   `json:"max_annotations,omitempty" jsonschema:"default 20, max 100"`
+	MaxTestRuns            int   `json:"max_test_runs,omitempty" jsonschema:"default 5, max 20"`
+	MaxFailedTests         int   `json:"max_failed_tests,omitempty" jsonschema:"default 100, max 200"`
+	MaxFailedTestsPerRun   int   `json:"max_failed_tests_per_run,omitempty" jsonschema:"default 20, max 100"`
+	IncludeLogs            *bool `json:"include_logs,omitempty" jsonschema:"default true"`
+	IncludeAnnotations     *bool `json:"include_annotations,omitempty" jsonschema:"default true"`
+	IncludeFailedTests     *bool `json:"include_failed_tests,omitempty" jsonschema:"default true"`
+	IncludeTests           *bool `json:"include_tests,omitempty" jsonschema:"same as include_failed_tests"`
+	IncludeFailureExpanded bool  `json:"include_failure_expanded,omitempty" jsonschema:"add tests' backtraces (default false)"`
 }
 
 type failedJobOut struct {
 	ID         string `json:"id"`
+	Type       string `json:"type,omitempty"`
 	Name       string `json:"name"`
 	State      string `json:"state"`
 	StepKey    string `json:"step_key,omitempty"`
+	Command    string `json:"command,omitempty"`
 	ExitStatus *int   `json:"exit_status,omitempty"`
-	SoftFailed bool   `json:"soft_failed,omitempty"`
-	WebURL     string `json:"web_url,omitempty"`
+	// PromisedExitStatus is the status a still running job declared it
+	// will fail with.
+	PromisedExitStatus   *int    `json:"promised_exit_status,omitempty"`
+	PromisedExitStatusAt *string `json:"promised_exit_status_at,omitempty"`
+	SoftFailed           bool    `json:"soft_failed,omitempty"`
+	WebURL               string  `json:"web_url,omitempty"`
 	// LogTail is the end of the job's log (rn -1 where the row's number
 	// was not counted).
 	LogTail      []logRow `json:"log_tail,omitempty"`
@@ -66,8 +74,27 @@ const (
 	summaryConcurrency = 4
 )
 
-// problemJobStates are the job states a failure summary reports.
-var problemJobStates = []string{"failed", "timed_out", "broken", "canceled", "expired", "waiting_failed"}
+// problemJobRank orders the job states a failure summary reports, as
+// Buildkite's own server does: failures first (with running jobs that
+// promised to fail), then cancellations, then jobs that never ran because of
+// them. Jobs of every type count.
+var problemJobRank = map[string]int{
+	"failed": 0, "timed_out": 0, "expired": 0, "running": 0,
+	"canceled": 1,
+	"broken":   2, "waiting_failed": 2, "blocked_failed": 2, "unblocked_failed": 2,
+}
+
+// Upstream's defaults and caps; a value out of range is clamped, not refused.
+const (
+	defaultSummaryLogTail, maxSummaryLogTail = 50, 200
+	defaultSummaryJobs, maxSummaryJobs       = 10, 50
+	defaultSummaryAnns, maxSummaryAnns       = 20, 100
+	defaultSummaryRuns, maxSummaryRuns       = 5, 20
+	defaultSummaryTests, maxSummaryTests     = 100, 200
+	defaultRunTests, maxRunTests             = 20, 100
+	// maxSummaryCommand cuts a job's command in the summary.
+	maxSummaryCommand = 1000
+)
 
 func investigationTools(bk Buildkite) ([]*Tool, error) {
 	var d definer
@@ -75,7 +102,7 @@ func investigationTools(bk Buildkite) ([]*Tool, error) {
 		Name:  "get_build_failure_summary",
 		Title: "Why did this build fail?",
 		Description: "Explains a failed, failing or canceled build in one call: the build, its job counts by state, each failed, " +
-			"timed-out, broken or canceled job with its log tail, the error and warning annotations, and the failed tests " +
+			"expired, broken or canceled job and running job promising failure, with its log tail, the error and warning annotations, the failed tests " +
 			"Test Engine recorded. Unreadable parts are listed in errors; the answer stays under 256 KiB (truncated says " +
 			"something was cut). Start here when asked why a build is red.",
 		Area: "investigations", Kind: Read, Scopes: []string{"read_builds", "read_build_logs", "read_suites"},
@@ -85,60 +112,67 @@ func investigationTools(bk Buildkite) ([]*Tool, error) {
 	return d.done()
 }
 
-func intArg(name string, v, def, lo, hi int) (int, error) {
-	if v == 0 {
-		return def, nil
+// clampArg is v, or def when v is not positive, at most hi.
+func clampArg(v, def, hi int) int {
+	if v <= 0 {
+		return def
 	}
-	if v < lo || v > hi {
-		return 0, &ArgumentError{Argument: name, Reason: "must be between " + strconv.Itoa(lo) + " and " + strconv.Itoa(hi)}
-	}
-	return v, nil
+	return min(v, hi)
 }
 
 func boolArg(v *bool) bool { return v == nil || *v }
 
+// investigationAPI is what the failure summary calls besides the build and
+// log calls.
+type investigationAPI interface {
+	PromisedFailures(ctx context.Context, org, pipeline, number string) ([]buildkite.PromisedFailure, error)
+}
+
 func failureSummary(ctx context.Context, bk Buildkite, in failureSummaryArgs) (failureSummaryOut, error) {
-	logTail, err := intArg("log_tail", in.LogTail, 30, 0, 200)
-	if err != nil {
-		return failureSummaryOut{}, err
-	}
-	maxJobs, err := intArg("max_jobs", in.MaxJobs, 10, 1, 30)
-	if err != nil {
-		return failureSummaryOut{}, err
-	}
-	maxAnn, err := intArg("max_annotations", in.MaxAnnotations, 10, 0, 30)
-	if err != nil {
-		return failureSummaryOut{}, err
-	}
-	maxRuns, err := intArg("max_test_runs", in.MaxTestRuns, 3, 0, 10)
-	if err != nil {
-		return failureSummaryOut{}, err
-	}
-	maxTests, err := intArg("max_failed_tests", in.MaxFailedTests, 20, 0, 100)
-	if err != nil {
-		return failureSummaryOut{}, err
-	}
+	logTail := clampArg(in.LogTail, defaultSummaryLogTail, maxSummaryLogTail)
+	maxJobs := clampArg(in.MaxJobs, defaultSummaryJobs, maxSummaryJobs)
+	maxAnn := clampArg(in.MaxAnnotations, defaultSummaryAnns, maxSummaryAnns)
+	maxRuns := clampArg(in.MaxTestRuns, defaultSummaryRuns, maxSummaryRuns)
+	maxTests := clampArg(in.MaxFailedTests, defaultSummaryTests, maxSummaryTests)
+	perRun := clampArg(in.MaxFailedTestsPerRun, defaultRunTests, maxRunTests)
+	includeTests := boolArg(in.IncludeFailedTests) && boolArg(in.IncludeTests)
 	b, err := bk.GetBuild(ctx, in.OrgSlug, in.PipelineSlug, in.BuildNumber, buildkite.BuildOptions{IncludeJobs: true, IncludeTestEngine: true})
 	if err != nil {
 		return failureSummaryOut{}, err
 	}
+	jobs := b.Jobs
+	b.Jobs = nil // counted below, never copied whole: a build may have thousands
 	out := failureSummaryOut{
 		Build: shapeBuild(b, false), BuildID: b.ID, JobStateCounts: map[string]int{},
 		FailedJobs: []failedJobOut{}, Annotations: []annotationSummary{}, FailedTests: []failedTestOut{},
 	}
-	var problems []buildkite.Job
-	for _, j := range b.Jobs {
+	var promised map[string]buildkite.PromisedFailure
+	for _, j := range jobs {
 		if j.State != "" {
 			out.JobStateCounts[j.State]++
 		}
-		if j.Type == "script" && slices.Contains(problemJobStates, j.State) {
-			problems = append(problems, j)
+	}
+	if out.JobStateCounts["running"] > 0 {
+		ps, err := bk.PromisedFailures(ctx, in.OrgSlug, in.PipelineSlug, in.BuildNumber)
+		if err != nil {
+			out.Errors = append(out.Errors, "running jobs' promised failures: "+callerMessage(err))
+		}
+		promised = make(map[string]buildkite.PromisedFailure, len(ps))
+		for _, p := range ps {
+			promised[p.JobID] = p
 		}
 	}
-	// Failures first: a canceled job is usually a consequence.
-	slices.SortStableFunc(problems, func(a, b buildkite.Job) int {
-		return slices.Index(problemJobStates, a.State) - slices.Index(problemJobStates, b.State)
-	})
+	var problems []buildkite.Job
+	for _, j := range jobs {
+		if _, ok := problemJobRank[j.State]; !ok || j.Retried {
+			continue
+		}
+		if _, ok := promised[j.ID]; j.State == "running" && !ok {
+			continue
+		}
+		problems = append(problems, j)
+	}
+	slices.SortStableFunc(problems, func(a, b buildkite.Job) int { return problemJobRank[a.State] - problemJobRank[b.State] })
 	if len(problems) > maxJobs {
 		out.JobsOmitted = len(problems) - maxJobs
 		problems = problems[:maxJobs]
@@ -148,9 +182,20 @@ func failureSummary(ctx context.Context, bk Buildkite, in failureSummaryArgs) (f
 		if name == "" {
 			name = j.Label
 		}
-		out.FailedJobs = append(out.FailedJobs, failedJobOut{
-			ID: j.ID, Name: name, State: j.State, StepKey: j.StepKey, ExitStatus: j.ExitStatus, SoftFailed: j.SoftFailed, WebURL: j.WebURL,
-		})
+		f := failedJobOut{
+			ID: j.ID, Type: j.Type, Name: name, State: j.State, StepKey: j.StepKey, ExitStatus: j.ExitStatus,
+			SoftFailed: j.SoftFailed, WebURL: j.WebURL, Command: j.Command,
+		}
+		if len(f.Command) > maxSummaryCommand {
+			f.Command, _ = annotationText(f.Command, maxSummaryCommand)
+		}
+		if p, ok := promised[j.ID]; ok {
+			f.PromisedExitStatus = p.ExitStatus
+			if p.At != nil {
+				f.PromisedExitStatusAt = timestamp(p.At)
+			}
+		}
+		out.FailedJobs = append(out.FailedJobs, f)
 	}
 
 	var (
@@ -206,7 +251,7 @@ func failureSummary(ctx context.Context, bk Buildkite, in failureSummaryArgs) (f
 		})
 	}
 	var runs []buildkite.TestEngineRun
-	if b.TestEngine != nil && boolArg(in.IncludeTests) && maxTests > 0 {
+	if b.TestEngine != nil && includeTests {
 		runs = b.TestEngine.Runs
 		if len(runs) > maxRuns {
 			runs = runs[:maxRuns]
@@ -217,14 +262,18 @@ func failureSummary(ctx context.Context, bk Buildkite, in failureSummaryArgs) (f
 	for i, r := range runs {
 		run(func() {
 			fes, page, err := bk.FailedExecutions(ctx, in.OrgSlug, r.Suite.Slug, r.ID, buildkite.FailedExecutionOptions{
-				IncludeFailureExpanded: true, ListOptions: buildkite.ListOptions{PerPage: min(maxTests, 100)},
+				IncludeFailureExpanded: in.IncludeFailureExpanded, ListOptions: buildkite.ListOptions{PerPage: min(perRun, maxTests)},
 			})
 			if err != nil {
 				fails("failed tests of run "+r.ID, err)
 				return
 			}
 			for _, fe := range fes {
-				tests[i] = append(tests[i], failedTestOut{RunID: r.ID, Suite: r.Suite.Slug, failedExecutionOut: shapeFailedExecution(fe)})
+				t := failedTestOut{RunID: r.ID, Suite: r.Suite.Slug, failedExecutionOut: shapeFailedExecution(fe)}
+				if !in.IncludeFailureExpanded {
+					t.Expanded, t.Backtrace = nil, nil
+				}
+				tests[i] = append(tests[i], t)
 			}
 			more[i] = page.NextPage != 0
 		})
@@ -251,9 +300,12 @@ func failureSummary(ctx context.Context, bk Buildkite, in failureSummaryArgs) (f
 
 // fitSummary cuts the longest parts until the answer fits maxSummaryBytes:
 // halves of log tails first (keeping their ends), then failure details,
-// then whole tests and annotations.
+// then halves of the tests, the annotations, the logs and finally the jobs
+// themselves. Every step removes something, so it ends, and it ends under
+// the cap: what is left at worst is the build and the counts, whose size
+// does not grow with the build.
 func fitSummary(out failureSummaryOut) failureSummaryOut {
-	for range 200 {
+	for {
 		b, err := json.Marshal(out)
 		if err != nil || len(b) <= maxSummaryBytes {
 			return out
@@ -268,25 +320,35 @@ func fitSummary(out failureSummaryOut) failureSummaryOut {
 		switch {
 		case longest >= 0:
 			j := &out.FailedJobs[longest]
-			drop := len(j.LogTail) / 2
-			j.LogTail = j.LogTail[drop:]
+			j.LogTail = j.LogTail[len(j.LogTail)/2:]
 			j.LogTruncated = true
 		case slices.ContainsFunc(out.FailedTests, func(t failedTestOut) bool { return t.Expanded != nil || t.Backtrace != nil }):
 			for i := range out.FailedTests {
 				out.FailedTests[i].Expanded, out.FailedTests[i].Backtrace = nil, nil
 			}
 		case len(out.FailedTests) > 0:
-			out.FailedTests = out.FailedTests[:len(out.FailedTests)-1]
-			out.FailedTestsOmitted++
+			keep := len(out.FailedTests) / 2
+			out.FailedTestsOmitted += len(out.FailedTests) - keep
+			out.FailedTests = out.FailedTests[:keep]
 		case len(out.Annotations) > 0:
-			out.Annotations = out.Annotations[:len(out.Annotations)-1]
-			out.AnnotationsOmitted++
-		default:
+			keep := len(out.Annotations) / 2
+			out.AnnotationsOmitted += len(out.Annotations) - keep
+			out.Annotations = out.Annotations[:keep]
+		case slices.ContainsFunc(out.FailedJobs, func(j failedJobOut) bool { return j.LogTail != nil || j.Command != "" }):
 			for i := range out.FailedJobs {
-				out.FailedJobs[i].LogTail = nil
+				out.FailedJobs[i].LogTail, out.FailedJobs[i].Command = nil, ""
+				out.FailedJobs[i].LogTruncated = true
 			}
+		case len(out.FailedJobs) > 0:
+			keep := len(out.FailedJobs) / 2
+			out.JobsOmitted += len(out.FailedJobs) - keep
+			out.FailedJobs = out.FailedJobs[:keep]
+		case len(out.Errors) > 0:
+			out.Errors = nil
+		default:
+			// Only the build is left: its message is the one unbounded text.
+			out.Build.Message, _ = annotationText(out.Build.Message, maxSummaryCommand)
 			return out
 		}
 	}
-	return out
 }

@@ -11,13 +11,15 @@ type summary struct {
 	Build struct {
 		Number int
 		State  string
+		Jobs   []any
 	}
 	JobStateCounts map[string]int `json:"job_state_counts"`
 	FailedJobs     []struct {
-		Name     string
-		State    string
-		LogTail  []logRow `json:"log_tail"`
-		LogError string   `json:"log_error"`
+		Name               string
+		State              string
+		PromisedExitStatus *int     `json:"promised_exit_status"`
+		LogTail            []logRow `json:"log_tail"`
+		LogError           string   `json:"log_error"`
 	} `json:"failed_jobs"`
 	Annotations []struct{ Context, Style, Text string }
 	FailedTests []struct {
@@ -51,7 +53,27 @@ func TestFailureSummaryOverMCP(t *testing.T) {
 		t.Errorf("failed tests = %+v", s.FailedTests)
 	}
 	wantIn(t, "404", e.fail("get_build_failure_summary", buildArgs(9999)), "not found")
-	wantIn(t, "bad arg", e.failNoRequest("get_build_failure_summary", buildArgs(buildkitetest.FailedBuild, "max_jobs", 31)), `"max_jobs"`)
+	// Out-of-range limits are clamped, as Buildkite's own server does.
+	s = summary{}
+	e.ok("get_build_failure_summary", buildArgs(buildkitetest.FailedBuild, "max_jobs", 500, "log_tail", 5000, "max_failed_tests_per_run", 1), &s)
+	if len(s.FailedJobs) != 2 || len(s.FailedJobs[0].LogTail) != 200 || len(s.FailedTests) != 1 || s.Build.Jobs != nil {
+		t.Errorf("clamped summary: %d jobs, %d log rows, %d tests, build jobs %d", len(s.FailedJobs), len(s.FailedJobs[0].LogTail), len(s.FailedTests), len(s.Build.Jobs))
+	}
+	// A running job that promised to fail is reported with its promise.
+	s = summary{}
+	e.ok("get_build_failure_summary", buildArgs(buildkitetest.FailingBuild, "include_failed_tests", false), &s)
+	var running int
+	for _, j := range s.FailedJobs {
+		if j.State == "running" {
+			running++
+			if j.PromisedExitStatus == nil || *j.PromisedExitStatus == 0 {
+				t.Errorf("running job %s reported without its promise", j.Name)
+			}
+		}
+	}
+	if running != 1 || s.JobStateCounts["running"] != 1 {
+		t.Errorf("failing build: %d promised failures reported, counts %v", running, s.JobStateCounts)
+	}
 
 	// Without read_suites the rest of the summary still comes back.
 	e.withoutScope("read_suites")

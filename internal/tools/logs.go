@@ -165,9 +165,8 @@ func logToolsWith(bk logAPI, lim logLimits) ([]*Tool, error) {
 	add(&d, Spec{
 		Name:  "tail_logs",
 		Title: "Tail a job's log",
-		Description: "Returns the last rows of a job's log (10 by default) as entries {rn, ts, c}: rn numbers rows from 0 at the start " +
-			"of the log (as in search_logs and read_logs), ts is the agent's Unix-ms timestamp, c the text without ANSI colours; " +
-			"total_rows, log_bytes, and truncated when earlier rows exist. Use it first: errors are usually at the end.",
+		Description: "Returns the last rows of a job's log (default 10) as entries {rn, ts, c}: rn counts from 0 at the log's start " +
+			"(as in search_logs and read_logs), ts is Unix ms, c the text without colours; total_rows, truncated. Use it first.",
 		Area: "logs", Kind: Read, Scopes: []string{"read_build_logs"},
 	}, func(ctx context.Context, in tailLogsArgs) (tailOut, error) {
 		if err := in.check(); err != nil {
@@ -185,9 +184,8 @@ func logToolsWith(bk logAPI, lim logLimits) ([]*Tool, error) {
 	add(&d, Spec{
 		Name:  "read_logs",
 		Title: "Read a job's log by rows",
-		Description: "Returns rows of a job's log from row seek (from 0) on, at most limit rows (default: all) and 256 KiB, " +
-			"as entries {rn, ts, c} without ANSI colours; next_seek to read on (absent at the end), total_rows once the end was reached. " +
-			"Row numbers are those of search_logs and tail_logs. Prefer search_logs or tail_logs on long logs.",
+		Description: "Returns a job's log rows {rn, ts, c} from row seek (0-based) on, at most limit (default all) and 256 KiB: " +
+			"entries, next_seek to read on, total_rows at the end. Prefer search_logs or tail_logs on long logs.",
 		Area: "logs", Kind: Read, Scopes: []string{"read_build_logs"},
 	}, func(ctx context.Context, in readLogsArgs) (readOut, error) {
 		if err := in.check(); err != nil {
@@ -204,10 +202,9 @@ func logToolsWith(bk logAPI, lim logLimits) ([]*Tool, error) {
 	add(&d, Spec{
 		Name:  "search_logs",
 		Title: "Search a job's log",
-		Description: "Searches a job's log row by row with an RE2 regular expression (case-insensitive unless case_sensitive), like grep: " +
-			"results [{match, before_context, after_context}] of rows {rn, ts, c}, oldest first, or newest first with reverse; match_count. " +
-			"Colours are removed before matching. At most limit matches (default: all) and 256 KiB are returned; truncated with " +
-			"next_seek_start says there may be more: pass it as seek_start to continue. rn counts from 0 and works as read_logs' seek.",
+		Description: "Greps a job's log with an RE2 pattern (case-insensitive unless case_sensitive): results [{match, before_context, " +
+			"after_context}] of rows {rn, ts, c}, oldest first (newest with reverse), match_count; at most limit (default all) " +
+			"and 256 KiB. truncated: pass next_seek_start as seek_start to go on. rn is read_logs' seek.",
 		Area: "logs", Kind: Read, Scopes: []string{"read_build_logs"},
 	}, func(ctx context.Context, in searchLogsArgs) (searchOut, error) {
 		if err := in.check(); err != nil {

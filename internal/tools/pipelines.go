@@ -20,7 +20,7 @@ type listPipelinesArgs struct {
 type getPipelineArgs struct {
 	OrgSlug      string `json:"org_slug" jsonschema:"the organization slug, e.g. acme"`
 	PipelineSlug string `json:"pipeline_slug" jsonschema:"the pipeline slug, e.g. web-app"`
-	DetailLevel  string `json:"detail_level,omitempty" jsonschema:"summary (default), detailed or full"`
+	DetailLevel  string `json:"detail_level,omitempty" jsonschema:"summary, detailed or full (default)"`
 }
 
 // pipelineOut is a pipeline at any detail level: the summary fields are
@@ -107,11 +107,11 @@ func pipelineTools(bk Buildkite) ([]*Tool, error) {
 			"default_branch, web_url) and next_page when there are more. Gives the pipeline_slug the build tools need.",
 		Area: "pipelines", Kind: Read, Scopes: []string{"read_pipelines"},
 	}, func(ctx context.Context, in listPipelinesArgs) (pipelineList, error) {
-		level, err := detailLevel(in.DetailLevel)
+		level, err := detailLevel(in.DetailLevel, summary)
 		if err != nil {
 			return pipelineList{}, err
 		}
-		lo, err := listOptions(in.Page, in.PerPage)
+		lo, err := listOptions(in.Page, in.PerPage, 30)
 		if err != nil {
 			return pipelineList{}, err
 		}
@@ -129,10 +129,10 @@ func pipelineTools(bk Buildkite) ([]*Tool, error) {
 		Name:  "get_pipeline",
 		Title: "Get a pipeline",
 		Description: "Returns one pipeline: slug, name, repository, default_branch and web_url; detailed adds description, tags, " +
-			"cluster, branch filter and running/scheduled counts; full is everything, steps included.",
+			"cluster, branch filter and running/scheduled counts; full (default) is everything, steps included.",
 		Area: "pipelines", Kind: Read, Scopes: []string{"read_pipelines"},
 	}, func(ctx context.Context, in getPipelineArgs) (pipelineOut, error) {
-		level, err := detailLevel(in.DetailLevel)
+		level, err := detailLevel(in.DetailLevel, full)
 		if err != nil {
 			return pipelineOut{}, err
 		}
@@ -164,20 +164,28 @@ type createPipelineArgs struct {
 	Description   string   `json:"description,omitempty" jsonschema:"what the pipeline does"`
 	Tags          []string `json:"tags,omitempty" jsonschema:"tags to find the pipeline by"`
 	CreateWebhook bool     `json:"create_webhook,omitempty" jsonschema:"also add the repository's webhook, so pushes start builds"`
+	branchBuildArgs
+}
+
+// branchBuildArgs are the pipeline's settings for a branch's superseded builds.
+type branchBuildArgs struct {
+	SkipQueuedBranchBuilds    *bool `json:"skip_queued_branch_builds,omitempty" jsonschema:"skip a branch's older queued builds"`
+	CancelRunningBranchBuilds *bool `json:"cancel_running_branch_builds,omitempty" jsonschema:"cancel a branch's older running builds"`
 }
 
 type updatePipelineArgs struct {
-	OrgSlug             string   `json:"org_slug" jsonschema:"the organization slug, e.g. acme"`
-	PipelineSlug        string   `json:"pipeline_slug" jsonschema:"the pipeline slug, e.g. web-app"`
-	Name                string   `json:"name,omitempty" jsonschema:"a new name"`
-	RepositoryURL       string   `json:"repository_url,omitempty" jsonschema:"a new Git repository URL"`
-	ClusterID           string   `json:"cluster_id,omitempty" jsonschema:"the UUID of the cluster to move the pipeline to"`
-	Configuration       string   `json:"configuration,omitempty" jsonschema:"new steps YAML, replacing the current (get_pipeline full shows them)"`
-	DefaultBranch       string   `json:"default_branch,omitempty" jsonschema:"a new default branch"`
-	Description         string   `json:"description,omitempty" jsonschema:"a new description"`
-	BranchConfiguration string   `json:"branch_configuration,omitempty" jsonschema:"a new branch filter, e.g. \"main release/*\""`
-	Visibility          string   `json:"visibility,omitempty" jsonschema:"private or public"`
-	Tags                []string `json:"tags,omitempty" jsonschema:"new tags, replacing the current ones"`
+	OrgSlug             string    `json:"org_slug" jsonschema:"the organization slug, e.g. acme"`
+	PipelineSlug        string    `json:"pipeline_slug" jsonschema:"the pipeline slug, e.g. web-app"`
+	Name                *string   `json:"name,omitempty" jsonschema:"a new name"`
+	RepositoryURL       *string   `json:"repository_url,omitempty" jsonschema:"a new Git repository URL"`
+	ClusterID           *string   `json:"cluster_id,omitempty" jsonschema:"the UUID of the cluster to move the pipeline to"`
+	Configuration       *string   `json:"configuration,omitempty" jsonschema:"new steps YAML, replacing the current (get_pipeline full shows them)"`
+	DefaultBranch       *string   `json:"default_branch,omitempty" jsonschema:"a new default branch"`
+	Description         *string   `json:"description,omitempty" jsonschema:"a new description; \"\" clears it"`
+	BranchConfiguration *string   `json:"branch_configuration,omitempty" jsonschema:"a new branch filter, e.g. \"main release/*\""`
+	Visibility          *string   `json:"visibility,omitempty" jsonschema:"private or public"`
+	Tags                *[]string `json:"tags,omitempty" jsonschema:"new tags, replacing the current ones"`
+	branchBuildArgs
 }
 
 type webhookOut struct {
@@ -188,13 +196,6 @@ type webhookOut struct {
 type createdPipelineOut struct {
 	pipelineOut
 	Webhook *webhookOut `json:"webhook,omitempty"`
-}
-
-func set(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return &s
 }
 
 func pipelineEditTools(d *definer, bk Buildkite) {
@@ -215,6 +216,7 @@ func pipelineEditTools(d *definer, bk Buildkite) {
 		p, err := bk.CreatePipeline(ctx, in.OrgSlug, buildkite.NewPipeline{
 			Name: in.Name, Repository: in.RepositoryURL, ClusterID: in.ClusterID, Configuration: in.Configuration,
 			DefaultBranch: in.DefaultBranch, Description: in.Description, Tags: in.Tags,
+			SkipQueuedBranchBuilds: in.SkipQueuedBranchBuilds, CancelRunningBranchBuilds: in.CancelRunningBranchBuilds,
 		})
 		if err != nil {
 			return createdPipelineOut{}, err
@@ -237,16 +239,16 @@ func pipelineEditTools(d *definer, bk Buildkite) {
 			"every later build: confirm with the user first. Returns the pipeline.",
 		Area: "pipelines", Kind: Destructive, Scopes: []string{"write_pipelines"},
 	}, func(ctx context.Context, in updatePipelineArgs) (pipelineOut, error) {
-		if err := oneOf("visibility", in.Visibility, "private", "public"); err != nil {
-			return pipelineOut{}, err
+		if in.Visibility != nil {
+			if err := oneOf("visibility", *in.Visibility, "private", "public"); err != nil || *in.Visibility == "" {
+				return pipelineOut{}, &ArgumentError{Argument: "visibility", Reason: "must be private or public"}
+			}
 		}
 		ch := buildkite.PipelineChanges{
-			Name: set(in.Name), Repository: set(in.RepositoryURL), ClusterID: set(in.ClusterID), Configuration: set(in.Configuration),
-			DefaultBranch: set(in.DefaultBranch), Description: set(in.Description), BranchConfiguration: set(in.BranchConfiguration),
-			Visibility: set(in.Visibility),
-		}
-		if in.Tags != nil {
-			ch.Tags = &in.Tags
+			Name: in.Name, Repository: in.RepositoryURL, ClusterID: in.ClusterID, Configuration: in.Configuration,
+			DefaultBranch: in.DefaultBranch, Description: in.Description, BranchConfiguration: in.BranchConfiguration,
+			Visibility: in.Visibility, Tags: in.Tags,
+			SkipQueuedBranchBuilds: in.SkipQueuedBranchBuilds, CancelRunningBranchBuilds: in.CancelRunningBranchBuilds,
 		}
 		if ch == (buildkite.PipelineChanges{}) {
 			return pipelineOut{}, &ArgumentError{Reason: "give at least one field to change"}
@@ -280,7 +282,7 @@ type listSchedulesArgs struct {
 	OrgSlug      string `json:"org_slug" jsonschema:"the organization slug, e.g. acme"`
 	PipelineSlug string `json:"pipeline_slug" jsonschema:"the pipeline slug, e.g. web-app"`
 	Page         int    `json:"page,omitempty" jsonschema:"page number, from 1 (default 1); use next_page from the previous answer"`
-	PerPage      int    `json:"per_page,omitempty" jsonschema:"schedules per page, 1 to 100 (default 30)"`
+	PerPage      int    `json:"per_page,omitempty" jsonschema:"schedules per page, 1 to 100 (default 100)"`
 }
 
 type getScheduleArgs struct {
@@ -305,11 +307,11 @@ type updateScheduleArgs struct {
 	OrgSlug      string            `json:"org_slug" jsonschema:"the organization slug, e.g. acme"`
 	PipelineSlug string            `json:"pipeline_slug" jsonschema:"the pipeline slug, e.g. web-app"`
 	ScheduleID   string            `json:"schedule_id" jsonschema:"the schedule's UUID (list_pipeline_schedules gives it)"`
-	Cronline     string            `json:"cronline,omitempty" jsonschema:"as for create_pipeline_schedule"`
-	Label        string            `json:"label,omitempty" jsonschema:"a new label"`
-	Message      string            `json:"message,omitempty" jsonschema:"a new build message"`
-	Commit       string            `json:"commit,omitempty" jsonschema:"a new commit to build"`
-	Branch       string            `json:"branch,omitempty" jsonschema:"a new branch to build"`
+	Cronline     *string           `json:"cronline,omitempty" jsonschema:"as for create_pipeline_schedule"`
+	Label        *string           `json:"label,omitempty" jsonschema:"a new label"`
+	Message      *string           `json:"message,omitempty" jsonschema:"a new build message"`
+	Commit       *string           `json:"commit,omitempty" jsonschema:"a new commit to build"`
+	Branch       *string           `json:"branch,omitempty" jsonschema:"a new branch to build"`
 	Env          map[string]string `json:"env,omitempty" jsonschema:"replaces the current ones"`
 	Enabled      *bool             `json:"enabled,omitempty" jsonschema:"false pauses it, true resumes it"`
 }
@@ -356,7 +358,7 @@ func scheduleTools(d *definer, bk Buildkite) {
 			"are more.",
 		Area: "pipelines", Kind: Read, Scopes: []string{"read_pipelines"},
 	}, func(ctx context.Context, in listSchedulesArgs) (scheduleList, error) {
-		lo, err := listOptions(in.Page, in.PerPage)
+		lo, err := listOptions(in.Page, in.PerPage, 100)
 		if err != nil {
 			return scheduleList{}, err
 		}
@@ -411,7 +413,7 @@ func scheduleTools(d *definer, bk Buildkite) {
 		ch := buildkite.PipelineScheduleChanges{
 			Cronline: in.Cronline, Label: in.Label, Message: in.Message, Commit: in.Commit, Branch: in.Branch, Env: in.Env, Enabled: in.Enabled,
 		}
-		if ch.Cronline == "" && ch.Label == "" && ch.Message == "" && ch.Commit == "" && ch.Branch == "" && ch.Env == nil && ch.Enabled == nil {
+		if ch.Cronline == nil && ch.Label == nil && ch.Message == nil && ch.Commit == nil && ch.Branch == nil && ch.Env == nil && ch.Enabled == nil {
 			return scheduleOut{}, &ArgumentError{Reason: "give at least one field to change"}
 		}
 		s, err := bk.UpdatePipelineSchedule(ctx, in.OrgSlug, in.PipelineSlug, in.ScheduleID, ch)

@@ -21,10 +21,12 @@ type testFilterArgs struct {
 	Branch  string `json:"branch,omitempty" jsonschema:"count only executions on this branch; !main excludes it, feature* a prefix"`
 	State   string `json:"state,omitempty" jsonschema:"keep tests in this state: enabled, muted or skipped"`
 	Tags    string `json:"tags,omitempty" jsonschema:"execution tags, comma-separated key:value, e.g. result:failed"`
+	Labels  string `json:"labels,omitempty" jsonschema:"comma-separated"`
+	Owners  string `json:"owners,omitempty" jsonschema:"comma-separated teams"`
 	SortBy  string `json:"sort_by,omitempty" jsonschema:"duration_avg (default), duration_sum, duration_min, duration_max or reliability"`
 	Order   string `json:"order,omitempty" jsonschema:"desc (default) or asc"`
 	Page    int    `json:"page,omitempty" jsonschema:"page number, from 1 (default 1); use next_page from the previous answer"`
-	PerPage int    `json:"per_page,omitempty" jsonschema:"tests per page, 1 to 100 (default 30)"`
+	PerPage int    `json:"per_page,omitempty" jsonschema:"tests per page, 1 to 100 (default 100)"`
 }
 
 type listTestsArgs struct {
@@ -52,7 +54,7 @@ type listTestRunsArgs struct {
 	OrgSlug       string `json:"org_slug" jsonschema:"the organization slug, e.g. acme"`
 	TestSuiteSlug string `json:"test_suite_slug" jsonschema:"the Test Engine suite slug, e.g. web-app-rspec"`
 	Page          int    `json:"page,omitempty" jsonschema:"page number, from 1 (default 1); use next_page from the previous answer"`
-	PerPage       int    `json:"per_page,omitempty" jsonschema:"runs per page, 1 to 100 (default 30)"`
+	PerPage       int    `json:"per_page,omitempty" jsonschema:"runs per page, 1 to 100 (default 100)"`
 }
 
 type getTestRunArgs struct {
@@ -142,11 +144,11 @@ func (f testFilterArgs) options() (buildkite.TestListOptions, error) {
 	if err := oneOf("order", f.Order, "asc", "desc"); err != nil {
 		return buildkite.TestListOptions{}, err
 	}
-	lo, err := listOptions(f.Page, f.PerPage)
+	lo, err := listOptions(f.Page, f.PerPage, 100)
 	if err != nil {
 		return buildkite.TestListOptions{}, err
 	}
-	return buildkite.TestListOptions{Branch: f.Branch, State: f.State, Tags: f.Tags, SortBy: f.SortBy, Order: f.Order, ListOptions: lo}, nil
+	return buildkite.TestListOptions{Branch: f.Branch, State: f.State, Tags: f.Tags, Labels: f.Labels, Owners: f.Owners, SortBy: f.SortBy, Order: f.Order, ListOptions: lo}, nil
 }
 
 func shapeTest(t buildkite.Test) testOut {
@@ -170,7 +172,7 @@ func shapeTests(ts []buildkite.Test, p buildkite.Pagination) testList {
 }
 
 func shapeRun(r buildkite.TestRun) testRunOut {
-	return testRunOut{ID: r.ID, State: r.State, Result: r.Result, Branch: r.Branch, Commit: shortCommit(r.CommitSHA),
+	return testRunOut{ID: r.ID, State: r.State, Result: r.Result, Branch: r.Branch, Commit: r.CommitSHA,
 		BuildID: r.BuildID, CreatedAt: timestamp(r.CreatedAt), WebURL: r.WebURL}
 }
 
@@ -178,7 +180,7 @@ func shapeFailedExecution(f buildkite.FailedExecution) failedExecutionOut {
 	reason, _ := cutText(f.FailureReason, maxFailureText)
 	o := failedExecutionOut{
 		ExecutionID: f.ExecutionID, TestID: f.TestID, TestName: f.TestName, Location: f.Location,
-		FailureReason: reason, Duration: f.Duration, Branch: f.Branch, Commit: shortCommit(f.CommitSHA), WebURL: f.TestExecutionURL,
+		FailureReason: reason, Duration: f.Duration, Branch: f.Branch, Commit: f.CommitSHA, WebURL: f.TestExecutionURL,
 	}
 	for _, fe := range f.FailureExpanded {
 		o.Expanded = appendCapped(o.Expanded, fe.Expanded, maxExpandedLines)
@@ -269,7 +271,7 @@ func testTools(bk Buildkite) ([]*Tool, error) {
 			"next_page when there are more. get_failed_executions shows what failed in one.",
 		Area: "tests", Kind: Read, Scopes: []string{"read_suites"},
 	}, func(ctx context.Context, in listTestRunsArgs) (testRunList, error) {
-		lo, err := listOptions(in.Page, in.PerPage)
+		lo, err := listOptions(in.Page, in.PerPage, 100)
 		if err != nil {
 			return testRunList{}, err
 		}
@@ -303,7 +305,7 @@ func testTools(bk Buildkite) ([]*Tool, error) {
 			"more.",
 		Area: "tests", Kind: Read, Scopes: []string{"read_suites"},
 	}, func(ctx context.Context, in failedExecutionsArgs) (failedExecutionList, error) {
-		lo, err := listOptions(in.Page, in.PerPage)
+		lo, err := listOptions(in.Page, in.PerPage, 0)
 		if err != nil {
 			return failedExecutionList{}, err
 		}

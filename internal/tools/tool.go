@@ -104,7 +104,7 @@ var commonArguments = map[string]commonArgument{
 	"test_id":          {pattern: uuidPattern, boilerplate: restating(`the test's UUID`)},
 	"run_id":           {pattern: uuidPattern, boilerplate: restating(`the run's UUID \(list_test_runs or get_build_test_engine_runs gives it\)`)},
 	"page":             {boilerplate: restating(`page number, from 1 \(default 1\); use next_page from the previous answer`)},
-	"per_page":         {boilerplate: restating(`[a-z]+ per page, 1 to 100 \(default 30\)`)},
+	"per_page":         {boilerplate: restating(`[a-z]+ per page, 1 to 100 \(default (30|100)\)`)},
 	"after":            {boilerplate: restating(`cursor: (return )?the page after this one \(next_cursor of the previous answer\)`)},
 	"before":           {boilerplate: restating(`cursor: (return )?the page before this one \(prev_cursor of the previous answer\)`)},
 }
@@ -191,7 +191,7 @@ func buildTool[In, Out any](spec Spec) (*built, error) {
 	t := &built{props: make(map[string]argument, len(schema.Properties)), required: slices.Clone(schema.Required)}
 	for name, ps := range schema.Properties {
 		common, isCommon := commonArguments[name]
-		if isCommon && common.pattern != nil && ps.Type == "string" && ps.MaxLength == nil {
+		if isCommon && common.pattern != nil && stringSchema(ps) && ps.MaxLength == nil {
 			ps.MaxLength = jsonschema.Ptr(100)
 		}
 		r, err := ps.Resolve(nil)
@@ -203,7 +203,7 @@ func buildTool[In, Out any](spec Spec) (*built, error) {
 		if isCommon && common.restates(announced.Description) {
 			announced.Description = ""
 		}
-		if isCommon && ps.Type == "string" {
+		if isCommon && stringSchema(ps) {
 			arg.pattern, arg.integer = common.pattern, common.integer
 			announced.MaxLength = nil
 			if common.integer {
@@ -313,6 +313,12 @@ func freeForm(s *jsonschema.Schema) *jsonschema.Schema {
 	}
 	portable(s)
 	return s
+}
+
+// stringSchema reports whether s is a string, or a string or null (a
+// pointer argument, which can be left as is).
+func stringSchema(s *jsonschema.Schema) bool {
+	return s.Type == "string" || slices.Equal(s.Types, []string{"null", "string"})
 }
 
 func encodeSchema(s *jsonschema.Schema) (json.RawMessage, error) {
