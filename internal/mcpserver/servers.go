@@ -8,12 +8,8 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/kitegate/kitegate/internal/policy"
+	"github.com/kitegate/kitegate/internal/tools"
 )
-
-// instructions tell the model what it is talking to.
-const instructions = `kitegate gives governed access to Buildkite: pipelines, builds, jobs, logs and more.
-The tools listed are exactly those your organization has approved for you; every call is audited under your name.
-Prefer list tools with filters and small pages; fetch logs with tail_logs before reading whole logs.`
 
 // serverCache keeps one MCP server per (policy snapshot, profile set):
 // callers with the same profiles share a server, so tool definitions and
@@ -68,17 +64,8 @@ func (c *serverCache) get(snap *policy.Snapshot, profiles []string) *mcp.Server 
 // buildServer makes an MCP server holding exactly the tools these profiles
 // may call under snap (none when snap is nil).
 func (h *Handler) buildServer(snap *policy.Snapshot, profiles []string) *mcp.Server {
-	srv := mcp.NewServer(&mcp.Implementation{Name: "kitegate", Title: "kitegate — governed Buildkite", Version: h.cfg.Version}, &mcp.ServerOptions{
-		Instructions: instructions,
-		Logger:       h.sdkLogger,
-		// Tools only, and no listChanged: the list is per request anyway.
-		Capabilities: &mcp.ServerCapabilities{Tools: &mcp.ToolCapabilities{}},
-		// A tool list is this caller's alone and may change with any policy
-		// edit: no shared caches, no staleness.
-		SetCacheable: func(_ context.Context, _ mcp.Request, c *mcp.Cacheable) {
-			c.TTLMs, c.CacheScope = 0, "private"
-		},
-	})
+	var offered []*tools.Tool
+	var names []string
 	for _, name := range snap.Allowed(profiles) {
 		t, ok := h.cfg.Catalog.Lookup(name)
 		if !ok {
@@ -91,8 +78,25 @@ func (h *Handler) buildServer(snap *policy.Snapshot, profiles []string) *mcp.Ser
 		if pt, _ := snap.Tool(name); pt.ApprovedHash != "" && pt.ApprovedHash != t.Hash() {
 			continue // changed since approval: see decide
 		}
+		offered, names = append(offered, t), append(names, name)
+	}
+	srv := mcp.NewServer(&mcp.Implementation{Name: "kitegate", Title: "kitegate — governed Buildkite", Version: h.cfg.Version}, &mcp.ServerOptions{
+		// Written for exactly the tools this caller gets (guidance.go).
+		Instructions: instructionsFor(names),
+		Logger:       h.sdkLogger,
+		// Tools, prompts and resources, and no listChanged: the lists are
+		// per request anyway.
+		Capabilities: &mcp.ServerCapabilities{Tools: &mcp.ToolCapabilities{}, Prompts: &mcp.PromptCapabilities{}, Resources: &mcp.ResourceCapabilities{}},
+		// A tool list is this caller's alone and may change with any policy
+		// edit: no shared caches, no staleness.
+		SetCacheable: func(_ context.Context, _ mcp.Request, c *mcp.Cacheable) {
+			c.TTLMs, c.CacheScope = 0, "private"
+		},
+	})
+	for _, t := range offered {
 		srv.AddTool(t.Definition(), h.toolHandler(t))
 	}
+	addGuidance(srv, names, h.cfg.Version)
 	srv.AddReceivingMiddleware(h.guard)
 	return srv
 }
