@@ -39,8 +39,11 @@ type Admin struct {
 	// audit function's usage rollups (usage).
 	Audit      QueryAPI
 	AuditTable string
-	Rollups    audit.BatchGetAPI
-	Out        io.Writer
+	// AuditFile is the local audit file the audit commands read when no
+	// audit table is set (KITEGATE_AUDIT_FILE, default .local/audit.jsonl).
+	AuditFile string
+	Rollups   audit.BatchGetAPI
+	Out       io.Writer
 }
 
 // conflictRetries bounds how often a read-modify-write is retried when

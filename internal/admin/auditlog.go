@@ -69,6 +69,13 @@ func (a *Admin) Events(ctx context.Context, by, key string, r Range, limit int) 
 	if !r.From.IsZero() && !r.To.IsZero() && r.To.Before(r.From) {
 		return nil, fmt.Errorf("audit events from %s to %s: the range ends before it starts", r.From.Format(time.RFC3339), r.To.Format(time.RFC3339))
 	}
+	if a.AuditTable == "" {
+		events, more, err := fileEvents(a.AuditFile, by, key, r, limit)
+		if err != nil {
+			return nil, err
+		}
+		return events, printEvents(a, events, more)
+	}
 	cond := "#k = :k"
 	names := map[string]string{"#k": attr}
 	values := map[string]types.AttributeValue{":k": &types.AttributeValueMemberS{Value: key}}
@@ -100,20 +107,26 @@ func (a *Admin) Events(ctx context.Context, by, key string, r Range, limit int) 
 		return nil, fmt.Errorf("audit table %s: %w", a.AuditTable, err)
 	}
 	events := make([]audit.Event, 0, len(out.Items))
-	tw := tabwriter.NewWriter(a.Out, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "TIME\tUSER\tTOOL\tDECISION\tREASON\tOUTCOME\tMS\n")
 	for _, it := range out.Items {
 		e, err := audit.EventFromItem(it)
 		if err != nil {
 			return nil, err
 		}
 		events = append(events, e)
+	}
+	return events, printEvents(a, events, len(out.LastEvaluatedKey) > 0)
+}
+
+func printEvents(a *Admin, events []audit.Event, more bool) error {
+	tw := tabwriter.NewWriter(a.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "TIME\tUSER\tTOOL\tDECISION\tREASON\tOUTCOME\tMS\n")
+	for _, e := range events {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%.1f\n", e.Time.Format(time.RFC3339), e.User.Subject, e.Tool, e.Decision, e.Reason, e.Outcome, e.LatencyMS)
 	}
-	if len(out.LastEvaluatedKey) > 0 {
+	if more {
 		fmt.Fprintf(tw, "(more: raise -n or narrow -since/-until)\n")
 	}
-	return events, tw.Flush()
+	return tw.Flush()
 }
 
 // Usage prints the daily usage rollups of a user or a tool (by is "user" or
@@ -125,7 +138,13 @@ func (a *Admin) Usage(ctx context.Context, by, key string, r Range) ([]audit.Usa
 	} else if by != "user" {
 		return nil, fmt.Errorf("usage by %q: want user or tool", by)
 	}
-	days, err := audit.ReadUsage(ctx, a.Rollups, a.AuditTable, dim, key, r.From, r.To)
+	var days []audit.Usage
+	var err error
+	if a.AuditTable == "" {
+		days, err = fileUsage(a.AuditFile, by, key, r)
+	} else {
+		days, err = audit.ReadUsage(ctx, a.Rollups, a.AuditTable, dim, key, r.From, r.To)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -97,7 +97,7 @@ func Run(ctx context.Context, args []string, env Env) error {
 		get := func(k string) string { v, _ := env.Lookup(k); return v }
 		group := get("KITEGATE_AUDIT_LOG_GROUP")
 		if group == "" {
-			group = "/aws/lambda/kitegate-dev-audit"
+			group = "<AuditLogGroupName>" // the stack names it; set KITEGATE_AUDIT_LOG_GROUP
 		}
 		q := LogQuery{LogGroup: group, Range: r, User: *user, Tool: *toolName, Kind: *kind, Limit: *n}
 		return q.Print(&Admin{Out: env.Stdout}, now)
@@ -197,8 +197,11 @@ func newAdmin(ctx context.Context, env Env, cmd string) (*Admin, *dynamodb.Clien
 	get := func(k string) string { v, _ := env.Lookup(k); return v }
 	needPolicy := cmd == "policy-apply" || cmd == "tools" || cmd == "approve" || cmd == "disable" || cmd == "status" || cmd == "who-can"
 	needAudit := cmd == "audit" || cmd == "audit-replay" || cmd == "usage"
-	if needAudit && get("KITEGATE_AUDIT_TABLE") == "" {
+	if cmd == "audit-replay" && get("KITEGATE_AUDIT_TABLE") == "" {
 		return nil, nil, errors.New("KITEGATE_AUDIT_TABLE is not set (the AuditTableName output of the stack)")
+	}
+	if needAudit && get("KITEGATE_AUDIT_TABLE") == "" {
+		fmt.Fprintf(env.Stdout, "audit: the local audit file %s (set KITEGATE_AUDIT_TABLE for the stack's table)\n", localAuditFile(get))
 	}
 	actor, err := Actor(env.Lookup, env.OSUser)
 	if err != nil && needPolicy {
@@ -230,7 +233,7 @@ func newAdmin(ctx context.Context, env Env, cmd string) (*Admin, *dynamodb.Clien
 	}
 	return &Admin{
 		Store: store, Catalog: catalog, Actor: actor,
-		Audit: db, AuditTable: get("KITEGATE_AUDIT_TABLE"), Rollups: db, Out: env.Stdout,
+		Audit: db, AuditTable: get("KITEGATE_AUDIT_TABLE"), AuditFile: localAuditFile(get), Rollups: db, Out: env.Stdout,
 	}, db, nil
 }
 
