@@ -31,16 +31,29 @@ func NewStream(t testing.TB, db *dynamodb.Client, table string) *Stream {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	s, err := OpenStream(ctx, db, dynamodbstreams.NewFromConfig(Config(Endpoint(t), nil)), table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// OpenStream opens the stream of table outside a test (make run-aws feeds
+// the streams to the audit function with it).
+func OpenStream(ctx context.Context, db *dynamodb.Client, streams *dynamodbstreams.Client, table string) (*Stream, error) {
 	out, err := db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)})
 	if err != nil {
-		t.Fatalf("describe table %s: %v", table, err)
+		return nil, fmt.Errorf("describe table %s: %w", table, err)
 	}
 	arn := aws.ToString(out.Table.LatestStreamArn)
 	if arn == "" {
-		t.Fatalf("table %s has no stream", table)
+		return nil, fmt.Errorf("table %s has no stream", table)
 	}
-	return &Stream{ARN: arn, client: dynamodbstreams.NewFromConfig(Config(Endpoint(t), nil)), after: map[string]string{}}
+	return &Stream{ARN: arn, client: streams, after: map[string]string{}}, nil
 }
+
+// Read is Next outside a test.
+func (s *Stream) Read() ([]types.Record, error) { return s.next() }
 
 // maxPages bounds the GetRecords calls of one Next per shard.
 const maxPages = 1000

@@ -1,0 +1,251 @@
+// Command run-aws runs kitegate's AWS code path on one machine (make
+// run-aws): beside DynamoDB Local (infra/local/dynamodb.sh starts it), it
+// creates the policy, audit and rate-limit tables from internal/tables,
+// seeds the policy (discovery, then policy-apply of infra/policy.yaml), runs
+// the mcp function on those tables, and feeds both tables' streams to the
+// audit function the way Lambda's event source mappings do. Discovery,
+// rate limits, the audit log lines and the usage rollups then work as in
+// AWS; the audit log lines also go to the local audit file, so `make
+// audit-user` and `make usage-user` read them after it stops.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
+
+	"github.com/kitegate/kitegate/internal/admin"
+	"github.com/kitegate/kitegate/internal/dynamotest"
+	"github.com/kitegate/kitegate/internal/policy"
+	"github.com/kitegate/kitegate/internal/tables"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		slog.Error("run-aws: exiting", "err", err)
+		os.Exit(1)
+	}
+}
+
+// Names of the local tables (DynamoDB Local runs in memory: they go with it).
+const (
+	policyTable    = "kitegate-local-policy"
+	auditTable     = "kitegate-local-audit"
+	rateLimitTable = "kitegate-local-ratelimit"
+)
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("run-aws", flag.ContinueOnError)
+	addr := fs.String("addr", "127.0.0.1:8080", "the mcp function's listen address")
+	auditFile := fs.String("audit-file", ".local/audit.jsonl", "the local audit file the audit log lines are appended to")
+	policyFile := fs.String("policy", "infra/policy.yaml", "the policy file applied at start")
+	bin := fs.String("bin", ".local/run-aws", "where the function binaries are built")
+	ldflags := fs.String("ldflags", "", "linker flags of the function binaries (the Makefile's, with the version)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	endpoint := os.Getenv(dynamotest.EndpointEnv)
+	if endpoint == "" {
+		return fmt.Errorf("%s is not set: run it through infra/local/dynamodb.sh (make run-aws does)", dynamotest.EndpointEnv)
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	cfg := dynamotest.Config(endpoint, nil)
+	db := dynamodb.NewFromConfig(cfg)
+
+	for _, def := range []*dynamodb.CreateTableInput{tables.Policy(policyTable), tables.Audit(auditTable), tables.RateLimit(rateLimitTable)} {
+		if err := createTable(ctx, db, def); err != nil {
+			return err
+		}
+	}
+	logger.Info("run-aws: tables created in DynamoDB Local", "endpoint", endpoint, "policy", policyTable, "audit", auditTable, "ratelimit", rateLimitTable)
+
+	if err := os.MkdirAll(*bin, 0o750); err != nil {
+		return err
+	}
+	for _, fn := range []string{"mcp", "discovery", "audit"} {
+		build := exec.CommandContext(ctx, "go", "build", "-ldflags="+*ldflags, "-o", filepath.Join(*bin, fn), "./functions/"+fn)
+		build.Stdout, build.Stderr = stderr, stderr
+		if err := build.Run(); err != nil {
+			return fmt.Errorf("build %s: %w", fn, err)
+		}
+	}
+	env := append(os.Environ(),
+		"AWS_ENDPOINT_URL_DYNAMODB="+endpoint, "AWS_REGION=us-east-1",
+		"AWS_ACCESS_KEY_ID=local", "AWS_SECRET_ACCESS_KEY=local",
+		"KITEGATE_POLICY_TABLE="+policyTable, "KITEGATE_AUDIT_TABLE="+auditTable,
+	)
+
+	// Seed: discovery puts the catalog in and checks the token (the
+	// bundled simulator's), then the policy file is applied.
+	disc := exec.CommandContext(ctx, filepath.Join(*bin, "discovery"))
+	disc.Env, disc.Stdout, disc.Stderr = env, io.Discard, stderr
+	if err := disc.Run(); err != nil {
+		return fmt.Errorf("discovery: %w", err)
+	}
+	file, err := os.ReadFile(*policyFile)
+	if err != nil {
+		return err
+	}
+	catalog, err := admin.Catalog()
+	if err != nil {
+		return err
+	}
+	var plan bytes.Buffer
+	a := &admin.Admin{Store: policy.NewDynamoDB(db, policyTable), Catalog: catalog, Actor: "run-aws", Out: &plan}
+	if _, err := a.Apply(ctx, file, false, true); err != nil {
+		return fmt.Errorf("policy-apply %s: %w\n%s", *policyFile, err, plan.String())
+	}
+	logger.Info("run-aws: policy seeded: discovery ran, then policy-apply", "file", *policyFile)
+
+	// The streams, read as Lambda's event source mappings read them.
+	streams := dynamodbstreams.NewFromConfig(cfg)
+	var pumps []*pump
+	for _, table := range []string{auditTable, policyTable} {
+		s, err := dynamotest.OpenStream(ctx, db, streams, table)
+		if err != nil {
+			return err
+		}
+		pumps = append(pumps, &pump{stream: s, table: table})
+	}
+	if err := os.MkdirAll(filepath.Dir(*auditFile), 0o750); err != nil {
+		return err
+	}
+	log, err := os.OpenFile(*auditFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	if err != nil {
+		return err
+	}
+	defer log.Close()
+
+	mcp := exec.CommandContext(ctx, filepath.Join(*bin, "mcp"))
+	mcp.Env = append(env, "KITEGATE_ADDR="+*addr, "KITEGATE_RATE_LIMIT_TABLE="+rateLimitTable)
+	mcp.Stdout, mcp.Stderr = stdout, stderr
+	mcp.Cancel = func() error { return mcp.Process.Signal(os.Interrupt) }
+	mcp.WaitDelay = 5 * time.Second
+	if err := mcp.Start(); err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	go func() { done <- mcp.Wait() }()
+	logger.Info("run-aws: the mcp function serves http://"+*addr+"/mcp on DynamoDB Local; the audit function reads both streams; Ctrl-C stops",
+		"audit_file", *auditFile)
+
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		for _, p := range pumps {
+			if err := p.feed(ctx, filepath.Join(*bin, "audit"), env, log, stderr); err != nil {
+				logger.Warn("run-aws: stream", "table", p.table, "err", err)
+			}
+		}
+		select {
+		case err := <-done:
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("the mcp function stopped: %w", err)
+		case <-ctx.Done():
+			<-done
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+func createTable(ctx context.Context, db *dynamodb.Client, in *dynamodb.CreateTableInput) error {
+	name := aws.ToString(in.TableName)
+	if _, err := db.CreateTable(ctx, in); err != nil {
+		var inUse *types.ResourceInUseException
+		if errors.As(err, &inUse) {
+			return nil // a DynamoDB Local started by hand, run before
+		}
+		return fmt.Errorf("create table %s: %w", name, err)
+	}
+	if attr := tables.TTLAttribute(in); attr != "" {
+		_, err := db.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{
+			TableName:               aws.String(name),
+			TimeToLiveSpecification: &types.TimeToLiveSpecification{AttributeName: aws.String(attr), Enabled: aws.Bool(true)},
+		})
+		if err != nil {
+			return fmt.Errorf("table %s: turn on TTL: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// pump hands one table's new stream records to the audit function, one
+// batch per poll, as Lambda would; a batch item failure is redelivered
+// from that record on the next poll.
+type pump struct {
+	stream  *dynamotest.Stream
+	table   string
+	pending []events.DynamoDBEventRecord
+}
+
+func (p *pump) feed(ctx context.Context, auditBin string, env []string, auditLog io.Writer, stderr io.Writer) error {
+	recs, err := p.stream.Read()
+	if err != nil {
+		return err
+	}
+	for _, r := range recs {
+		p.pending = append(p.pending, dynamotest.LambdaRecord(r, p.stream.ARN))
+	}
+	if len(p.pending) == 0 {
+		return nil
+	}
+	batch, err := json.Marshal(events.DynamoDBEvent{Records: p.pending})
+	if err != nil {
+		return err
+	}
+	var out, lines bytes.Buffer
+	fn := exec.CommandContext(ctx, auditBin)
+	fn.Env, fn.Stdin, fn.Stdout, fn.Stderr = env, bytes.NewReader(batch), &out, &lines
+	if err := fn.Run(); err != nil {
+		return fmt.Errorf("audit function: %w\n%s", err, lines.String())
+	}
+	// The audit log: to the terminal, and its tool_call lines to the file.
+	for _, l := range strings.SplitAfter(lines.String(), "\n") {
+		if l == "" {
+			continue
+		}
+		_, _ = io.WriteString(stderr, l)
+		if strings.Contains(l, `"audit":"tool_call"`) {
+			_, _ = io.WriteString(auditLog, l)
+		}
+	}
+	var resp events.DynamoDBEventResponse
+	if err := json.Unmarshal(out.Bytes(), &resp); err != nil {
+		return fmt.Errorf("audit function response %q: %w", out.String(), err)
+	}
+	if len(resp.BatchItemFailures) == 0 {
+		p.pending = nil
+		return nil
+	}
+	first := resp.BatchItemFailures[0].ItemIdentifier
+	for i, r := range p.pending {
+		if r.Change.SequenceNumber == first {
+			p.pending = p.pending[i:]
+			break
+		}
+	}
+	return fmt.Errorf("%d record(s) failed, redelivered from %s", len(resp.BatchItemFailures), first)
+}
