@@ -30,6 +30,7 @@ import (
 	"github.com/kitegate/kitegate/internal/local"
 	"github.com/kitegate/kitegate/internal/metrics"
 	"github.com/kitegate/kitegate/internal/policy"
+	"github.com/kitegate/kitegate/internal/redact"
 	"github.com/kitegate/kitegate/internal/secrets"
 	"github.com/kitegate/kitegate/internal/tools"
 	"github.com/kitegate/kitegate/internal/version"
@@ -120,7 +121,7 @@ func run(ctx context.Context, lookup func(string) (string, bool), stdout io.Writ
 	if cfg.onLambda {
 		logOut = os.Stdout
 	}
-	logger := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: level}))
+	logger := slog.New(redact.Handler(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: level})))
 
 	var awsCfg aws.Config
 	if cfg.policyTable != "" || cfg.secretID != "" {

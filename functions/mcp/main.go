@@ -32,6 +32,7 @@ import (
 	"github.com/kitegate/kitegate/internal/metrics"
 	"github.com/kitegate/kitegate/internal/policy"
 	"github.com/kitegate/kitegate/internal/ratelimit"
+	"github.com/kitegate/kitegate/internal/redact"
 	"github.com/kitegate/kitegate/internal/secrets"
 	"github.com/kitegate/kitegate/internal/serve"
 	"github.com/kitegate/kitegate/internal/tools"
@@ -158,9 +159,9 @@ func newLogger(cfg config.Config) *slog.Logger {
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
 	opts := &slog.HandlerOptions{Level: level}
 	if cfg.OnLambda {
-		return slog.New(slog.NewJSONHandler(os.Stdout, opts))
+		return slog.New(redact.Handler(slog.NewJSONHandler(os.Stdout, opts)))
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	return slog.New(redact.Handler(slog.NewTextHandler(os.Stderr, opts)))
 }
 
 // buildkiteTarget picks where Buildkite calls go and with which token. With

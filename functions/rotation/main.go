@@ -28,6 +28,7 @@ import (
 	"github.com/kitegate/kitegate/internal/discovery"
 	"github.com/kitegate/kitegate/internal/local"
 	"github.com/kitegate/kitegate/internal/policy"
+	"github.com/kitegate/kitegate/internal/redact"
 	"github.com/kitegate/kitegate/internal/secrets"
 	"github.com/kitegate/kitegate/internal/tools"
 	"github.com/kitegate/kitegate/internal/version"
@@ -100,7 +101,7 @@ func run(ctx context.Context, lookup func(string) (string, bool), stdin io.Reade
 	if cfg.onLambda {
 		logOut = os.Stdout
 	}
-	logger := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: level}))
+	logger := slog.New(redact.Handler(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: level})))
 
 	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
 	if err != nil {

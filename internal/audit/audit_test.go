@@ -23,7 +23,7 @@ func TestRedact(t *testing.T) {
 		{"secret key", `{"api_token":"x","password":"y","org_slug":"acme"}`, `{"api_token":"[REDACTED]","org_slug":"acme","password":"[REDACTED]"}`, 1024, false},
 		{"environment map", `{"environment":{"AWS_SECRET":"z"},"branch":"main"}`, `{"branch":"main","environment":"[REDACTED]"}`, 1024, false},
 		{"token-looking value", `{"message":"use bkua_abcdef1234"}`, `{"message":"[REDACTED]"}`, 1024, false},
-		{"nested list", `{"items":[{"secret":"a"},"Bearer abc"]}`, `{"items":[{"secret":"[REDACTED]"},"[REDACTED]"]}`, 1024, false},
+		{"nested list", `{"items":[{"secret":"a"},"Bearer abcdefghijklmnop1234"]}`, `{"items":[{"secret":"[REDACTED]"},"[REDACTED]"]}`, 1024, false},
 		{"capped", `{"message":"` + strings.Repeat("a", 100) + `"}`, `"{\"message\":\"aaaaaaaa"`, 20, true},
 		{"not json", `{"x":`, `{"unparsable_bytes":5}`, 1024, false},
 		{"empty", ``, ``, 1024, false},

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/kitegate/kitegate/internal/redact"
 )
 
 // The size of every free-text field of an Event is capped, so that an event
@@ -27,11 +29,14 @@ const (
 	MaxListItems = 64
 )
 
-// Bounded returns e with every free-text field capped (see the constants).
+// Bounded returns e with every free-text field redacted (internal/redact:
+// the shared token and anything credential-shaped) and capped (see the
+// constants).
 // A capped text keeps a valid UTF-8 prefix and says how long it was; a list
 // keeps at most MaxListItems items, the last saying how many were dropped.
 // Applying it twice changes nothing more.
 func (e Event) Bounded() Event {
+	e = e.redacted()
 	e.ID = Clip(e.ID, MaxFieldBytes)
 	e.RequestID = Clip(e.RequestID, MaxFieldBytes)
 	e.CallerRequestID = Clip(e.CallerRequestID, MaxFieldBytes)
@@ -101,6 +106,37 @@ func clipList(l []string) []string {
 	}
 	if len(l) > n {
 		out = append(out, "…(+"+strconv.Itoa(len(l)-n)+" more)")
+	}
+	return out
+}
+
+// redacted applies internal/redact to every text field and to the strings
+// of the arguments.
+func (e Event) redacted() Event {
+	for _, f := range []*string{&e.RequestID, &e.CallerRequestID, &e.User.Subject, &e.User.Email,
+		&e.Client.Name, &e.Client.Version, &e.Client.ID, &e.Client.ProtocolVersion, &e.Tool, &e.Error} {
+		*f = redact.String(*f)
+	}
+	e.User.Groups = redactList(e.User.Groups)
+	e.Profiles = redactList(e.Profiles)
+	if json.Valid(e.Arguments) {
+		e.Arguments = redact.JSON(e.Arguments)
+	}
+	return e
+}
+
+func redactList(l []string) []string {
+	var out []string
+	for i, s := range l {
+		if r := redact.String(s); r != s {
+			if out == nil {
+				out = append([]string(nil), l...)
+			}
+			out[i] = r
+		}
+	}
+	if out == nil {
+		return l
 	}
 	return out
 }

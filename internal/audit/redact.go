@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"regexp"
 	"strings"
+
+	"github.com/kitegate/kitegate/internal/redact"
 )
 
 // Redacted replaces a value judged secret.
@@ -13,10 +15,6 @@ const Redacted = "[REDACTED]"
 // hold; environment maps are included because build environments carry
 // credentials more often than not.
 var secretKey = regexp.MustCompile(`(?i)(token|secret|passw|credential|api_?key|private_?key|auth|cookie|session|^env$|environment)`)
-
-// secretValue matches values that look like credentials whatever their key:
-// Buildkite API and agent tokens, AWS access keys, bearer tokens, PEM keys.
-var secretValue = regexp.MustCompile(`(?i)(bkua_|bkat_|bkct_|AKIA[0-9A-Z]{16}|ASIA[0-9A-Z]{16}|bearer\s+\S|-----BEGIN [A-Z ]*PRIVATE KEY)`)
 
 // Redact returns args with secret values replaced, capped at max bytes. When
 // the redacted arguments are larger than max they are replaced by a JSON
@@ -60,7 +58,9 @@ func redactValue(v any) any {
 		}
 		return v
 	case string:
-		if secretValue.MatchString(v) {
+		// A value holding the token or anything credential-shaped is
+		// dropped whole (internal/redact decides what that is).
+		if redact.Contains(v) {
 			return Redacted
 		}
 		return v

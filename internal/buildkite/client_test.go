@@ -306,7 +306,7 @@ func TestErrorMapping(t *testing.T) {
 		{
 			name:       "token echoed in a message",
 			answer:     jsonAnswer(401, `{"message":"token `+staleToken+` is revoked; Bearer `+staleToken+`; bkua_simulated_token_0000000000000000000"}`),
-			want:       buildkite.Error{Kind: buildkite.Unauthorized, Status: 401, Message: "token [redacted] is revoked; [redacted] [redacted]", Resource: "pipeline acme/web"},
+			want:       buildkite.Error{Kind: buildkite.Unauthorized, Status: 401, Message: "token [redacted] is revoked; [redacted]; [redacted]", Resource: "pipeline acme/web"},
 			wantSafeNo: staleToken,
 		},
 	}

@@ -7,13 +7,14 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
 	"unicode"
 
 	gobuildkite "github.com/buildkite/go-buildkite/v4"
+
+	"github.com/kitegate/kitegate/internal/redact"
 )
 
 // Kind says what went wrong, in terms a caller can act on.
@@ -259,14 +260,10 @@ func retryAfter(h http.Header, scope string, bodyReset *float64) time.Duration {
 	return 0
 }
 
-// tokenShaped matches Buildkite API tokens (bkua_…) and anything else that
-// looks like a bearer credential, so none can leak through a message.
-var tokenShaped = regexp.MustCompile(`(?i)\bbk[a-z]{2}_[A-Za-z0-9_]{8,}|bearer\s+\S+`)
-
 const maxMessage = 300
 
 // sanitize makes upstream text safe to log and to show: printable, capped,
-// with token-shaped words redacted.
+// with the token and anything credential-shaped redacted (internal/redact).
 func sanitize(s string) string {
 	s = strings.Map(func(r rune) rune {
 		if unicode.IsControl(r) {
@@ -274,7 +271,7 @@ func sanitize(s string) string {
 		}
 		return r
 	}, s)
-	s = tokenShaped.ReplaceAllString(s, "[redacted]")
+	s = redact.String(s)
 	s = strings.TrimSpace(s)
 	if len(s) > maxMessage {
 		cut := maxMessage

@@ -17,6 +17,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/kitegate/kitegate/internal/redact"
 )
 
 // ErrNoToken means no token could be had from the backing store.
@@ -49,7 +51,17 @@ func WithClock(now func() time.Time) Option { return func(s *Source) { s.now = n
 func WithLogger(l *slog.Logger) Option { return func(s *Source) { s.logger = l } }
 
 func newSource(fetch func(context.Context) (string, error), opts []Option) *Source {
-	s := &Source{fetch: fetch, ttl: 5 * time.Minute, now: time.Now}
+	// Every token read is remembered for redaction, so its exact value —
+	// and, after a rotation, the previous one — is removed from results,
+	// errors, audit events and logs wherever it shows up.
+	remembered := func(ctx context.Context) (string, error) {
+		tok, err := fetch(ctx)
+		if err == nil {
+			redact.Remember(tok)
+		}
+		return tok, err
+	}
+	s := &Source{fetch: remembered, ttl: 5 * time.Minute, now: time.Now}
 	for _, o := range opts {
 		o(s)
 	}

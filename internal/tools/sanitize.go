@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/kitegate/kitegate/internal/redact"
 )
 
 // Everything a tool returns comes from Buildkite, and much of it was written
@@ -20,18 +22,17 @@ import (
 //   - role and tool-call markers (</tool_result>, <|im_start|>, <system>,
 //     [INST] ...) have their brackets replaced by look-alikes that no chat
 //     template treats as syntax;
-//   - Buildkite API and agent tokens are replaced by [redacted].
+//   - the shared token's exact value and anything shaped like a credential
+//     are replaced by [redacted] (internal/redact), in every decoded string:
+//     a build message or a log line that printed one must not hand it to
+//     the model.
 func sanitize(b []byte) []byte {
 	b = dropInvisible(b)
 	b = roleMarker.ReplaceAllFunc(b, neutralize)
 	b = chatToken.ReplaceAllFunc(b, neutralize)
 	b = instMarker.ReplaceAllFunc(b, neutralize)
-	return apiToken.ReplaceAll(b, []byte("[redacted]"))
+	return redact.JSON(b)
 }
-
-// apiToken matches Buildkite API and agent tokens (bkua_…, bkat_…): a build
-// message or a log line that printed one must not hand it to the model.
-var apiToken = regexp.MustCompile(`\bbk[a-z]{2}_[A-Za-z0-9_]{20,}`)
 
 var (
 	roleMarker = regexp.MustCompile(`(?i)</?\s*(?:tool_result|tool_use|tool_call|tool_response|function_calls?|function_results?|invoke|parameter|antml:[a-z_]+|system|assistant|user|human|instructions?|im_start|im_end)\b[^<>]*>`)
