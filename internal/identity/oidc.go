@@ -167,9 +167,10 @@ func (o *OIDC) caller(sub string, claims map[string]any) (Caller, error) {
 		if !ok {
 			return Caller{}, invalid("malformed claims", fmt.Errorf("%s is not a string", o.cfg.EmailClaim))
 		}
-		// Profiles match on email, so one the provider has not verified
-		// must not count.
-		if verified, ok := claims["email_verified"].(bool); !ok || verified {
+		// Profiles match on email, so only one the provider says it has
+		// verified counts: email_verified must be the boolean true (a
+		// missing claim, false, or the string "true" do not count).
+		if verified, ok := claims["email_verified"].(bool); ok && verified {
 			c.Email = email
 		}
 	}

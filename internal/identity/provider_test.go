@@ -111,14 +111,15 @@ func writeJSON(w http.ResponseWriter, v any) {
 // claims returns valid claims for alice, for a test to adjust.
 func (p *provider) claims() map[string]any {
 	return map[string]any{
-		"iss":    p.issuer(),
-		"aud":    testAudience,
-		"sub":    "alice",
-		"email":  "alice@example.com",
-		"groups": []string{"admins", "builders"},
-		"iat":    testNow.Unix(),
-		"nbf":    testNow.Unix(),
-		"exp":    testNow.Add(time.Hour).Unix(),
+		"iss":            p.issuer(),
+		"aud":            testAudience,
+		"sub":            "alice",
+		"email":          "alice@example.com",
+		"email_verified": true,
+		"groups":         []string{"admins", "builders"},
+		"iat":            testNow.Unix(),
+		"nbf":            testNow.Unix(),
+		"exp":            testNow.Add(time.Hour).Unix(),
 	}
 }
 

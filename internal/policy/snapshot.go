@@ -49,7 +49,7 @@ type Snapshot struct {
 	profiles     []profileEntry // sorted by name; bit i of a profile set is profiles[i]
 	profileIdx   map[string]int
 	bySub        map[string][]int // user entry, exact
-	byEmail      map[string][]int // user entry, lower-cased
+	byEmail      map[string][]int // user entry, in CanonicalEmail form
 	byGroup      map[string][]int
 	everyone     []int
 	profileWords int
@@ -121,9 +121,8 @@ func NewSnapshot(p Policy) (*Snapshot, error) {
 		s.profileIdx[name] = i
 		for _, u := range pr.Users {
 			s.bySub[u] = appendOnce(s.bySub[u], i)
-			if strings.Contains(u, "@") { // only an email-shaped entry can match an email
-				lu := strings.ToLower(u)
-				s.byEmail[lu] = appendOnce(s.byEmail[lu], i)
+			if cu, ok := CanonicalEmail(u); ok { // only an email-shaped entry can match an email
+				s.byEmail[cu] = appendOnce(s.byEmail[cu], i)
 			}
 		}
 		for _, g := range pr.Groups {
@@ -249,8 +248,8 @@ func (s *Snapshot) match(sub Subject, buf []uint64) profileSet {
 		ps.add(s.bySub[sub.ID])
 		ps.add(s.everyone)
 	}
-	if sub.Email != "" {
-		ps.add(s.byEmail[lowerASCIIFast(sub.Email)])
+	if ce, ok := CanonicalEmail(sub.Email); ok {
+		ps.add(s.byEmail[ce])
 	}
 	for _, g := range sub.Groups {
 		ps.add(s.byGroup[g])
@@ -258,14 +257,41 @@ func (s *Snapshot) match(sub Subject, buf []uint64) profileSet {
 	return ps
 }
 
-// lowerASCIIFast lower-cases s, without allocating when s has no upper-case letter.
-func lowerASCIIFast(s string) string {
+// CanonicalEmail is the one form in which emails are compared: ASCII
+// letters lower-cased, nothing else changed. It refuses (ok false) an
+// address with a byte outside printable ASCII or without exactly one '@'
+// between non-empty parts, so no other address can map onto an entry:
+// Unicode case folding would turn KELVIN SIGN into k and İ into i.
+// It does not allocate when s is already canonical.
+func CanonicalEmail(s string) (string, bool) {
+	at, upper := -1, false
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c >= 0x80 || (c >= 'A' && c <= 'Z') {
-			return strings.ToLower(s)
+		c := s[i]
+		switch {
+		case c <= ' ' || c >= 0x7f:
+			return "", false
+		case c == '@':
+			if at >= 0 {
+				return "", false
+			}
+			at = i
+		case c >= 'A' && c <= 'Z':
+			upper = true
 		}
 	}
-	return s
+	if at <= 0 || at == len(s)-1 {
+		return "", false
+	}
+	if !upper {
+		return s, true
+	}
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + ('a' - 'A')
+		}
+	}
+	return string(b), true
 }
 
 // Profiles returns, sorted, the enabled profiles sub belongs to: by a user
