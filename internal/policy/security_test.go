@@ -12,7 +12,7 @@ import (
 // other address maps to; non-ASCII addresses match nothing.
 func TestSecurityM3EmailsComparedInOneCanonicalForm(t *testing.T) {
 	p := Policy{
-		Tools: map[string]Tool{"create_build": {Name: "create_build", Class: ClassWrite, State: StateApproved}},
+		Tools:    map[string]Tool{"create_build": {Name: "create_build", Class: ClassWrite, State: StateApproved}},
 		Toolsets: map[string]Toolset{"ops": {Name: "ops", Tools: []string{"create_build"}}},
 		Profiles: map[string]Profile{
 			"builds-operator": {Name: "builds-operator", Toolsets: []string{"ops"}, Users: []string{"victim@example.com", "ops@kitegate.io"}},
