@@ -13,6 +13,10 @@ type Caller struct {
 	Email   string   // empty when unknown or unverified
 	Groups  []string // from the configured group claim
 	Source  string   // "oidc" or "dev"
+	// ClientID and ClientName name the OAuth client the token was issued
+	// to, when the token says (kitegate's own tokens always do).
+	ClientID   string
+	ClientName string
 }
 
 // Sources of a Caller.

@@ -11,9 +11,11 @@ import (
 
 // Middleware authenticates every request with a, puts the Caller in the
 // request context for next, and answers failures itself: 401 with an RFC 6750
-// / RFC 9728 challenge naming metadataURL, or 503 when the token could not be
-// checked at all. A nil logger discards. The token is never logged.
-func Middleware(a Authenticator, metadataURL string, logger *slog.Logger, next http.Handler) http.Handler {
+// / RFC 9728 challenge naming metadataURL and, when there are any, the
+// scopes a client should ask for (MCP authorization 2025-11-25), or 503 when
+// the token could not be checked at all. A nil logger discards. The token is
+// never logged.
+func Middleware(a Authenticator, metadataURL string, scopes []string, logger *slog.Logger, next http.Handler) http.Handler {
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -29,6 +31,9 @@ func Middleware(a Authenticator, metadataURL string, logger *slog.Logger, next h
 			code        = "invalid_token"
 			description = "the access token is invalid"
 		)
+		if len(scopes) > 0 {
+			challenge += `, scope="` + quote(strings.Join(scopes, " ")) + `"`
+		}
 		switch {
 		case errors.Is(err, ErrMissingToken):
 			// RFC 6750 §3.1: no error code when no credentials were sent.

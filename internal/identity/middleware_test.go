@@ -47,7 +47,7 @@ func serveMiddleware(t *testing.T, a Authenticator, authorization string) (*http
 		r.Header.Set("Authorization", authorization)
 	}
 	w := httptest.NewRecorder()
-	Middleware(a, testMetadataURL, logger, next).ServeHTTP(w, r)
+	Middleware(a, testMetadataURL, nil, logger, next).ServeHTTP(w, r)
 	return w, seen, logs.String()
 }
 

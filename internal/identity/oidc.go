@@ -15,9 +15,12 @@ import (
 
 // OIDCConfig configures an OIDC authenticator.
 type OIDCConfig struct {
-	Issuer     string        // exact iss
-	Audience   string        // this server's resource URL; aud must contain it exactly
-	JWKSURL    string        // if empty: discovered from Issuer + /.well-known/openid-configuration
+	Issuer   string // exact iss
+	Audience string // this server's resource URL; aud must contain it exactly
+	JWKSURL  string // if empty: discovered from Issuer + /.well-known/openid-configuration
+	// Keys, if set, supplies the public keys in process instead of a JWKS
+	// fetch: kitegate's own tokens, whose keys it reads from KMS once.
+	Keys       func(context.Context) ([]jose.JSONWebKey, error)
 	GroupClaim string        // default "groups"; a string array or a space/comma separated string
 	EmailClaim string        // default "email"
 	Algorithms []string      // default RS256, ES256; asymmetric only (HS* and none are refused)
@@ -97,6 +100,7 @@ func NewOIDC(ctx context.Context, cfg OIDCConfig) (*OIDC, error) {
 		algs: algs,
 		keys: newKeySet(cfg.HTTPClient, cfg.Issuer, cfg.JWKSURL, algs, cfg.Now),
 	}
+	o.keys.source = cfg.Keys
 	o.verifier = oidc.NewVerifier(cfg.Issuer, o.keys, &oidc.Config{
 		ClientID:             cfg.Audience,
 		SupportedSigningAlgs: cfg.Algorithms,
@@ -162,6 +166,13 @@ func (o *OIDC) caller(sub string, claims map[string]any) (Caller, error) {
 		return Caller{}, invalid("token has no subject", nil)
 	}
 	c := Caller{Subject: sub, Source: SourceOIDC}
+	// The OAuth client the token was issued to (RFC 9068 client_id, or
+	// azp), and the registry's name for it in kitegate's own tokens.
+	c.ClientID, _ = claims["client_id"].(string)
+	if c.ClientID == "" {
+		c.ClientID, _ = claims["azp"].(string)
+	}
+	c.ClientName, _ = claims["client_name"].(string)
 	if v, ok := claims[o.cfg.EmailClaim]; ok {
 		email, ok := v.(string)
 		if !ok {

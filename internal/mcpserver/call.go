@@ -12,6 +12,7 @@ import (
 
 	"github.com/kitegate/kitegate/internal/audit"
 	"github.com/kitegate/kitegate/internal/buildkite"
+	"github.com/kitegate/kitegate/internal/identity"
 	"github.com/kitegate/kitegate/internal/policy"
 	"github.com/kitegate/kitegate/internal/ratelimit"
 	"github.com/kitegate/kitegate/internal/tools"
@@ -150,7 +151,7 @@ func (h *Handler) record(ctx context.Context, rq *request, call *mcp.CallToolReq
 		RequestID:       rq.id,
 		CallerRequestID: rq.callerID,
 		User:            audit.User{Subject: rq.caller.Subject, Email: rq.caller.Email, Groups: rq.caller.Groups},
-		Client:          clientOf(call),
+		Client:          clientOf(call, rq.caller),
 		Tool:            call.Params.Name,
 		Decision:        audit.Denied,
 		Reason:          d.Reason,
@@ -213,8 +214,8 @@ func outcome(err error) string {
 	return audit.OutcomeToolError
 }
 
-func clientOf(call *mcp.CallToolRequest) audit.Client {
-	var c audit.Client
+func clientOf(call *mcp.CallToolRequest, caller identity.Caller) audit.Client {
+	c := audit.Client{ID: caller.ClientID}
 	if call.Session != nil {
 		if p := call.Session.InitializeParams(); p != nil {
 			c.ProtocolVersion = p.ProtocolVersion
@@ -222,6 +223,9 @@ func clientOf(call *mcp.CallToolRequest) audit.Client {
 				c.Name, c.Version = p.ClientInfo.Name, p.ClientInfo.Version
 			}
 		}
+	}
+	if caller.ClientName != "" {
+		c.Name = truncate(caller.ClientName, 128) // the registry's name outranks the self-reported one
 	}
 	if c.Name == "" && call.Extra != nil && call.Extra.Header != nil {
 		c.Name = truncate(call.Extra.Header.Get("User-Agent"), 128)

@@ -59,6 +59,10 @@ type Config struct {
 	ResourceURL string
 	// AuthorizationServers are advertised in the RFC 9728 metadata.
 	AuthorizationServers []string
+	// Scopes are advertised in the metadata (scopes_supported) and in the
+	// 401 challenge (scope=), so clients ask for them, offline_access among
+	// them, with no configuration of their own.
+	Scopes []string
 	// AllowedOrigins lists browser origins allowed to call; a request with
 	// any other Origin header is refused.
 	AllowedOrigins []string
@@ -133,11 +137,11 @@ func New(cfg Config) (*Handler, error) {
 		MaxRequestBodyBytes: cfg.MaxBodyBytes,
 	})
 	metadataURL := identity.MetadataURL(cfg.ResourceURL)
-	meta := identity.ProtectedResourceMetadata(cfg.ResourceURL, cfg.AuthorizationServers, nil)
+	meta := identity.ProtectedResourceMetadata(cfg.ResourceURL, cfg.AuthorizationServers, cfg.Scopes)
 	h.mux.Handle("GET /.well-known/oauth-protected-resource", meta)
 	h.mux.Handle("GET /.well-known/oauth-protected-resource/mcp", meta)
 	h.mux.HandleFunc("GET /healthz", h.healthz)
-	h.mux.Handle("/mcp", identity.Middleware(cfg.Auth, metadataURL, h.logger, http.HandlerFunc(h.serveMCP)))
+	h.mux.Handle("/mcp", identity.Middleware(cfg.Auth, metadataURL, cfg.Scopes, h.logger, http.HandlerFunc(h.serveMCP)))
 	return h, nil
 }
 

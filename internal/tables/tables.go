@@ -30,6 +30,12 @@ const (
 	RateLimitTTL   = "expires_at"
 	RateLimitCount = "calls"
 	RateLimitLimit = "limit"
+
+	// Authorization table: the authorization server's state (registered
+	// clients, pending authorizations, codes, refresh-token families,
+	// consents), one item per key, each kind under its own key prefix.
+	AuthKey = "oauth_key"
+	AuthTTL = "expires_at"
 )
 
 // Policy returns the policy table's definition under name: pk/sk strings,
@@ -101,6 +107,22 @@ func RateLimit(name string) *dynamodb.CreateTableInput {
 	}
 }
 
+// Auth returns the authorization table's definition under name: one string
+// key, no index, no stream; items expire on AuthTTL (pending authorizations
+// in minutes, codes in a minute, refresh families at the sign-in lifetime).
+func Auth(name string) *dynamodb.CreateTableInput {
+	return &dynamodb.CreateTableInput{
+		TableName:   aws.String(name),
+		BillingMode: types.BillingModePayPerRequest,
+		AttributeDefinitions: []types.AttributeDefinition{
+			{AttributeName: aws.String(AuthKey), AttributeType: types.ScalarAttributeTypeS},
+		},
+		KeySchema: []types.KeySchemaElement{
+			{AttributeName: aws.String(AuthKey), KeyType: types.KeyTypeHash},
+		},
+	}
+}
+
 // TTLAttribute returns the TTL attribute of the table defined by def, or "".
 func TTLAttribute(def *dynamodb.CreateTableInput) string {
 	for _, ks := range def.KeySchema {
@@ -109,6 +131,8 @@ func TTLAttribute(def *dynamodb.CreateTableInput) string {
 			return AuditTTL
 		case RateLimitKey:
 			return RateLimitTTL
+		case AuthKey:
+			return AuthTTL
 		}
 	}
 	return ""

@@ -103,7 +103,7 @@ func TestTemplateMatches(t *testing.T) {
 		t.Fatal(err)
 	}
 	for logicalID, def := range map[string]func(string) *dynamodb.CreateTableInput{
-		"PolicyTable": Policy, "AuditTable": Audit, "RateLimitTable": RateLimit,
+		"PolicyTable": Policy, "AuditTable": Audit, "RateLimitTable": RateLimit, "AuthTable": Auth,
 	} {
 		t.Run(logicalID, func(t *testing.T) {
 			r, ok := doc.Resources[logicalID]

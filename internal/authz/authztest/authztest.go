@@ -1,0 +1,233 @@
+// Package authztest gives the sign-in tests their real parts: a real
+// OpenID Provider (npm oidc-provider on Node 22, started from
+// infra/local/signin/idp.mjs on 127.0.0.1) as the company IdP, and a
+// scripted browser that signs in through HTML forms the way a person would.
+// infra/local/signin.sh installs the packages and exports SignInDirEnv.
+package authztest
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"html"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Environment variables exported by infra/local/signin.sh.
+const (
+	SignInDirEnv = "KITEGATE_TEST_SIGNIN_DIR"
+	NodeEnv      = "KITEGATE_TEST_NODE"
+)
+
+// Dir returns the folder of the sign-in scripts and their node_modules.
+// Without it the test skips, except in CI (CI=true), where it fails.
+func Dir(t testing.TB) string {
+	t.Helper()
+	dir, node := os.Getenv(SignInDirEnv), os.Getenv(NodeEnv)
+	if dir != "" && node != "" {
+		return dir
+	}
+	const why = SignInDirEnv + " is not set: run the tests with `make test` (infra/local/signin.sh installs Node 22, oidc-provider and the MCP TypeScript SDK)"
+	if os.Getenv("CI") == "true" {
+		t.Fatal(why)
+	}
+	t.Skip(why)
+	return ""
+}
+
+// Node starts `node script args...` from Dir with env added, and returns
+// the process's first line of standard output (the scripts print what the
+// test needs there) and its standard output after that. The process ends
+// with the test (its standard input closes, then it is killed).
+func Node(t testing.TB, env []string, script string, args ...string) (string, io.Reader) {
+	t.Helper()
+	dir := Dir(t)
+	cmd := exec.Command(os.Getenv(NodeEnv), append([]string{filepath.Join(dir, script)}, args...)...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &lockedWriter{w: &stderr}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", script, err)
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() {
+		_ = stdin.Close()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	})
+	go func() { _ = cmd.Wait(); close(done) }()
+	r := bufio.NewReader(stdout)
+	lines := make(chan string, 1)
+	go func() {
+		line, _ := r.ReadString('\n')
+		lines <- line
+	}()
+	select {
+	case line := <-lines:
+		if line == "" {
+			t.Fatalf("%s exited before printing: %s", script, stderr.String())
+		}
+		return strings.TrimSpace(line), r
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%s printed nothing in 30s: %s", script, stderr.String())
+	}
+	return "", nil
+}
+
+type lockedWriter struct{ w io.Writer }
+
+func (l *lockedWriter) Write(p []byte) (int, error) { return l.w.Write(p) }
+
+// IdP starts oidc-provider with kitegate as its confidential client
+// (clientID, secret, redirectURI) and returns its issuer. Its users, who
+// sign in with any password: alice (verified email, groups engineering and
+// platform-oncall), bob (no groups), mallory (an unverified email).
+func IdP(t testing.TB, clientID, secret, redirectURI string) string {
+	t.Helper()
+	line, _ := Node(t, []string{"IDP_CLIENT_ID=" + clientID, "IDP_CLIENT_SECRET=" + secret, "IDP_REDIRECT_URI=" + redirectURI}, "idp.mjs")
+	var out struct {
+		Issuer string `json:"issuer"`
+	}
+	if err := json.Unmarshal([]byte(line), &out); err != nil || out.Issuer == "" {
+		t.Fatalf("idp.mjs printed %q, want {\"issuer\": ...}", line)
+	}
+	return out.Issuer
+}
+
+// Browser follows redirects and submits sign-in and consent forms, keeping
+// cookies like a browser. It stops at the first redirect to a URL under
+// StopAt (the client's redirect URI).
+type Browser struct {
+	StopAt string
+	User   string // typed into the IdP's login form
+	// Deny submits the consent form's deny button instead of approve.
+	Deny   bool
+	client *http.Client
+	Pages  []string // URLs of the pages whose forms were submitted, in order
+}
+
+// NewBrowser returns a browser with an empty cookie jar.
+func NewBrowser(user, stopAt string) *Browser {
+	jar, _ := cookiejar.New(nil)
+	b := &Browser{User: user, StopAt: stopAt}
+	b.client = &http.Client{
+		Jar:     jar,
+		Timeout: 30 * time.Second,
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if strings.HasPrefix(req.URL.String(), b.StopAt) || len(via) > 20 {
+				return http.ErrUseLastResponse
+			}
+			return nil
+		},
+	}
+	return b
+}
+
+// HTTP returns the browser's client (its cookies included).
+func (b *Browser) HTTP() *http.Client { return b.client }
+
+var (
+	formRe   = regexp.MustCompile(`(?is)<form\b([^>]*)>(.*?)</form>`)
+	inputRe  = regexp.MustCompile(`(?is)<(?:input|button)\b([^>]*)>`)
+	attrRe   = regexp.MustCompile(`(?is)\b([a-z-]+)\s*=\s*"([^"]*)"`)
+	errorMax = 2000
+)
+
+func attrs(tag string) map[string]string {
+	m := map[string]string{}
+	for _, a := range attrRe.FindAllStringSubmatch(tag, -1) {
+		m[strings.ToLower(a[1])] = html.UnescapeString(a[2])
+	}
+	return m
+}
+
+// Visit opens u and goes through every form until the browser is sent to
+// StopAt; it returns that URL. It fails on any page without a form.
+func (b *Browser) Visit(u string) (*url.URL, error) {
+	resp, err := b.client.Get(u)
+	for step := 0; step < 12; step++ {
+		if err != nil {
+			return nil, err
+		}
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		resp.Body.Close()
+		if loc := resp.Header.Get("Location"); resp.StatusCode/100 == 3 && strings.HasPrefix(loc, b.StopAt) {
+			return url.Parse(loc)
+		}
+		if resp.StatusCode != http.StatusOK {
+			return nil, &PageError{URL: resp.Request.URL.String(), Status: resp.StatusCode, Body: trim(string(body))}
+		}
+		form := formRe.FindStringSubmatch(string(body))
+		if form == nil {
+			return nil, &PageError{URL: resp.Request.URL.String(), Status: resp.StatusCode, Body: "no form: " + trim(string(body))}
+		}
+		b.Pages = append(b.Pages, resp.Request.URL.String())
+		action, err := resp.Request.URL.Parse(attrs(form[1])["action"])
+		if err != nil {
+			return nil, err
+		}
+		values := url.Values{}
+		for _, in := range inputRe.FindAllStringSubmatch(form[2], -1) {
+			a := attrs(in[1])
+			name := a["name"]
+			switch {
+			case name == "":
+			case name == "login":
+				values.Set(name, b.User)
+			case name == "password":
+				values.Set(name, "any password")
+			case name == "decision":
+				want := "approve"
+				if b.Deny {
+					want = "deny"
+				}
+				if a["value"] == want {
+					values.Set(name, want)
+				}
+			case a["type"] == "hidden":
+				values.Set(name, a["value"])
+			}
+		}
+		resp, err = b.client.PostForm(action.String(), values)
+	}
+	return nil, fmt.Errorf("sign-in did not finish in 12 pages: %v", b.Pages)
+}
+
+// PageError is a page the browser could not go on from.
+type PageError struct {
+	URL    string
+	Status int
+	Body   string
+}
+
+func (e *PageError) Error() string { return fmt.Sprintf("%s: %d: %s", e.URL, e.Status, e.Body) }
+
+func trim(s string) string {
+	if len(s) > errorMax {
+		return s[:errorMax] + "…"
+	}
+	return s
+}
