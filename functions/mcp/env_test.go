@@ -17,7 +17,7 @@ func TestTemplateSetsWhatTheFunctionReads(t *testing.T) {
 		t.Fatal(err)
 	}
 	var read []string
-	for _, env := range []map[string]string{nil, {"AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001"}} {
+	for _, env := range []map[string]string{nil, {"AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001"}, {"AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001", "KITEGATE_UPSTREAM_ISSUER": "https://idp.example"}} {
 		rec := &stack.EnvRecorder{Env: env}
 		_, _ = config.Load(rec.Lookup) // only which variables it reads matters
 		read = append(read, rec.Read()...)
@@ -41,6 +41,8 @@ func TestTemplateSetsWhatTheFunctionReads(t *testing.T) {
 		"KITEGATE_BUILDKITE_ORG_CALLS_PER_MINUTE": "default 200, Buildkite's budget per organization",
 		"KITEGATE_CALLER_CALLS_PER_MINUTE":        "default half the token budget",
 		"KITEGATE_ARTIFACT_HOSTS":                 "default: Buildkite's and Amazon S3's hosts (egress.ArtifactHosts)",
+		"KITEGATE_UPSTREAM_CLIENT_SECRET":         "local only; refused on Lambda (the secret is in Secrets Manager)",
+		"KITEGATE_UPSTREAM_USERINFO":              "default false: groups come from the ID token",
 	}
 	for _, p := range tm.CheckEnv("McpFunction", read, optional) {
 		t.Error(p)

@@ -5,11 +5,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"sync"
@@ -19,9 +21,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/kitegate/kitegate/internal/audit"
+	"github.com/kitegate/kitegate/internal/authz"
 	"github.com/kitegate/kitegate/internal/buildkite"
 	"github.com/kitegate/kitegate/internal/config"
 	"github.com/kitegate/kitegate/internal/discovery"
@@ -35,6 +39,7 @@ import (
 	"github.com/kitegate/kitegate/internal/redact"
 	"github.com/kitegate/kitegate/internal/secrets"
 	"github.com/kitegate/kitegate/internal/serve"
+	"github.com/kitegate/kitegate/internal/signing"
 	"github.com/kitegate/kitegate/internal/tools"
 	"github.com/kitegate/kitegate/internal/version"
 )
@@ -108,7 +113,17 @@ func run(ctx context.Context, lookup func(string) (string, bool)) error {
 	if _, err := cache.Snapshot(ctx); err != nil {
 		logger.Error("kitegate: no policy loaded at start; every call is denied until it loads", "err", err)
 	}
-	auth, err := authenticator(ctx, cfg, logger)
+	var (
+		auth identity.Authenticator
+		as   *authz.Server // gateway mode: kitegate is the authorization server
+	)
+	scopes := cfg.Scopes
+	if cfg.AuthMode == config.ModeGateway {
+		as, auth, err = gateway(ctx, cfg, logger, awsCfg, ddb)
+		scopes = authz.DefaultScopes
+	} else {
+		auth, err = authenticator(ctx, cfg, logger)
+	}
 	if err != nil {
 		return err
 	}
@@ -133,7 +148,8 @@ func run(ctx context.Context, lookup func(string) (string, bool)) error {
 		RateLimiter:          limiter,
 		Auth:                 auth,
 		ResourceURL:          cfg.ResourceURL,
-		AuthorizationServers: nonEmpty(cfg.OIDCIssuer),
+		AuthorizationServers: nonEmpty(cfg.OIDCIssuer, cfg.Issuer),
+		Scopes:               scopes,
 		AllowedOrigins:       cfg.AllowedOrigins,
 		LoopbackOrigins:      cfg.DevMode(),
 		MaxBodyBytes:         cfg.MaxBodyBytes,
@@ -145,7 +161,11 @@ func run(ctx context.Context, lookup func(string) (string, bool)) error {
 	if err != nil {
 		return err
 	}
-	return serve.Run(ctx, h, lookup, serve.Options{
+	var handler http.Handler = h
+	if as != nil {
+		handler = as.Handler(h)
+	}
+	return serve.Run(ctx, handler, lookup, serve.Options{
 		Addr:   cfg.Addr,
 		Logger: logger,
 		Ready: func(a net.Addr) {
@@ -193,6 +213,85 @@ func buildkiteTarget(ctx context.Context, cfg config.Config, logger *slog.Logger
 	}
 	logger.Warn("kitegate: no BUILDKITE_API_TOKEN set — serving the bundled Buildkite SIMULATOR (fake data); set BUILDKITE_API_TOKEN to use real Buildkite", "simulator", url)
 	return secrets.Static(token), url, downloads, nil
+}
+
+// gateway builds the authorization server and the verifier of its tokens.
+// They share the KMS key set, so its public keys are read once; verifying
+// a call costs no AWS call.
+func gateway(ctx context.Context, cfg config.Config, logger *slog.Logger, loadAWS func() (aws.Config, error), ddb func() (*dynamodb.Client, error)) (*authz.Server, identity.Authenticator, error) {
+	db, err := ddb()
+	if err != nil {
+		return nil, nil, err
+	}
+	awsCfg, err := loadAWS()
+	if err != nil {
+		return nil, nil, fmt.Errorf("aws config: %w", err)
+	}
+	keys, err := signing.New(kms.NewFromConfig(awsCfg), cfg.SigningKeys)
+	if err != nil {
+		return nil, nil, err
+	}
+	secret := upstreamSecret(cfg, awsCfg)
+	s, err := authz.New(authz.Config{
+		Issuer:   cfg.Issuer,
+		Resource: cfg.ResourceURL,
+		Store:    authz.NewStore(db, cfg.AuthTable),
+		Keys:     keys,
+		Upstream: authz.UpstreamConfig{
+			Issuer: cfg.UpstreamIssuer, ClientID: cfg.UpstreamClientID, ClientSecret: secret,
+			Scopes: cfg.UpstreamScopes, GroupClaim: cfg.GroupClaim, UserInfo: cfg.UpstreamUserInfo,
+		},
+		AccessTokenTTL: cfg.AccessTokenTTL,
+		SignInTTL:      cfg.SignInTTL,
+		Logger:         logger,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	verifier, err := identity.NewOIDC(ctx, identity.OIDCConfig{
+		Issuer: cfg.Issuer, Audience: cfg.ResourceURL, Keys: keys.PublicKeys, Algorithms: []string{string(signing.Algorithm)},
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	logger.Info("kitegate: gateway mode — kitegate is the authorization server; users sign in at the company IdP", "issuer", cfg.Issuer, "idp", cfg.UpstreamIssuer)
+	return s, verifier, nil
+}
+
+// upstreamSecret returns the IdP client secret: the local variable, or the
+// Secrets Manager secret read on the first sign-in and kept.
+func upstreamSecret(cfg config.Config, awsCfg aws.Config) func(context.Context) (string, error) {
+	if cfg.UpstreamClientSecret != "" {
+		return func(context.Context) (string, error) { return cfg.UpstreamClientSecret, nil }
+	}
+	var (
+		mu     sync.Mutex
+		cached string
+	)
+	sm := secretsmanager.NewFromConfig(awsCfg)
+	return func(ctx context.Context) (string, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if cached != "" {
+			return cached, nil
+		}
+		out, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(cfg.UpstreamSecretID)})
+		if err != nil {
+			return "", err
+		}
+		v := aws.ToString(out.SecretString)
+		var doc struct {
+			ClientSecret string `json:"client_secret"`
+		}
+		if json.Unmarshal([]byte(v), &doc) == nil && doc.ClientSecret != "" {
+			v = doc.ClientSecret
+		}
+		if v == "" {
+			return "", errors.New("the upstream client secret is empty")
+		}
+		cached = v
+		return v, nil
+	}
 }
 
 func authenticator(ctx context.Context, cfg config.Config, logger *slog.Logger) (identity.Authenticator, error) {

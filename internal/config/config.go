@@ -21,8 +21,44 @@ type Config struct {
 	// (KITEGATE_RESOURCE_URL; default http://<Addr>/mcp locally, required on Lambda).
 	ResourceURL string
 
-	// OIDCIssuer turns on JWT verification (KITEGATE_OIDC_ISSUER); required on Lambda.
+	// AuthMode is how callers are authenticated (KITEGATE_AUTH_MODE):
+	// "gateway" (kitegate is the authorization server, users sign in at
+	// the company IdP; the default when KITEGATE_UPSTREAM_ISSUER is set),
+	// "resource-server" (tokens from the company IdP; the default when
+	// KITEGATE_OIDC_ISSUER is set) or "local" (dev identity; never on Lambda).
+	AuthMode string
+
+	// Gateway mode.
+	// Issuer is kitegate's own issuer (KITEGATE_ISSUER, default the origin of ResourceURL).
+	Issuer string
+	// UpstreamIssuer is the company IdP (KITEGATE_UPSTREAM_ISSUER), written exactly as its iss.
+	UpstreamIssuer string
+	// UpstreamClientID is kitegate's client at the IdP (KITEGATE_UPSTREAM_CLIENT_ID).
+	UpstreamClientID string
+	// UpstreamSecretID is the Secrets Manager secret of its client secret (KITEGATE_UPSTREAM_SECRET_ID).
+	UpstreamSecretID string
+	// UpstreamClientSecret is the client secret itself, local only (KITEGATE_UPSTREAM_CLIENT_SECRET).
+	UpstreamClientSecret string
+	// UpstreamScopes are asked of the IdP (KITEGATE_UPSTREAM_SCOPES, default "openid email profile").
+	UpstreamScopes []string
+	// UpstreamUserInfo also reads the IdP's userinfo endpoint (KITEGATE_UPSTREAM_USERINFO=true).
+	UpstreamUserInfo bool
+	// AuthTable holds the authorization server's state (KITEGATE_AUTH_TABLE).
+	AuthTable string
+	// SigningKeys are KMS key ids: the first signs, all are published (KITEGATE_SIGNING_KEYS, comma separated).
+	SigningKeys []string
+	// AccessTokenTTL is the life of kitegate's access tokens (KITEGATE_ACCESS_TOKEN_TTL, default 15m).
+	AccessTokenTTL time.Duration
+	// SignInTTL is how long a sign-in's refresh tokens last before the user signs in again (KITEGATE_SIGNIN_TTL, default 720h).
+	SignInTTL time.Duration
+
+	// OIDCIssuer is the company IdP whose tokens are accepted in
+	// resource-server mode (KITEGATE_OIDC_ISSUER).
 	OIDCIssuer string
+	// Scopes are advertised in the metadata and the 401 challenge in
+	// resource-server mode (KITEGATE_OIDC_SCOPES, space or comma separated);
+	// gateway mode advertises the scopes its authorization server grants.
+	Scopes []string
 	// OIDCAudience defaults to ResourceURL (KITEGATE_OIDC_AUDIENCE).
 	OIDCAudience string
 	// OIDCJWKSURL skips discovery when set (KITEGATE_OIDC_JWKS_URL).
@@ -90,8 +126,15 @@ type Config struct {
 	LogLevel string
 }
 
-// DevMode reports whether callers are not authenticated by OIDC.
-func (c Config) DevMode() bool { return c.OIDCIssuer == "" }
+// Authentication modes.
+const (
+	ModeGateway        = "gateway"
+	ModeResourceServer = "resource-server"
+	ModeLocal          = "local"
+)
+
+// DevMode reports whether callers are not authenticated at all.
+func (c Config) DevMode() bool { return c.AuthMode == ModeLocal }
 
 // Load reads the configuration through lookup (os.LookupEnv in main).
 func Load(lookup func(string) (string, bool)) (Config, error) {
@@ -141,6 +184,7 @@ func Load(lookup func(string) (string, bool)) (Config, error) {
 		c.ResourceURL = "http://" + c.Addr + "/mcp"
 	}
 	c.OIDCAudience = e.String("KITEGATE_OIDC_AUDIENCE", c.ResourceURL)
+	c.loadAuth(e)
 	stateDefault, auditDefault := ".local/state", ".local/audit.jsonl"
 	if c.OnLambda {
 		stateDefault, auditDefault = "/tmp/kitegate", ""
@@ -167,8 +211,8 @@ func Load(lookup func(string) (string, bool)) (Config, error) {
 		}
 	}
 	if c.OnLambda {
-		if c.OIDCIssuer == "" {
-			e.Failf("KITEGATE_OIDC_ISSUER is required on Lambda: callers must be authenticated")
+		if c.AuthMode == ModeLocal {
+			e.Failf("KITEGATE_UPSTREAM_ISSUER (gateway mode) or KITEGATE_OIDC_ISSUER (resource-server mode) is required on Lambda: callers must be authenticated")
 		}
 		if c.ResourceURL == "" {
 			e.Failf("KITEGATE_RESOURCE_URL is required on Lambda")

@@ -18,7 +18,7 @@ func TestLoadLocalDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Config{
-		Addr: "127.0.0.1:8080", ResourceURL: "http://127.0.0.1:8080/mcp", OIDCAudience: "http://127.0.0.1:8080/mcp",
+		AuthMode: "local", Addr: "127.0.0.1:8080", ResourceURL: "http://127.0.0.1:8080/mcp", OIDCAudience: "http://127.0.0.1:8080/mcp",
 		GroupClaim: "groups", DevUser: "dev@localhost", DevGroups: []string{"engineering"},
 		TokenTTL: 5 * time.Minute, BuildkiteTimeout: 10 * time.Second, PolicyTTL: 5 * time.Second,
 		StateDir: ".local/state", AuditFile: ".local/audit.jsonl", MaxBodyBytes: 1 << 20, LogLevel: "info",
@@ -39,7 +39,7 @@ func TestLoadErrors(t *testing.T) {
 		want []string
 	}{
 		{"lambda needs oidc, resource and secret", map[string]string{"AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001"},
-			[]string{"KITEGATE_OIDC_ISSUER is required", "KITEGATE_RESOURCE_URL is required", "KITEGATE_BUILDKITE_SECRET_ID is required"}},
+			[]string{"KITEGATE_OIDC_ISSUER (resource-server mode) is required", "KITEGATE_RESOURCE_URL is required", "KITEGATE_BUILDKITE_SECRET_ID is required"}},
 		{"no raw token on lambda", map[string]string{"AWS_LAMBDA_RUNTIME_API": "x", "BUILDKITE_API_TOKEN": "bkua_x", "KITEGATE_OIDC_ISSUER": "https://idp", "KITEGATE_RESOURCE_URL": "https://x/mcp", "KITEGATE_BUILDKITE_SECRET_ID": "s", "KITEGATE_POLICY_TABLE": "p", "KITEGATE_AUDIT_TABLE": "a"},
 			[]string{"BUILDKITE_API_TOKEN must not be set on Lambda"}},
 		{"bad artifact host pattern", map[string]string{"KITEGATE_ARTIFACT_HOSTS": "*.s3.amazonaws.com, [x"}, []string{"KITEGATE_ARTIFACT_HOSTS"}},
@@ -83,5 +83,56 @@ func TestLoadLambda(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{"https://a.example.com", "https://b.example.com"}, c.AllowedOrigins); diff != "" {
 		t.Errorf("origins (-want +got):\n%s", diff)
+	}
+}
+
+func TestLoadAuthModes(t *testing.T) {
+	gateway := map[string]string{
+		"KITEGATE_RESOURCE_URL": "https://mcp.example.com/mcp", "KITEGATE_UPSTREAM_ISSUER": "https://idp.example.com",
+		"KITEGATE_UPSTREAM_CLIENT_ID": "kitegate", "KITEGATE_UPSTREAM_CLIENT_SECRET": "s",
+		"KITEGATE_AUTH_TABLE": "auth", "KITEGATE_SIGNING_KEYS": "key-new,key-old",
+	}
+	c, err := Load(env(gateway))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.AuthMode != ModeGateway || c.Issuer != "https://mcp.example.com" || c.AccessTokenTTL != 15*time.Minute || len(c.SigningKeys) != 2 || c.DevMode() {
+		t.Errorf("gateway: %+v", c)
+	}
+	if diff := cmp.Diff([]string{"openid", "email", "profile"}, c.UpstreamScopes); diff != "" {
+		t.Errorf("upstream scopes (-want +got):\n%s", diff)
+	}
+	c, err = Load(env(map[string]string{"KITEGATE_OIDC_ISSUER": "https://idp.example.com", "KITEGATE_OIDC_SCOPES": "api://kitegate/mcp offline_access"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.AuthMode != ModeResourceServer || strings.Join(c.Scopes, "|") != "api://kitegate/mcp|offline_access" {
+		t.Errorf("resource-server: %+v", c)
+	}
+	tests := []struct {
+		name string
+		env  map[string]string
+		want []string
+	}{
+		{"gateway needs its parts", map[string]string{"KITEGATE_UPSTREAM_ISSUER": "https://idp"},
+			[]string{"KITEGATE_UPSTREAM_CLIENT_ID is required", "KITEGATE_UPSTREAM_SECRET_ID", "KITEGATE_AUTH_TABLE is required", "KITEGATE_SIGNING_KEYS is required"}},
+		{"no secret in the environment on lambda", map[string]string{"AWS_LAMBDA_RUNTIME_API": "x", "KITEGATE_UPSTREAM_ISSUER": "https://idp", "KITEGATE_UPSTREAM_CLIENT_SECRET": "s"},
+			[]string{"KITEGATE_UPSTREAM_CLIENT_SECRET must not be set on Lambda"}},
+		{"both issuers", map[string]string{"KITEGATE_UPSTREAM_ISSUER": "https://idp", "KITEGATE_OIDC_ISSUER": "https://idp"}, []string{"KITEGATE_OIDC_ISSUER is for resource-server mode"}},
+		{"unknown mode", map[string]string{"KITEGATE_AUTH_MODE": "open"}, []string{"is not gateway, resource-server or local"}},
+		{"token lifetime", map[string]string{"KITEGATE_UPSTREAM_ISSUER": "https://idp", "KITEGATE_ACCESS_TOKEN_TTL": "24h"}, []string{"KITEGATE_ACCESS_TOKEN_TTL"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(env(tt.env))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
 	}
 }

@@ -27,6 +27,7 @@ const (
 	rotationSteps  = "rotation steps and staging (internal/secrets rotation.go, stage.go): the rotation function and make rotate-token"
 	stagingOnly    = "staging a token (internal/secrets stage.go): make rotate-token"
 	rateLimiter    = "the rate limiter (internal/ratelimit): only the mcp function"
+	clientRegistry = "listing the AI-client registry (internal/authz Store.Clients): make clients"
 )
 
 // functions maps each function of template.yaml to its calls. A test scans
@@ -40,13 +41,17 @@ var functions = map[string]function{
 			// The token, cached; one Query of the policy partition per
 			// policy TTL; one conditional PutItem per audit event; one
 			// conditional UpdateItem per rate-limited call.
-			"secretsmanager:GetSecretValue": {"!Ref BuildkiteToken"},
+			"secretsmanager:GetSecretValue": {"!Ref BuildkiteToken", "!Ref IdpClientSecret"},
 			"dynamodb:Query":                {"!GetAtt PolicyTable.Arn"},
-			"dynamodb:PutItem":              {"!GetAtt AuditTable.Arn"},
-			"dynamodb:UpdateItem":           {"!GetAtt RateLimitTable.Arn"},
+			"dynamodb:PutItem":              {"!GetAtt AuditTable.Arn", "!GetAtt AuthTable.Arn"},
+			"dynamodb:UpdateItem":           {"!GetAtt RateLimitTable.Arn", "!GetAtt AuthTable.Arn"},
+			"dynamodb:GetItem":              {"!GetAtt AuthTable.Arn"},
+			"dynamodb:DeleteItem":           {"!GetAtt AuthTable.Arn"},
+			"kms:Sign":                      {"!GetAtt SigningKey.Arn"},
+			"kms:GetPublicKey":              {"!GetAtt SigningKey.Arn"},
 		},
 		notCalled: map[string]string{
-			"dynamodb:GetItem":                        auditProcessor,
+			"dynamodb:Scan":                           clientRegistry,
 			"dynamodb:BatchGetItem":                   auditRollups,
 			"secretsmanager:DescribeSecret":           rotationSteps,
 			"secretsmanager:PutSecretValue":           rotationSteps,

@@ -117,10 +117,10 @@ func makeTargets(makefile string) map[string]string {
 // changes to the audit function; items with a lifetime have TTL on.
 func checkTables(tm *Template) []string {
 	var problems []string
-	ttl := map[string]bool{"AuditTable": true, "RateLimitTable": true}
+	ttl := map[string]bool{"AuditTable": true, "RateLimitTable": true, "AuthTable": true}
 	streams := map[string]string{"PolicyTable": "NEW_AND_OLD_IMAGES", "AuditTable": "NEW_IMAGE"}
 	tables := tm.Resources("AWS::DynamoDB::Table")
-	for _, want := range []string{"PolicyTable", "AuditTable", "RateLimitTable"} {
+	for _, want := range []string{"PolicyTable", "AuditTable", "RateLimitTable", "AuthTable"} {
 		if !slices.ContainsFunc(tables, func(r Resource) bool { return r.ID == want }) {
 			problems = append(problems, "no table "+want)
 		}
