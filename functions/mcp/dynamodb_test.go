@@ -118,6 +118,9 @@ func startWithDynamoDB(t testing.TB, endpoint string, env map[string]string) *dy
 	}
 	addr := ln.Addr().String()
 	ln.Close()
+	if a, ok := env["KITEGATE_ADDR"]; ok {
+		addr = a // the caller needed the URL before the start (an IdP's redirect URI)
+	}
 	vars := map[string]string{
 		"KITEGATE_ADDR":             addr,
 		"KITEGATE_POLICY_TABLE":     e.tables.Policy,

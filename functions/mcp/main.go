@@ -227,7 +227,7 @@ func gateway(ctx context.Context, cfg config.Config, logger *slog.Logger, loadAW
 	if err != nil {
 		return nil, nil, fmt.Errorf("aws config: %w", err)
 	}
-	keys, err := signing.New(kms.NewFromConfig(awsCfg), cfg.SigningKeys)
+	keys, err := signing.New(kms.NewFromConfig(awsCfg, kmsOptions...), cfg.SigningKeys)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -338,10 +338,12 @@ func auditWriter(cfg config.Config, ddb func() (*dynamodb.Client, error)) (mcpse
 	return audit.OpenFile(cfg.AuditFile)
 }
 
-// awsOptions and auditFallback are the seams tests use to point the AWS
-// clients at DynamoDB Local (and count their calls) and to read replay lines.
+// awsOptions, kmsOptions and auditFallback are the seams tests use to point
+// the AWS clients at DynamoDB Local and local-kms (and count their calls)
+// and to read replay lines.
 var (
 	awsOptions    []func(*awsconfig.LoadOptions) error
+	kmsOptions    []func(*kms.Options)
 	auditFallback io.Writer = os.Stdout
 )
 

@@ -12,6 +12,7 @@ const users = {
   alice: { email: 'alice@example.com', email_verified: true, groups: ['engineering', 'platform-oncall'] },
   bob: { email: 'bob@example.com', email_verified: true, groups: [] },
   mallory: { email: 'alice@example.com', email_verified: false, groups: ['engineering'] },
+  dev: { email: 'dev@example.com', email_verified: true, groups: ['x'] },
 };
 
 const server = http.createServer();

@@ -7,6 +7,7 @@ package authztest
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"html"
@@ -95,6 +96,25 @@ func Node(t testing.TB, env []string, script string, args ...string) (string, io
 		t.Fatalf("%s printed nothing in 30s: %s", script, stderr.String())
 	}
 	return "", nil
+}
+
+// Run runs `node script args...` from Dir to its end (at most two
+// minutes) and returns its standard output; a failure shows its standard error.
+func Run(t testing.TB, env []string, script string, args ...string) []byte {
+	t.Helper()
+	dir := Dir(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Getenv(NodeEnv), append([]string{filepath.Join(dir, script)}, args...)...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", script, err, stderr.String())
+	}
+	return out
 }
 
 type lockedWriter struct{ w io.Writer }

@@ -27,6 +27,8 @@ var configOnce sync.Once
 // Calls counts the KMS API calls a server answered, by operation
 // (X-Amz-Target without the service prefix).
 type Calls struct {
+	URL string // the server's endpoint
+
 	mu sync.Mutex
 	n  map[string]int
 }
@@ -63,6 +65,7 @@ func Server(t testing.TB) (*kms.Client, *Calls) {
 	}
 	srv.Listener = ln
 	srv.Start()
+	calls.URL = srv.URL
 	t.Cleanup(func() { srv.Close(); db.Close() })
 	client := kms.New(kms.Options{
 		Region:       config.AWSRegion,

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"encoding/json"
+	"net"
+	"net/http"
+	"slices"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+
+	"github.com/kitegate/kitegate/internal/authz/authztest"
+	"github.com/kitegate/kitegate/internal/dynamotest"
+	"github.com/kitegate/kitegate/internal/signing/signingtest"
+	"github.com/kitegate/kitegate/internal/tables"
+)
+
+// gatewayEnv runs the mcp function in gateway mode: DynamoDB Local for
+// every table, local-kms for the signing key, oidc-provider as the
+// company IdP.
+type gatewayEnv struct {
+	*dynamoEnv
+	kms       *signingtest.Calls
+	authTable string
+}
+
+func startGateway(t *testing.T) *gatewayEnv {
+	t.Helper()
+	authztest.Dir(t)
+	kmsClient, kmsCalls := signingtest.Server(t)
+	key := signingtest.SigningKey(t, kmsClient)
+	kmsOptions = []func(*kms.Options){func(o *kms.Options) { o.BaseEndpoint = aws.String(kmsCalls.URL) }}
+	t.Cleanup(func() { kmsOptions = nil })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	idp := authztest.IdP(t, "kitegate", "upstream-secret", "http://"+addr+"/oauth/callback")
+	authTable := dynamotest.NewTable(t, dynamotest.Client(t), tables.Auth)
+	e := startWithDynamoDB(t, "", map[string]string{
+		"KITEGATE_ADDR":                   addr,
+		"KITEGATE_UPSTREAM_ISSUER":        idp,
+		"KITEGATE_UPSTREAM_CLIENT_ID":     "kitegate",
+		"KITEGATE_UPSTREAM_CLIENT_SECRET": "upstream-secret",
+		"KITEGATE_UPSTREAM_SCOPES":        "openid email groups",
+		"KITEGATE_AUTH_TABLE":             authTable,
+		"KITEGATE_SIGNING_KEYS":           key,
+		"KITEGATE_LOG_LEVEL":              "error",
+	})
+	return &gatewayEnv{dynamoEnv: e, kms: kmsCalls, authTable: authTable}
+}
+
+// clientRun is what infra/local/signin/client.mjs reports.
+type clientRun struct {
+	Steps           []string          `json:"steps"`
+	ClientID        string            `json:"client_id"`
+	Tools           []string          `json:"tools"`
+	FirstCallError  bool              `json:"first_call_error"`
+	AccessToken     string            `json:"access_token"`
+	HasRefreshToken bool              `json:"has_refresh_token"`
+	AfterExpiryErr  bool              `json:"call_after_expiry_error"`
+	Refreshed       bool              `json:"refreshed"`
+	AuthorizeCount  int               `json:"authorize_count"`
+	AuthorizeParams map[string]string `json:"authorize_params"`
+	Replay          map[string]any    `json:"replay"`
+	AfterReplay     map[string]any    `json:"after_replay"`
+	Error           string            `json:"error"`
+}
+
+func (g *gatewayEnv) signIn(t *testing.T, user string, args ...string) clientRun {
+	t.Helper()
+	out := authztest.Run(t, nil, "client.mjs", append([]string{g.url + "/mcp", user}, args...)...)
+	var r clientRun
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatalf("client.mjs printed %q: %v", out, err)
+	}
+	if r.Error != "" {
+		t.Fatalf("client.mjs: %s\nsteps %v", r.Error, r.Steps)
+	}
+	return r
+}
+
+// The TypeScript SDK's OAuth client, given only the URL, registers itself,
+// signs in at the IdP through kitegate, calls tools, refreshes silently
+// after its access token stops working, and a replayed refresh token
+// revokes the family. The audit names the client.
+func TestSignInTypeScriptSDK(t *testing.T) {
+	g := startGateway(t)
+	r := g.signIn(t, "dev")
+	if want := []string{"registered", "authorize", "kitegate consent page", "signed in"}; !slices.Equal(r.Steps, want) {
+		t.Errorf("steps %v, want %v", r.Steps, want)
+	}
+	if p := r.AuthorizeParams; p["code_challenge_method"] != "S256" || p["resource"] != g.url+"/mcp" || p["scope"] != "mcp offline_access" {
+		t.Errorf("authorization request %v: want S256, the MCP URL as resource, and the advertised scopes", p)
+	}
+	if !slices.Contains(r.Tools, "list_builds") || r.FirstCallError {
+		t.Errorf("tools %v, first call error %v", r.Tools, r.FirstCallError)
+	}
+	if !r.HasRefreshToken || !r.Refreshed || r.AfterExpiryErr || r.AuthorizeCount != 1 {
+		t.Errorf("refresh: has %v, refreshed %v, call error %v, authorizations %d (want one: the refresh is silent)", r.HasRefreshToken, r.Refreshed, r.AfterExpiryErr, r.AuthorizeCount)
+	}
+	if r.Replay["error"] != "invalid_grant" || r.AfterReplay["error"] != "invalid_grant" {
+		t.Errorf("replayed refresh token: %v; the client's current one after it: %v (want both refused)", r.Replay, r.AfterReplay)
+	}
+	var named bool
+	for _, ev := range g.auditEvents(t) {
+		if ev.Tool == "list_builds" && ev.User.Subject == "dev" {
+			named = ev.Client.ID == r.ClientID && ev.Client.Name == "kitegate sign-in test"
+		}
+	}
+	if !named {
+		t.Errorf("no audit event of dev's list_builds names the client %s", r.ClientID)
+	}
+
+	// A warm tools/call with kitegate's token costs what it costs with any
+	// token: the audit put and the rate-limit update; no KMS, no auth table.
+	cs := g.connect(t, r.AccessToken)
+	if _, err := listBuilds(t.Context(), cs); err != nil {
+		t.Fatal(err)
+	}
+	g.calls.Reset()
+	signs, pubs := g.kms.Count("Sign"), g.kms.Count("GetPublicKey")
+	res, err := listBuilds(t.Context(), cs)
+	if err != nil || res.IsError {
+		t.Fatalf("warm call: %v %+v", err, res)
+	}
+	if got := g.calls.Counts(); len(got) != 2 || got["PutItem"] != 1 || got["UpdateItem"] != 1 {
+		t.Errorf("warm tools/call AWS calls %v, want one PutItem (audit) and one UpdateItem (rate limit)", got)
+	}
+	if g.kms.Count("Sign") != signs || g.kms.Count("GetPublicKey") != pubs {
+		t.Error("a warm call reached KMS")
+	}
+}
+
+// TestGatewayMetadata: the function's
+// PRM names kitegate as the authorization server, with its scopes.
+func TestGatewayMetadata(t *testing.T) {
+	g := startGateway(t)
+	resp, err := http.Get(g.url + "/.well-known/oauth-protected-resource/mcp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var prm struct {
+		Resource             string   `json:"resource"`
+		AuthorizationServers []string `json:"authorization_servers"`
+		Scopes               []string `json:"scopes_supported"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&prm)
+	if prm.Resource != g.url+"/mcp" || !slices.Equal(prm.AuthorizationServers, []string{g.url}) || !slices.Equal(prm.Scopes, []string{"mcp", "offline_access"}) {
+		t.Errorf("PRM %+v", prm)
+	}
+}
