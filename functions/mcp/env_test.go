@@ -40,6 +40,7 @@ func TestTemplateSetsWhatTheFunctionReads(t *testing.T) {
 		"KITEGATE_BUILDKITE_CALLS_PER_MINUTE":     "default 50, Buildkite's budget per token user",
 		"KITEGATE_BUILDKITE_ORG_CALLS_PER_MINUTE": "default 200, Buildkite's budget per organization",
 		"KITEGATE_CALLER_CALLS_PER_MINUTE":        "default half the token budget",
+		"KITEGATE_OIDC_MAX_TOKEN_LIFETIME":        "default 24h",
 		"KITEGATE_ARTIFACT_HOSTS":                 "default: Buildkite's and Amazon S3's hosts (egress.ArtifactHosts)",
 		"KITEGATE_UPSTREAM_CLIENT_SECRET":         "local only; refused on Lambda (the secret is in Secrets Manager)",
 		"KITEGATE_UPSTREAM_USERINFO":              "default false: groups come from the ID token",

@@ -298,6 +298,7 @@ func authenticator(ctx context.Context, cfg config.Config, logger *slog.Logger) 
 	if !cfg.DevMode() {
 		a, err := identity.NewOIDC(ctx, identity.OIDCConfig{
 			Issuer: cfg.OIDCIssuer, Audience: cfg.OIDCAudience, JWKSURL: cfg.OIDCJWKSURL, GroupClaim: cfg.GroupClaim,
+			MaxLifetime: cfg.OIDCMaxTokenLifetime,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("oidc: %w", err)
@@ -311,6 +312,9 @@ func authenticator(ctx context.Context, cfg config.Config, logger *slog.Logger) 
 	})
 	if err != nil {
 		return nil, fmt.Errorf("dev identity: %w", err)
+	}
+	for _, w := range dev.Warnings() {
+		logger.Warn("kitegate: dev token file: " + w)
 	}
 	if cfg.DevTokenFile != "" {
 		logger.Warn("kitegate: LOCAL DEV MODE — callers are the users of the dev token file, not verified by any identity provider", "file", cfg.DevTokenFile)

@@ -3,6 +3,8 @@
 package config
 
 import (
+	"net"
+	"net/netip"
 	"net/url"
 	"path"
 	"strconv"
@@ -63,6 +65,9 @@ type Config struct {
 	OIDCAudience string
 	// OIDCJWKSURL skips discovery when set (KITEGATE_OIDC_JWKS_URL).
 	OIDCJWKSURL string
+	// OIDCMaxTokenLifetime refuses tokens valid for longer
+	// (KITEGATE_OIDC_MAX_TOKEN_LIFETIME, default 24h).
+	OIDCMaxTokenLifetime time.Duration
 	// GroupClaim names the claim holding groups (KITEGATE_GROUP_CLAIM, default groups).
 	GroupClaim string
 	// DevUser is the local caller without a token file (KITEGATE_DEV_USER, default dev@localhost).
@@ -140,25 +145,26 @@ func (c Config) DevMode() bool { return c.AuthMode == ModeLocal }
 func Load(lookup func(string) (string, bool)) (Config, error) {
 	e := NewEnv(lookup)
 	c := Config{
-		OnLambda:           e.String("AWS_LAMBDA_RUNTIME_API", "") != "",
-		Addr:               e.String("KITEGATE_ADDR", "127.0.0.1:8080"),
-		OIDCIssuer:         e.String("KITEGATE_OIDC_ISSUER", ""),
-		OIDCJWKSURL:        e.String("KITEGATE_OIDC_JWKS_URL", ""),
-		GroupClaim:         e.String("KITEGATE_GROUP_CLAIM", "groups"),
-		DevUser:            e.String("KITEGATE_DEV_USER", "dev@localhost"),
-		DevGroups:          list(e.String("KITEGATE_DEV_GROUPS", "engineering")),
-		DevTokenFile:       e.String("KITEGATE_DEV_TOKENS", ""),
-		BuildkiteToken:     e.String("BUILDKITE_API_TOKEN", ""),
-		BuildkiteTokenFile: e.String("BUILDKITE_API_TOKEN_FILE", ""),
-		BuildkiteSecretID:  e.String("KITEGATE_BUILDKITE_SECRET_ID", ""),
-		BuildkiteAPIURL:    e.String("BUILDKITE_API_URL", ""),
-		TokenTTL:           e.Duration("KITEGATE_TOKEN_TTL", 5*time.Minute),
-		BuildkiteTimeout:   e.Duration("KITEGATE_BUILDKITE_TIMEOUT", 10*time.Second),
-		PolicyFile:         e.String("KITEGATE_POLICY_FILE", ""),
-		PolicyTTL:          e.Duration("KITEGATE_POLICY_TTL", 5*time.Second),
-		AllowedOrigins:     list(e.String("KITEGATE_ALLOWED_ORIGINS", "")),
-		ArtifactHosts:      list(e.String("KITEGATE_ARTIFACT_HOSTS", "")),
-		LogLevel:           e.String("KITEGATE_LOG_LEVEL", "info"),
+		OnLambda:             e.String("AWS_LAMBDA_RUNTIME_API", "") != "",
+		Addr:                 e.String("KITEGATE_ADDR", "127.0.0.1:8080"),
+		OIDCIssuer:           e.String("KITEGATE_OIDC_ISSUER", ""),
+		OIDCJWKSURL:          e.String("KITEGATE_OIDC_JWKS_URL", ""),
+		GroupClaim:           e.String("KITEGATE_GROUP_CLAIM", "groups"),
+		OIDCMaxTokenLifetime: e.Duration("KITEGATE_OIDC_MAX_TOKEN_LIFETIME", 24*time.Hour),
+		DevUser:              e.String("KITEGATE_DEV_USER", "dev@localhost"),
+		DevGroups:            list(e.String("KITEGATE_DEV_GROUPS", "engineering")),
+		DevTokenFile:         e.String("KITEGATE_DEV_TOKENS", ""),
+		BuildkiteToken:       e.String("BUILDKITE_API_TOKEN", ""),
+		BuildkiteTokenFile:   e.String("BUILDKITE_API_TOKEN_FILE", ""),
+		BuildkiteSecretID:    e.String("KITEGATE_BUILDKITE_SECRET_ID", ""),
+		BuildkiteAPIURL:      e.String("BUILDKITE_API_URL", ""),
+		TokenTTL:             e.Duration("KITEGATE_TOKEN_TTL", 5*time.Minute),
+		BuildkiteTimeout:     e.Duration("KITEGATE_BUILDKITE_TIMEOUT", 10*time.Second),
+		PolicyFile:           e.String("KITEGATE_POLICY_FILE", ""),
+		PolicyTTL:            e.Duration("KITEGATE_POLICY_TTL", 5*time.Second),
+		AllowedOrigins:       list(e.String("KITEGATE_ALLOWED_ORIGINS", "")),
+		ArtifactHosts:        list(e.String("KITEGATE_ARTIFACT_HOSTS", "")),
+		LogLevel:             e.String("KITEGATE_LOG_LEVEL", "info"),
 	}
 	whole := func(k string, def, lo, hi int) int {
 		v := e.String(k, "")
@@ -224,12 +230,31 @@ func Load(lookup func(string) (string, bool)) (Config, error) {
 			e.Failf("BUILDKITE_API_TOKEN must not be set on Lambda: keep the token in Secrets Manager")
 		}
 	}
+	if !c.OnLambda && c.DevMode() && !loopback(c.Addr) {
+		// Without OIDC every caller is the dev user (or whoever holds a
+		// line of the dev token file): never on an address others reach.
+		e.Failf("KITEGATE_ADDR: %q is not a loopback address; serving beyond this machine needs authenticated callers (KITEGATE_OIDC_ISSUER)", c.Addr)
+	}
 	for _, h := range c.ArtifactHosts {
 		if _, err := path.Match(h, ""); err != nil {
 			e.Failf("KITEGATE_ARTIFACT_HOSTS: %q is not a host pattern", h)
 		}
 	}
 	return c, e.Err()
+}
+
+// loopback reports whether addr (host:port) listens on loopback only. An
+// empty host (":8080") listens everywhere.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }
 
 func list(s string) []string {

@@ -20,7 +20,7 @@ func TestLoadLocalDefaults(t *testing.T) {
 	want := Config{
 		AuthMode: "local", Addr: "127.0.0.1:8080", ResourceURL: "http://127.0.0.1:8080/mcp", OIDCAudience: "http://127.0.0.1:8080/mcp",
 		GroupClaim: "groups", DevUser: "dev@localhost", DevGroups: []string{"engineering"},
-		TokenTTL: 5 * time.Minute, BuildkiteTimeout: 10 * time.Second, PolicyTTL: 5 * time.Second,
+		TokenTTL: 5 * time.Minute, BuildkiteTimeout: 10 * time.Second, PolicyTTL: 5 * time.Second, OIDCMaxTokenLifetime: 24 * time.Hour,
 		StateDir: ".local/state", AuditFile: ".local/audit.jsonl", MaxBodyBytes: 1 << 20, LogLevel: "info",
 		AuditRetentionDays: 365, BuildkiteCallsPerMinute: 50, BuildkiteOrgCallsPerMinute: 200,
 	}

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strings"
+	"unicode"
 
 	yaml "go.yaml.in/yaml/v3"
 )
@@ -34,6 +36,7 @@ type Dev struct {
 	def       Caller
 	anonymous bool // requests without a token are def
 	tokens    []devToken
+	warnings  []string
 }
 
 type devToken struct {
@@ -77,6 +80,12 @@ func NewDev(cfg DevConfig) (*Dev, error) {
 			// The token itself is a secret: name the file, not the entry.
 			return nil, fmt.Errorf("dev identity: %s: every token needs a non-empty value and a sub", cfg.TokenFile)
 		}
+		if strings.IndexFunc(token, unicode.IsSpace) >= 0 {
+			// A bearer token cannot hold whitespace (RFC 6750 b64token),
+			// so this entry can never be used: say so at start, naming
+			// the sub, not the token.
+			d.warnings = append(d.warnings, fmt.Sprintf("%s: the token of sub %q contains whitespace and can never be sent as a bearer token", cfg.TokenFile, u.Sub))
+		}
 		d.tokens = append(d.tokens, devToken{
 			token:  []byte(token),
 			caller: Caller{Subject: u.Sub, Email: u.Email, Groups: u.Groups, Source: SourceDev},
@@ -84,6 +93,10 @@ func NewDev(cfg DevConfig) (*Dev, error) {
 	}
 	return d, nil
 }
+
+// Warnings lists what is wrong but not fatal in the token file, for the
+// log at start.
+func (d *Dev) Warnings() []string { return slices.Clone(d.warnings) }
 
 // Authenticate returns the caller named by the request's token, or the
 // default caller where the configuration allows it.

@@ -25,9 +25,17 @@ type OIDCConfig struct {
 	EmailClaim string        // default "email"
 	Algorithms []string      // default RS256, ES256; asymmetric only (HS* and none are refused)
 	HTTPClient *http.Client  // must have a timeout; default one with 5s
-	Leeway     time.Duration // clock skew allowed on exp and nbf, default 30s
-	Now        func() time.Time
+	Leeway     time.Duration // clock skew allowed on exp, nbf and iat, default 30s
+	// MaxLifetime refuses a token valid for longer: exp − iat, and exp −
+	// now (default DefaultMaxLifetime).
+	MaxLifetime time.Duration
+	Now         func() time.Time
 }
+
+// DefaultMaxLifetime is the longest token lifetime accepted by default:
+// access tokens live minutes to hours; one valid for days is a leak waiting
+// to happen, or not an access token.
+const DefaultMaxLifetime = 24 * time.Hour
 
 // asymmetricAlgs are the only algorithms OIDC will verify: with a public key
 // set, a symmetric algorithm would make the public key a shared secret.
@@ -94,6 +102,11 @@ func NewOIDC(ctx context.Context, cfg OIDCConfig) (*OIDC, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.MaxLifetime == 0 {
+		cfg.MaxLifetime = DefaultMaxLifetime
+	} else if cfg.MaxLifetime < 0 {
+		return nil, errors.New("oidc: max lifetime must not be negative")
+	}
 
 	o := &OIDC{
 		cfg:  cfg,
@@ -130,10 +143,16 @@ func (o *OIDC) Authenticate(ctx context.Context, r *http.Request) (Caller, error
 	if typ, ok := h.ExtraHeaders[jose.HeaderType]; ok && !accessTokenType(typ) {
 		return Caller{}, invalid("unexpected token type", fmt.Errorf("typ %v", typ))
 	}
+	// A token must name its key: without a kid it would be tried against
+	// every key of the set, and a provider that signs with several keys
+	// always names them.
+	if h.KeyID == "" {
+		return Caller{}, invalid("token has no key id", nil)
+	}
 	if err := o.keys.ensure(ctx, h.KeyID); err != nil {
 		return Caller{}, fmt.Errorf("verify token: %w", err)
 	}
-	if h.KeyID != "" && !o.keys.known(h.KeyID) {
+	if !o.keys.known(h.KeyID) {
 		return Caller{}, invalid("unknown signing key", fmt.Errorf("kid %q", h.KeyID))
 	}
 
@@ -151,6 +170,36 @@ func (o *OIDC) Authenticate(ctx context.Context, r *http.Request) (Caller, error
 	return o.caller(idt.Subject, claims)
 }
 
+// checkLifetime refuses what go-oidc lets through: exp or iat that are not
+// JSON numbers, iat in the future, and a lifetime over MaxLifetime.
+func (o *OIDC) checkLifetime(claims map[string]any) error {
+	now := o.cfg.Now()
+	e, ok := claims["exp"].(float64)
+	if !ok {
+		return invalid("malformed claims", errors.New("exp is not a number"))
+	}
+	exp := time.Unix(int64(e), 0)
+	if exp.Sub(now) > o.cfg.MaxLifetime+o.cfg.Leeway {
+		return invalid("token lifetime too long", fmt.Errorf("exp %s is more than %s away", exp.UTC().Format(time.RFC3339), o.cfg.MaxLifetime))
+	}
+	v, ok := claims["iat"]
+	if !ok {
+		return nil
+	}
+	i, ok := v.(float64)
+	if !ok {
+		return invalid("malformed claims", errors.New("iat is not a number"))
+	}
+	iat := time.Unix(int64(i), 0)
+	if iat.After(now.Add(o.cfg.Leeway)) {
+		return invalid("token issued in the future", nil)
+	}
+	if exp.Sub(iat) > o.cfg.MaxLifetime {
+		return invalid("token lifetime too long", fmt.Errorf("exp - iat = %s", exp.Sub(iat)))
+	}
+	return nil
+}
+
 // caller checks what go-oidc leaves to us and reads the claims we need.
 func (o *OIDC) caller(sub string, claims map[string]any) (Caller, error) {
 	if nbf, ok := claims["nbf"]; ok {
@@ -161,6 +210,9 @@ func (o *OIDC) caller(sub string, claims map[string]any) (Caller, error) {
 		if o.cfg.Now().Add(o.cfg.Leeway).Before(time.Unix(int64(n), 0)) {
 			return Caller{}, invalid("token not yet valid", nil)
 		}
+	}
+	if err := o.checkLifetime(claims); err != nil {
+		return Caller{}, err
 	}
 	if sub == "" {
 		return Caller{}, invalid("token has no subject", nil)

@@ -190,7 +190,7 @@ func TestOIDCAuthenticate(t *testing.T) {
 		{
 			name:    "bad signature: no kid",
 			auth:    func() string { return "Bearer " + sign(t, jose.RS256, other, "", "JWT", p.claims()) },
-			wantErr: ErrInvalidToken, wantDesc: "token verification failed",
+			wantErr: ErrInvalidToken, wantDesc: "token has no key id",
 		},
 		{
 			name:    "EC kid with an RS256 signature",

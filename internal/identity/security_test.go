@@ -1,7 +1,11 @@
 package identity
 
 import (
+	"errors"
+	"fmt"
 	"net/http/httptest"
+	"os"
+	"strings"
 	"testing"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -36,6 +40,63 @@ func TestSecurityM3EmailBindsOnlyWhenVerifiedTrue(t *testing.T) {
 			}
 			if c.Email != tt.wantEmail || c.Subject != "mallory" {
 				t.Errorf("caller %+v, want email %q", c, tt.wantEmail)
+			}
+		})
+	}
+}
+
+// Finding I4: the dev token file accepted the key "dave token", which no
+// bearer header can carry, without a word at start.
+func TestSecurityI4DevTokenWithWhitespaceWarned(t *testing.T) {
+	f := t.TempDir() + "/tokens.yaml"
+	if err := os.WriteFile(f, []byte("tokens:\n  \"dave token\": {sub: dave}\n  alice-token: {sub: alice}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d, err := NewDev(DevConfig{TokenFile: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := d.Warnings()
+	if len(w) != 1 || !strings.Contains(w[0], `"dave"`) || strings.Contains(w[0], "dave token") {
+		t.Errorf("warnings %q, want one naming sub dave and not the token", w)
+	}
+}
+
+// Findings I2 and I7: a token without kid was tried against every key of
+// the set; exp in year 9999, iat 10^6 s in the future and exp as a numeric
+// string were accepted. Each is refused now.
+func TestSecurityI7TokenKidAndLifetimeChecks(t *testing.T) {
+	p := newProvider(t)
+	o, _ := newTestOIDC(t, p, nil)
+	now := testNow.Unix()
+	tests := []struct {
+		name     string
+		kid      string
+		claims   map[string]any
+		wantDesc string // "" accepted
+	}{
+		{"control: one hour", "rsa-1", p.claims(), ""},
+		{"no kid, right key", "", p.claims(), "token has no key id"},
+		{"exp in year 9999", "rsa-1", with(p.claims(), "exp", 253402300799), "token lifetime too long"},
+		{"exp 25 h away, no iat", "rsa-1", with(p.claims(), "iat", nil, "exp", now+25*3600), "token lifetime too long"},
+		{"iat 10^6 s in the future", "rsa-1", with(p.claims(), "iat", now+1_000_000), "token issued in the future"},
+		{"exp - iat over the maximum", "rsa-1", with(p.claims(), "iat", now-23*3600, "exp", now+3*3600), "token lifetime too long"},
+		{"exp as a numeric string", "rsa-1", with(p.claims(), "exp", fmt.Sprint(now+3600)), "malformed claims"},
+		{"iat as a string", "rsa-1", with(p.claims(), "iat", fmt.Sprint(now)), "malformed claims"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest("POST", "/mcp", nil)
+			r.Header.Set("Authorization", "Bearer "+sign(t, jose.RS256, p.rsa, tt.kid, "JWT", tt.claims))
+			_, err := o.Authenticate(t.Context(), r)
+			var desc string
+			if e, ok := errors.AsType[*invalidTokenError](err); ok {
+				desc = e.description
+			} else if err != nil {
+				desc = err.Error()
+			}
+			if desc != tt.wantDesc {
+				t.Errorf("refusal %q, want %q", desc, tt.wantDesc)
 			}
 		})
 	}

@@ -138,8 +138,12 @@ func New(cfg Config) (*Handler, error) {
 	})
 	metadataURL := identity.MetadataURL(cfg.ResourceURL)
 	meta := identity.ProtectedResourceMetadata(cfg.ResourceURL, cfg.AuthorizationServers, cfg.Scopes)
-	h.mux.Handle("GET /.well-known/oauth-protected-resource", meta)
-	h.mux.Handle("GET /.well-known/oauth-protected-resource/mcp", meta)
+	// GET and the CORS preflight (OPTIONS), which browser-based clients
+	// send before reading the metadata; the SDK's handler answers both.
+	for _, m := range []string{"GET", "OPTIONS"} {
+		h.mux.Handle(m+" /.well-known/oauth-protected-resource", meta)
+		h.mux.Handle(m+" /.well-known/oauth-protected-resource/mcp", meta)
+	}
 	h.mux.HandleFunc("GET /healthz", h.healthz)
 	h.mux.Handle("/mcp", identity.Middleware(cfg.Auth, metadataURL, cfg.Scopes, h.logger, http.HandlerFunc(h.serveMCP)))
 	return h, nil

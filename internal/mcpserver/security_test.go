@@ -8,6 +8,7 @@ import (
 
 	"github.com/kitegate/kitegate/internal/audit"
 	"github.com/kitegate/kitegate/internal/mcpserver"
+	"github.com/kitegate/kitegate/internal/policy"
 )
 
 // Finding L3: a tools/call named "x"*900000 was echoed whole in the
@@ -75,4 +76,50 @@ func TestSecurityL4RequestIDIsThePlatformsNotTheCallers(t *testing.T) {
 			t.Errorf("events %+v, want request_id apigw-real-id", events)
 		}
 	})
+}
+
+// Finding I5: with the embedded policy file deleted the store loaded an
+// empty policy, /healthz said ok and calls were denied as tool_unknown. No
+// policy is now reported as such: /healthz 503, calls policy_unavailable.
+func TestSecurityI5MissingPolicyIsUnhealthy(t *testing.T) {
+	dir := t.TempDir()
+	s := newStack(t, func(_ *stack, c *mcpserver.Config) {
+		st, err := policy.NewEmbedded(dir, nil) // no seed: no policy file
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Policy = policy.NewCache(st, 0, nil)
+	})
+	resp, err := http.Get(strings.TrimSuffix(s.url, "/mcp") + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("/healthz: %d, want 503", resp.StatusCode)
+	}
+	post(t, s, http.MethodPost, `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"list_pipelines","arguments":{"org_slug":"acme"}}}`, nil)
+	if ev := s.auditEvents(t); len(ev) != 1 || ev[0].Reason != "policy_unavailable" {
+		t.Errorf("audit %+v, want one policy_unavailable denial", ev)
+	}
+}
+
+// Finding I3: OPTIONS on the protected-resource metadata answered 405, so
+// a browser-based client's CORS preflight failed.
+func TestSecurityI3MetadataPreflight(t *testing.T) {
+	s := newStack(t, nil)
+	base := strings.TrimSuffix(s.url, "/mcp")
+	for _, p := range []string{"/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/mcp"} {
+		req, _ := http.NewRequest(http.MethodOptions, base+p, nil)
+		req.Header.Set("Origin", "https://app.example.com")
+		req.Header.Set("Access-Control-Request-Method", "GET")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode >= 300 || resp.Header.Get("Access-Control-Allow-Origin") == "" {
+			t.Errorf("OPTIONS %s: %d, Allow-Origin %q", p, resp.StatusCode, resp.Header.Get("Access-Control-Allow-Origin"))
+		}
+	}
 }

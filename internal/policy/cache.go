@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -49,6 +50,13 @@ func (c *Cache) Snapshot(ctx context.Context) (*Snapshot, error) {
 		c.snap = nil
 		return nil, fmt.Errorf("load policy: %w", err)
 	}
+	if p.Version == 0 {
+		// Nothing was ever applied (a deleted policy file, an empty
+		// table): that is no policy, not an empty one, so /healthz and
+		// every denial say so.
+		c.snap = nil
+		return nil, ErrNoPolicy
+	}
 	// An unchanged policy keeps the snapshot, and with it every MCP server
 	// built for it. The content is compared too: an item edited by hand in
 	// the DynamoDB console changes the policy without bumping its version.
@@ -63,6 +71,9 @@ func (c *Cache) Snapshot(ctx context.Context) (*Snapshot, error) {
 	c.loadedAt = c.now()
 	return c.snap, nil
 }
+
+// ErrNoPolicy says the store holds no policy at all.
+var ErrNoPolicy = errors.New("no policy has been applied")
 
 // samePolicy compares two policies by their JSON form, which ignores what
 // reflect.DeepEqual would trip on (time zones, nil against empty maps).
