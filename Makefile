@@ -127,7 +127,7 @@ bench: ## Run the Go benchmarks (loopback only, bounded; a few minutes), then CO
 	$(BENCH) -bench Throughput -benchtime 2s -cpu 1,2 ./internal/mcpserver
 	$(BENCH) -bench SearchFiftyMegabyteLog -benchtime 5x ./internal/tools
 	infra/local/dynamodb.sh $(BENCH) -bench AWSCallsPerRequest -benchtime 200x ./functions/mcp
-	$(GO) run ./internal/lambdatest/coldstart -runs $(COLDSTART_RUNS)
+	infra/local/dynamodb.sh $(GO) run ./internal/lambdatest/coldstart -runs $(COLDSTART_RUNS)
 
 e2e: ## Run the bootstraps under the Lambda Runtime Interface Emulator (also part of test).
 	$(GO) test -count=1 ./internal/lambdatest/...

@@ -10,11 +10,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/kitegate/kitegate/internal/buildkitetest"
+	"github.com/kitegate/kitegate/internal/dynamotest"
 	"github.com/kitegate/kitegate/internal/lambdatest"
 	"github.com/kitegate/kitegate/internal/lambdatest/mcpenv"
 )
@@ -38,6 +38,10 @@ func startLambda(t *testing.T) *lambdaStack {
 		t.Fatal(err)
 	}
 	t.Cleanup(st.Close)
+	// On Lambda the function refuses to start without its tables.
+	if err := st.CreateTables(t.Context(), dynamotest.Endpoint(t)); err != nil {
+		t.Fatal(err)
+	}
 	emu := lambdatest.Start(t, lambdatest.Bootstrap(t, pkg, runtime.GOARCH), lambdatest.Options{Env: st.Env(), Timeout: 29e9})
 	return &lambdaStack{Stack: st, emu: emu}
 }
@@ -106,7 +110,7 @@ func rpcResult(t *testing.T, resp events.APIGatewayV2HTTPResponse, result any) {
 // TestLambdaEndToEnd runs the deployable bootstrap under the Lambda Runtime
 // Interface Emulator: OIDC tokens verified against the issuer's JWKS, the
 // Buildkite token read from Secrets Manager, tools answered from the
-// Buildkite simulator, audit lines on standard output.
+// Buildkite simulator, the policy and audit tables in DynamoDB Local.
 func TestLambdaEndToEnd(t *testing.T) {
 	s := startLambda(t)
 	tok := s.token(t, "dana", "engineering")
@@ -148,8 +152,17 @@ func TestLambdaEndToEnd(t *testing.T) {
 		if n := s.Secrets.Calls("GetSecretValue"); n != 1 {
 			t.Errorf("GetSecretValue called %d times, want 1 (then cached)", n)
 		}
-		if logs, ok := s.emu.WaitLogs(10*time.Second, `"tool":"current_user"`, `"sub":"dana"`); !ok {
-			t.Errorf("no audit line for dana's current_user call in the function output:\n%s", logs)
+		// The audit item is written before the answer returns.
+		events, err := s.AuditEvents(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var found bool
+		for _, e := range events {
+			found = found || (e.Tool == "current_user" && e.User.Subject == "dana" && e.Outcome == "ok")
+		}
+		if !found {
+			t.Errorf("no audit item for dana's current_user call in %+v\n%s", events, s.emu.Logs())
 		}
 	})
 

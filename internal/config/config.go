@@ -229,6 +229,14 @@ func Load(lookup func(string) (string, bool)) (Config, error) {
 		if c.BuildkiteToken != "" {
 			e.Failf("BUILDKITE_API_TOKEN must not be set on Lambda: keep the token in Secrets Manager")
 		}
+		// Without them the function would serve the policy built into the
+		// binary and write the audit only to its log: fail closed instead.
+		if c.PolicyTable == "" {
+			e.Failf("KITEGATE_POLICY_TABLE is required on Lambda")
+		}
+		if c.AuditTable == "" {
+			e.Failf("KITEGATE_AUDIT_TABLE is required on Lambda")
+		}
 	}
 	if !c.OnLambda && c.DevMode() && !loopback(c.Addr) {
 		// Without OIDC every caller is the dev user (or whoever holds a

@@ -194,6 +194,11 @@ func coldStart(ctx context.Context, rie, bootstrap, stateDir string, list, call 
 		return s, err
 	}
 	defer st.Close()
+	// As deployed: the policy and audit tables (DynamoDB Local, started by
+	// infra/local/dynamodb.sh) — on Lambda the function needs them.
+	if err := st.CreateTables(ctx, os.Getenv("AWS_ENDPOINT_URL_DYNAMODB")); err != nil {
+		return s, err
+	}
 	tok, err := st.Issuer.Token(mcpenv.Claims{Subject: "bench", Email: "bench@example.com", Groups: []string{"engineering"}})
 	if err != nil {
 		return s, err

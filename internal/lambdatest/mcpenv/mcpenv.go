@@ -7,19 +7,33 @@
 package mcpenv
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	jose "github.com/go-jose/go-jose/v4"
 	josejwt "github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/kitegate/kitegate/infra"
+	"github.com/kitegate/kitegate/internal/audit"
+	"github.com/kitegate/kitegate/internal/buildkite"
 	"github.com/kitegate/kitegate/internal/buildkitetest"
+	"github.com/kitegate/kitegate/internal/discovery"
+	"github.com/kitegate/kitegate/internal/policy"
+	"github.com/kitegate/kitegate/internal/secrets"
 	"github.com/kitegate/kitegate/internal/secrets/secretstest"
+	"github.com/kitegate/kitegate/internal/tables"
+	"github.com/kitegate/kitegate/internal/tools"
 )
 
 // ResourceURL is the function's MCP URL (the token audience), on the host
@@ -35,6 +49,75 @@ type Stack struct {
 	Secrets   *secretstest.Server
 	Buildkite *buildkitetest.Server
 	stateDir  string
+	// Tables are the policy and audit tables in DynamoDB Local, once
+	// CreateTables made them.
+	Tables struct{ Endpoint, Policy, Audit string }
+	db     *dynamodb.Client
+}
+
+// CreateTables makes the policy and audit tables in the DynamoDB Local at
+// endpoint (infra/local/dynamodb.sh sets AWS_ENDPOINT_URL_DYNAMODB) and
+// seeds the policy with the one built into kitegate, reconciled with its
+// catalog, as `make policy-apply` and discovery would. On Lambda the
+// function refuses to start without them. Close deletes them.
+func (s *Stack) CreateTables(ctx context.Context, endpoint string) error {
+	if endpoint == "" {
+		return errors.New("mcpenv: no DynamoDB endpoint: run under infra/local/dynamodb.sh")
+	}
+	// The function's own credentials and region: DynamoDB Local keeps one
+	// database per access key and region.
+	env := s.Env()
+	s.db = dynamodb.NewFromConfig(aws.Config{
+		Region:       env["AWS_REGION"],
+		Credentials:  credentials.NewStaticCredentialsProvider(env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"], env["AWS_SESSION_TOKEN"]),
+		BaseEndpoint: aws.String(endpoint),
+	})
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	suffix := hex.EncodeToString(b[:])
+	s.Tables.Endpoint, s.Tables.Policy, s.Tables.Audit = endpoint, "mcpenv-policy-"+suffix, "mcpenv-audit-"+suffix
+	for _, in := range []*dynamodb.CreateTableInput{tables.Policy(s.Tables.Policy), tables.Audit(s.Tables.Audit)} {
+		if _, err := s.db.CreateTable(ctx, in); err != nil {
+			return fmt.Errorf("mcpenv: create table %s: %w", aws.ToString(in.TableName), err)
+		}
+	}
+	bk, err := buildkite.New(buildkite.Config{BaseURL: s.Buildkite.URL, Tokens: secrets.Static(buildkitetest.DefaultToken)})
+	if err != nil {
+		return err
+	}
+	catalog, err := tools.Default(bk)
+	if err != nil {
+		return err
+	}
+	p, err := policy.ParseFile(infra.DefaultPolicy)
+	if err != nil {
+		return err
+	}
+	store := policy.NewDynamoDB(s.db, s.Tables.Policy)
+	if _, err := store.Apply(ctx, policy.Reconcile(p, discovery.Catalog(catalog), p.Settings.DefaultState), "mcpenv"); err != nil {
+		return fmt.Errorf("mcpenv: seed policy: %w", err)
+	}
+	return nil
+}
+
+// AuditEvents reads every item of the audit table.
+func (s *Stack) AuditEvents(ctx context.Context) ([]audit.Event, error) {
+	var out []audit.Event
+	p := dynamodb.NewScanPaginator(s.db, &dynamodb.ScanInput{TableName: aws.String(s.Tables.Audit), ConsistentRead: aws.Bool(true)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, it := range page.Items {
+			e, err := audit.EventFromItem(it)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, e)
+		}
+	}
+	return out, nil
 }
 
 // New starts the servers. stateDir is where the function keeps its
@@ -49,20 +132,26 @@ func New(stateDir string) (*Stack, error) {
 	return &Stack{Issuer: iss, Secrets: sm, Buildkite: buildkitetest.New(), stateDir: stateDir}, nil
 }
 
-// Close stops the servers.
+// Close stops the servers and deletes the tables.
 func (s *Stack) Close() {
 	s.Issuer.Close()
 	s.Secrets.Close()
 	s.Buildkite.Close()
+	if s.db != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		for _, t := range []string{s.Tables.Policy, s.Tables.Audit} {
+			_, _ = s.db.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(t)})
+		}
+	}
 }
 
 // Env is the mcp function's environment on Lambda, as template.yaml sets it,
 // with the AWS SDK pointed at the Secrets Manager fake (a service-specific
-// endpoint variable) and dummy credentials. The policy and audit tables are
-// left unset: the function then uses its built-in policy and writes audit
-// lines to standard output.
+// endpoint variable) and dummy credentials, and the policy and audit tables
+// of CreateTables (without which the function refuses to start on Lambda).
 func (s *Stack) Env() map[string]string {
-	return map[string]string{
+	env := map[string]string{
 		"KITEGATE_RESOURCE_URL":            ResourceURL,
 		"KITEGATE_OIDC_ISSUER":             s.Issuer.URL,
 		"KITEGATE_BUILDKITE_SECRET_ID":     secretstest.ARN(SecretName),
@@ -77,6 +166,12 @@ func (s *Stack) Env() map[string]string {
 		"AWS_SESSION_TOKEN":                "test-session",
 		"AWS_EC2_METADATA_DISABLED":        "true",
 	}
+	if s.Tables.Policy != "" {
+		env["KITEGATE_POLICY_TABLE"] = s.Tables.Policy
+		env["KITEGATE_AUDIT_TABLE"] = s.Tables.Audit
+		env["AWS_ENDPOINT_URL_DYNAMODB"] = s.Tables.Endpoint
+	}
+	return env
 }
 
 // Issuer is an OpenID Connect provider on 127.0.0.1: it serves its
