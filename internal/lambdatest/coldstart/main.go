@@ -31,6 +31,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/kitegate/kitegate/internal/dynamotest"
 	"github.com/kitegate/kitegate/internal/lambdatest"
 	"github.com/kitegate/kitegate/internal/lambdatest/mcpenv"
 )
@@ -196,7 +197,7 @@ func coldStart(ctx context.Context, rie, bootstrap, stateDir string, list, call 
 	defer st.Close()
 	// As deployed: the policy and audit tables (DynamoDB Local, started by
 	// infra/local/dynamodb.sh) — on Lambda the function needs them.
-	if err := st.CreateTables(ctx, os.Getenv("AWS_ENDPOINT_URL_DYNAMODB")); err != nil {
+	if err := st.CreateTables(ctx, os.Getenv(dynamotest.EndpointEnv)); err != nil {
 		return s, err
 	}
 	tok, err := st.Issuer.Token(mcpenv.Claims{Subject: "bench", Email: "bench@example.com", Groups: []string{"engineering"}})

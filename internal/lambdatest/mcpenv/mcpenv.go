@@ -56,7 +56,7 @@ type Stack struct {
 }
 
 // CreateTables makes the policy and audit tables in the DynamoDB Local at
-// endpoint (infra/local/dynamodb.sh sets AWS_ENDPOINT_URL_DYNAMODB) and
+// endpoint (infra/local/dynamodb.sh sets KITEGATE_TEST_DYNAMODB_ENDPOINT) and
 // seeds the policy with the one built into kitegate, reconciled with its
 // catalog, as `make policy-apply` and discovery would. On Lambda the
 // function refuses to start without them. Close deletes them.
