@@ -179,7 +179,7 @@ func newLogger(cfg config.Config) *slog.Logger {
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
 	opts := &slog.HandlerOptions{Level: level}
 	if cfg.OnLambda {
-		return slog.New(redact.Handler(slog.NewJSONHandler(os.Stdout, opts)))
+		return slog.New(serve.WithRequestID(redact.Handler(slog.NewJSONHandler(os.Stdout, opts))))
 	}
 	return slog.New(redact.Handler(slog.NewTextHandler(os.Stderr, opts)))
 }

@@ -88,7 +88,7 @@ func (h *Handler) rateLimit(ctx context.Context, rq *request, call *mcp.CallTool
 	}
 	r, err := h.cfg.RateLimiter.Take(ctx, c)
 	if err != nil {
-		h.logger.Warn("mcp: rate limiter unavailable; call not limited", "err", err)
+		h.logger.WarnContext(ctx, "mcp: rate limiter unavailable; call not limited", "err", err)
 		return nil, false
 	}
 	if r.Allowed {
@@ -138,7 +138,7 @@ func (h *Handler) toolHandler(t *tools.Tool) mcp.ToolHandler {
 			rec.ran, rec.err, rec.stats = true, err, stats
 		}
 		if err != nil {
-			h.logger.Warn("mcp: tool failed", "tool", t.Name(), "err", err)
+			h.logger.WarnContext(ctx, "mcp: tool failed", "tool", t.Name(), "err", err)
 		}
 		return res, nil
 	}
@@ -194,7 +194,7 @@ func (h *Handler) record(ctx context.Context, rq *request, call *mcp.CallToolReq
 	if err := h.cfg.Audit.Write(context.WithoutCancel(ctx), e); err != nil {
 		// The answer is not lost for a failed audit write: the event goes to
 		// the log whole, marked for replay.
-		h.logger.Error("mcp: audit write failed", "err", err, "audit_replay", true, "event", e)
+		h.logger.ErrorContext(ctx, "mcp: audit write failed", "err", err, "audit_replay", true, "event", e)
 	}
 	h.emit(ctx, e)
 }

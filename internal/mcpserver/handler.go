@@ -268,7 +268,7 @@ func (h *Handler) serveMCP(w http.ResponseWriter, r *http.Request) {
 	req.snapshot, err = h.cfg.Policy.Snapshot(r.Context())
 	if err != nil {
 		// Fail closed: no policy, no tools; calls are denied and audited.
-		h.logger.Error("mcp: policy unavailable", "err", err, "request_id", req.id)
+		h.logger.ErrorContext(r.Context(), "mcp: policy unavailable", "err", err, "request_id", req.id)
 		req.snapshot = nil
 	}
 	req.profiles = req.snapshot.Profiles(req.subject)

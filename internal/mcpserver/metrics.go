@@ -50,6 +50,6 @@ func (h *Handler) emit(ctx context.Context, e audit.Event) {
 		"user", e.User.Subject, "tool", e.Tool, "decision", e.Decision, "reason", e.Reason,
 		"outcome", e.Outcome, "buildkite_status", status, "version", e.ServerVersion)
 	if err != nil {
-		h.logger.Warn("mcp: metrics line not written", "err", err, "audit_event_id", e.ID)
+		h.logger.WarnContext(ctx, "mcp: metrics line not written", "err", err, "audit_event_id", e.ID)
 	}
 }
