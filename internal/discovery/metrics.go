@@ -15,17 +15,11 @@ func (r *Runner) emit(ctx context.Context, res Result, now time.Time) {
 	if r.cfg.Metrics == nil {
 		return
 	}
-	one := func(b bool) float64 {
-		if b {
-			return 1
-		}
-		return 0
-	}
 	t := res.Token
 	ms := []metrics.Metric{
-		{Name: metrics.TokenFailed, Unit: metrics.Count, Value: one(t.Status == policy.TokenFailed)},
-		{Name: metrics.TokenDegraded, Unit: metrics.Count, Value: one(t.Status == policy.TokenDegraded)},
-		{Name: metrics.TokenExpiringSoon, Unit: metrics.Count, Value: one(t.ExpiringSoon)},
+		{Name: metrics.TokenFailed, Unit: metrics.Count, Value: metrics.Flag(t.Status == policy.TokenFailed)},
+		{Name: metrics.TokenDegraded, Unit: metrics.Count, Value: metrics.Flag(t.Status == policy.TokenDegraded)},
+		{Name: metrics.TokenExpiringSoon, Unit: metrics.Count, Value: metrics.Flag(t.ExpiringSoon)},
 		{Name: metrics.TokenMissingScopes, Unit: metrics.Count, Value: float64(len(t.MissingScopes))},
 		{Name: metrics.ToolsAdded, Unit: metrics.Count, Value: float64(len(res.Added))},
 		{Name: metrics.ToolsDemoted, Unit: metrics.Count, Value: float64(len(res.Demoted))},

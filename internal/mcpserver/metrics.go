@@ -18,22 +18,16 @@ func (h *Handler) emit(ctx context.Context, e audit.Event) {
 	if h.cfg.Metrics == nil {
 		return
 	}
-	one := func(b bool) float64 {
-		if b {
-			return 1
-		}
-		return 0
-	}
 	status := e.BuildkiteStatus
 	ms := []metrics.Metric{
 		{Name: metrics.Calls, Unit: metrics.Count, Value: 1},
-		{Name: metrics.Denied, Unit: metrics.Count, Value: one(e.Decision == audit.Denied)},
-		{Name: metrics.RateLimited, Unit: metrics.Count, Value: one(e.Outcome == audit.OutcomeRateLimited)},
-		{Name: metrics.ToolErrors, Unit: metrics.Count, Value: one(e.Outcome == audit.OutcomeToolError || e.Outcome == audit.OutcomeBuildkiteError)},
-		{Name: metrics.Buildkite401, Unit: metrics.Count, Value: one(status == 401)},
-		{Name: metrics.Buildkite403, Unit: metrics.Count, Value: one(status == 403)},
-		{Name: metrics.Buildkite429, Unit: metrics.Count, Value: one(status == 429)},
-		{Name: metrics.Buildkite5xx, Unit: metrics.Count, Value: one(status >= 500 && status <= 599)},
+		{Name: metrics.Denied, Unit: metrics.Count, Value: metrics.Flag(e.Decision == audit.Denied)},
+		{Name: metrics.RateLimited, Unit: metrics.Count, Value: metrics.Flag(e.Outcome == audit.OutcomeRateLimited)},
+		{Name: metrics.ToolErrors, Unit: metrics.Count, Value: metrics.Flag(e.Outcome == audit.OutcomeToolError || e.Outcome == audit.OutcomeBuildkiteError)},
+		{Name: metrics.Buildkite401, Unit: metrics.Count, Value: metrics.Flag(status == 401)},
+		{Name: metrics.Buildkite403, Unit: metrics.Count, Value: metrics.Flag(status == 403)},
+		{Name: metrics.Buildkite429, Unit: metrics.Count, Value: metrics.Flag(status == 429)},
+		{Name: metrics.Buildkite5xx, Unit: metrics.Count, Value: metrics.Flag(status >= 500 && status <= 599)},
 		{Name: metrics.Latency, Unit: metrics.Milliseconds, Value: e.LatencyMS},
 	}
 	var split *metrics.Split

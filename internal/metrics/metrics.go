@@ -64,6 +64,14 @@ const (
 	None         = "None"
 )
 
+// Flag is a 0/1 value: 1 when b.
+func Flag(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 // Metric is one value of a line.
 type Metric struct {
 	Name  string

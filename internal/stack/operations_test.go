@@ -244,6 +244,34 @@ func TestOperations(t *testing.T) {
 	}
 }
 
+// mutant is a copy of the template broken one way, and what a check must
+// say about it.
+type mutant struct {
+	name   string
+	mutate func(raw map[string]any)
+	want   string
+}
+
+// expectProblems runs check on a copy of base broken by each mutant: each
+// must give a problem mentioning its want.
+func expectProblems(t *testing.T, base *Template, muts []mutant, check func(*Template) []string) {
+	t.Helper()
+	for _, m := range muts {
+		t.Run(m.name, func(t *testing.T) {
+			raw := Copy(base.Raw).(map[string]any)
+			m.mutate(raw)
+			tm, err := FromRaw(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			problems := check(tm)
+			if !slices.ContainsFunc(problems, func(p string) bool { return strings.Contains(p, m.want) }) {
+				t.Errorf("no problem mentioning %q; got %q", m.want, problems)
+			}
+		})
+	}
+}
+
 // TestOperationsMutations: each check fails on a copy of the template broken
 // in the way it guards against.
 func TestOperationsMutations(t *testing.T) {
@@ -251,11 +279,7 @@ func TestOperationsMutations(t *testing.T) {
 	resource := func(raw map[string]any, id string) map[string]any { return Map(Map(raw["Resources"])[id]) }
 	props := func(raw map[string]any, id string) map[string]any { return Map(resource(raw, id)["Properties"]) }
 	param := func(raw map[string]any, name string) map[string]any { return Map(Map(raw["Parameters"])[name]) }
-	for _, tc := range []struct {
-		name   string
-		mutate func(raw map[string]any)
-		want   string
-	}{
+	expectProblems(t, base, []mutant{
 		{"resource URL required", func(raw map[string]any) { delete(param(raw, "McpResourceUrl"), "Default") }, "McpResourceUrl: Default"},
 		{"resource URL not defaulted", func(raw map[string]any) {
 			Map(props(raw, "McpFunction")["Environment"])["Variables"].(map[string]any)["KITEGATE_RESOURCE_URL"] = map[string]any{"Ref": "McpResourceUrl"}
@@ -290,20 +314,7 @@ func TestOperationsMutations(t *testing.T) {
 			b["Fn::Sub"] = strings.ReplaceAll(b["Fn::Sub"].(string), `"TokenExpiringSoon"`, `"TokenMissingScopes"`)
 		}, "does not show TokenExpiringSoon"},
 		{"a silent alarm", func(raw map[string]any) { delete(props(raw, "AuditReplayAlarm"), "AlarmActions") }, "AuditReplayAlarm: AlarmActions"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			raw := Copy(base.Raw).(map[string]any)
-			tc.mutate(raw)
-			tm, err := FromRaw(raw)
-			if err != nil {
-				t.Fatal(err)
-			}
-			problems := checkOperations(tm)
-			if !slices.ContainsFunc(problems, func(p string) bool { return strings.Contains(p, tc.want) }) {
-				t.Errorf("no problem mentioning %q; got %q", tc.want, problems)
-			}
-		})
-	}
+	}, checkOperations)
 }
 
 // operator is what the operator commands (infra/cmd/kitegate-admin) call,

@@ -8,24 +8,25 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/kitegate/kitegate/internal/dynamotest"
 )
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
+// logFile is where run writes: an *os.File takes concurrent writes.
+type logFile struct{ *os.File }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
+func (f logFile) String() string { b, _ := os.ReadFile(f.Name()); return string(b) }
+
+func newLogFile(t *testing.T, name string) logFile {
+	f, err := os.Create(filepath.Join(t.TempDir(), name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return logFile{f}
 }
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // TestRunAWS runs `make run-aws`'s command beside DynamoDB Local: the mcp
 // function answers on the tables, the rate-limit and audit tables are
@@ -47,10 +48,10 @@ func TestRunAWS(t *testing.T) {
 	auditFile := filepath.Join(dir, "audit.jsonl")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr syncBuffer
+	stdout, stderr := newLogFile(t, "stdout"), newLogFile(t, "stderr")
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"-addr", addr, "-audit-file", auditFile, "-bin", filepath.Join(dir, "bin")}, &stdout, &stderr)
+		done <- run(ctx, []string{"-addr", addr, "-audit-file", auditFile, "-bin", filepath.Join(dir, "bin")}, stdout, stderr)
 	}()
 
 	client := &http.Client{Timeout: 10 * time.Second}
