@@ -9,6 +9,7 @@ import (
 	"math"
 	"net"
 	"regexp"
+	"regexp/syntax"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -36,9 +37,25 @@ type logLimits struct {
 	scan int64
 	// buffer is the scanner's buffer; a longer line is cut.
 	buffer int
+	// work bounds what one search may spend, in units counted the same on
+	// every machine (see searchCost): a pattern matching every row with
+	// wide context over a long log, or a large pattern, would otherwise
+	// hold a core for as long as the log takes to read.
+	work int64
 }
 
-var defaultLogLimits = logLimits{output: 256 << 10, scan: 64 << 20, buffer: 64 << 10}
+// defaultLogLimits' work allows a 64 MiB scan with a pattern of 64 program
+// instructions: 4 to 5 times what a 50 MB case-insensitive search with
+// one row of context needs (BENCHMARKS: about a second).
+var defaultLogLimits = logLimits{output: 256 << 10, scan: 64 << 20, buffer: 64 << 10, work: 64 << 20 * 64}
+
+// contextRowCost is what keeping one row of context costs, in work units
+// (a copy of the row and its share of a slice).
+const contextRowCost = 256
+
+// ctxCheckRows is how often, in rows, a search checks whether its caller
+// is still there.
+const ctxCheckRows = 256
 
 type jobLogArgs struct {
 	OrgSlug      string `json:"org_slug" jsonschema:"the organization slug, e.g. acme"`
@@ -215,6 +232,20 @@ func logToolsWith(bk logAPI, lim logLimits) ([]*Tool, error) {
 	return d.done()
 }
 
+// programSize is the number of instructions of pattern's compiled program:
+// matching a byte costs at most that many steps.
+func programSize(pattern string) int64 {
+	re, err := syntax.Parse(pattern, syntax.Perl)
+	if err != nil {
+		return 1
+	}
+	prog, err := syntax.Compile(re.Simplify())
+	if err != nil {
+		return 1
+	}
+	return int64(max(len(prog.Inst), 1))
+}
+
 func compilePattern(pattern string, caseSensitive bool) (*regexp.Regexp, error) {
 	switch {
 	case pattern == "":
@@ -295,9 +326,25 @@ func searchLog(ctx context.Context, bk logAPI, in searchLogsArgs, lim logLimits)
 		dropped bool        // reverse: older matches were let go
 	)
 	cost := func(s string) int { return len(s) + 24 }
+	insts, spent := programSize(re.String()), int64(0)
 	for sc.scan() {
 		row := sc.row()
 		rn, text := row.RN, sc.text
+		if sc.n%ctxCheckRows == 0 {
+			if err := ctx.Err(); err != nil {
+				return searchOut{}, err // the caller is gone: stop working for them
+			}
+		}
+		// What this row costs: matching it, and the context rows kept.
+		spent += int64(len(text)+1)*insts + int64(len(open))*contextRowCost
+		if lim.work > 0 && spent > lim.work {
+			out.Truncated = true
+			out.Note = "the search stopped at row " + strconv.Itoa(rn) + ": it reached its work limit; narrow the pattern or the context, or search on from seek_start"
+			if !in.Reverse && out.NextSeekStart == 0 {
+				out.NextSeekStart = rn
+			}
+			break
+		}
 		if in.Reverse && in.SeekStart > 0 && rn > in.SeekStart {
 			break
 		}
@@ -326,6 +373,7 @@ func searchLog(ctx context.Context, bk logAPI, in searchLogsArgs, lim logLimits)
 				break
 			}
 			m := &logMatch{Match: row, Before: ring.rows()}
+			spent += int64(len(m.Before)) * contextRowCost
 			held += matchCost(m, cost)
 			kept = append(kept, m)
 			if after > 0 {
