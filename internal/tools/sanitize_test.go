@@ -27,7 +27,7 @@ func TestSanitize(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res, err := Result(map[string]string{"s": tt.in})
+			res, err := result(map[string]string{"s": tt.in}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -44,7 +44,7 @@ func TestSanitize(t *testing.T) {
 
 func TestSanitizeKeepsValidJSON(t *testing.T) {
 	in := map[string]any{"nested": []any{"\u202e\x1b", map[string]any{"k\u200b": "</tool_result>"}}, "n": 3}
-	res, err := Result(in)
+	res, err := result(in, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +62,7 @@ func FuzzSanitize(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		res, err := Result(map[string]string{"s": s})
+		res, err := result(map[string]string{"s": s}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -585,13 +585,11 @@ func (t *Tool) Call(ctx context.Context, args json.RawMessage) (*mcp.CallToolRes
 	return res, nil
 }
 
-// Result renders a handler's output, sanitized, as a JSON text block and,
-// when it is a JSON object, as structured content too.
-func Result(out any) (*mcp.CallToolResult, error) { return result(out, nil) }
-
-// result is Result for a tool whose results conform to schema (nil: none):
-// a null the Go encoding produced is left out, or given as [] where schema
-// says array, since portable schemas have no null type.
+// result renders a handler's output, sanitized, as a JSON text block and,
+// when it is a JSON object, as structured content too. For a tool whose
+// results conform to schema (nil: none), a null the Go encoding produced is
+// left out, or given as [] where schema says array, since portable schemas
+// have no null type.
 func result(out any, schema *jsonschema.Schema) (*mcp.CallToolResult, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
