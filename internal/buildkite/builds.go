@@ -9,8 +9,10 @@ import (
 
 // BuildListOptions filters ListBuilds.
 type BuildListOptions struct {
-	Branch  string
-	State   string // running, scheduled, passed, failed, ... or "finished"
+	Branch string
+	// States keeps builds in any of these states (running, scheduled,
+	// passed, failed, ... or "finished"), sent as state[].
+	States  []string
 	Commit  string // the full SHA
 	Creator string // the creating user's UUID
 	// IncludeJobs asks for each build's jobs too; by default they are
@@ -41,9 +43,7 @@ func (c *Client) ListBuilds(ctx context.Context, org, pipeline string, opt Build
 	if opt.Branch != "" {
 		q.Branch = []string{opt.Branch}
 	}
-	if opt.State != "" {
-		q.State = []string{opt.State}
-	}
+	q.State = opt.States
 	var (
 		builds []Build
 		resp   *gobuildkite.Response

@@ -543,7 +543,7 @@ func TestListPagination(t *testing.T) {
 	})
 	c := newClient(t, a.URL, &tokens{current: staleToken})
 	builds, page, err := c.ListBuilds(context.Background(), "acme", "web", buildkite.BuildListOptions{
-		Branch: "main", State: "failed", Commit: "abc", ListOptions: buildkite.ListOptions{Page: 2, PerPage: 5},
+		Branch: "main", States: []string{"failed"}, Commit: "abc", ListOptions: buildkite.ListOptions{Page: 2, PerPage: 5},
 	})
 	if err != nil {
 		t.Fatal(err)

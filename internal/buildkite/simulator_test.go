@@ -65,7 +65,7 @@ func TestSimulatorReads(t *testing.T) {
 	if len(builds[0].Jobs) != 0 {
 		t.Errorf("listed builds carry jobs without IncludeJobs")
 	}
-	orgBuilds, _, err := c.ListBuilds(ctx, org, "", buildkite.BuildListOptions{State: "failed", ListOptions: buildkite.ListOptions{PerPage: 100}})
+	orgBuilds, _, err := c.ListBuilds(ctx, org, "", buildkite.BuildListOptions{States: []string{"failed"}, ListOptions: buildkite.ListOptions{PerPage: 100}})
 	if err != nil || len(orgBuilds) == 0 {
 		t.Fatalf("org ListBuilds = %d, %v", len(orgBuilds), err)
 	}

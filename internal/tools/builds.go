@@ -23,7 +23,7 @@ type listBuildsArgs struct {
 	OrgSlug      string `json:"org_slug" jsonschema:"the organization slug, e.g. acme"`
 	PipelineSlug string `json:"pipeline_slug,omitempty" jsonschema:"leave out for the whole organization"`
 	Branch       string `json:"branch,omitempty" jsonschema:"keep builds of this branch"`
-	State        string `json:"state,omitempty" jsonschema:"running, scheduled, passed, failing, failed, blocked, canceled, canceling, skipped, not_run, or finished (any of those)"`
+	State        string `json:"state,omitempty" jsonschema:"running, scheduled, passed, failing, failed, blocked, canceled, canceling, skipped, not_run or finished (any of those); several comma-separated"`
 	Commit       string `json:"commit,omitempty" jsonschema:"keep builds of this full commit SHA"`
 	Creator      string `json:"creator,omitempty" jsonschema:"keep builds created by the user with this UUID"`
 	IncludeJobs  bool   `json:"include_jobs,omitempty" jsonschema:"also return each build's jobs (large)"`
@@ -260,15 +260,18 @@ func buildTools(bk Buildkite) ([]*Tool, error) {
 			"only with include_jobs.",
 		Area: "builds", Kind: Read, Scopes: []string{"read_builds"},
 	}, func(ctx context.Context, in listBuildsArgs) (buildList, error) {
-		if err := oneOf("state", in.State, buildStates...); err != nil {
-			return buildList{}, err
+		states := splitList(in.State)
+		for _, st := range states {
+			if err := oneOf("state", st, buildStates...); err != nil {
+				return buildList{}, err
+			}
 		}
 		lo, err := listOptions(in.Page, in.PerPage, 30)
 		if err != nil {
 			return buildList{}, err
 		}
 		builds, page, err := bk.ListBuilds(ctx, in.OrgSlug, in.PipelineSlug, buildkite.BuildListOptions{
-			Branch: in.Branch, State: in.State, Commit: in.Commit, Creator: in.Creator, IncludeJobs: in.IncludeJobs, ListOptions: lo,
+			Branch: in.Branch, States: states, Commit: in.Commit, Creator: in.Creator, IncludeJobs: in.IncludeJobs, ListOptions: lo,
 		})
 		if err != nil {
 			return buildList{}, err

@@ -515,6 +515,19 @@ func TestParitySemantics(t *testing.T) {
 		}
 	})
 
+	t.Run("list_builds takes several states too", func(t *testing.T) {
+		var list struct{ Items []struct{ State string } }
+		e.ok("list_builds", map[string]any{"org_slug": org, "pipeline_slug": pipe, "state": "failed,passed", "per_page": 100}, &list)
+		seen := map[string]int{}
+		for _, b := range list.Items {
+			seen[b.State]++
+		}
+		if len(seen) != 2 || seen["failed"] == 0 || seen["passed"] == 0 {
+			t.Errorf("state failed,passed found %v", seen)
+		}
+		wantIn(t, "a bad state among several", e.failNoRequest("list_builds", map[string]any{"org_slug": org, "state": "failed,lost"}), `"state"`)
+	})
+
 	t.Run("annotation with job_id and no scope lands on the build", func(t *testing.T) {
 		var a struct{ ID, Scope string }
 		e.ok("create_annotation", buildArgs(buildkitetest.FailedBuild, "job_id", job.ID, "body", "on the build", "context", "parity-build"), &a)
