@@ -190,6 +190,7 @@ func (h *Handler) record(ctx context.Context, rq *request, call *mcp.CallToolReq
 		}
 	}
 	e.LatencyMS = float64(h.cfg.Now().Sub(start).Microseconds()) / 1000
+	rq.audited.Store(true)
 	e = e.Bounded() // for the log line below as much as for the writer
 	if err := h.cfg.Audit.Write(context.WithoutCancel(ctx), e); err != nil {
 		// The answer is not lost for a failed audit write: the event goes to
@@ -242,4 +243,40 @@ func truncate(s string, n int) string {
 		return s[:n]
 	}
 	return s
+}
+
+// ReasonRequestRejected is the audit reason of a tools/call refused by the
+// MCP layer before the guard: malformed params, a missing id, bad headers.
+const ReasonRequestRejected = "request_rejected"
+
+// recordRejected audits a tools/call that never reached the guard. Nothing
+// ran; what the caller sent is kept only as far as it can be read.
+func (h *Handler) recordRejected(ctx context.Context, rq *request, body []byte, status int) {
+	var msg struct {
+		Params struct {
+			Name      json.RawMessage `json:"name"`
+			Arguments json.RawMessage `json:"arguments"`
+		} `json:"params"`
+	}
+	_ = json.Unmarshal(body, &msg) // what cannot be read stays empty
+	var name string
+	if json.Unmarshal(msg.Params.Name, &name) != nil {
+		name = "" // not a string: no tool was named
+	}
+	e := audit.Event{
+		ID: audit.NewID(), Time: h.cfg.Now().UTC(), RequestID: rq.id, CallerRequestID: rq.callerID,
+		User:     audit.User{Subject: rq.caller.Subject, Email: rq.caller.Email, Groups: rq.caller.Groups},
+		Tool:     name,
+		Decision: audit.Denied, Reason: ReasonRequestRejected, Outcome: audit.OutcomeDenied,
+		Error:         fmt.Sprintf("the MCP layer refused the request (HTTP %d) before any tool was chosen", status),
+		ServerVersion: h.cfg.Version,
+	}
+	if rq.snapshot != nil {
+		e.PolicyVersion = rq.snapshot.Version()
+	}
+	e.Arguments, e.ArgumentsTruncated = audit.Redact(msg.Params.Arguments, h.cfg.AuditArgumentBytes)
+	e = e.Bounded()
+	if err := h.cfg.Audit.Write(context.WithoutCancel(ctx), e); err != nil {
+		h.logger.Error("mcp: audit write failed", "err", err, "audit_replay", true, "event", e)
+	}
 }

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -204,6 +205,8 @@ type request struct {
 	server   *mcp.Server
 	id       string // the platform's, or kitegate's own
 	callerID string // X-Request-Id as the caller sent it, capped
+	// audited is set once the guard wrote this request's audit event.
+	audited atomic.Bool
 }
 
 type requestKey struct{}
@@ -273,8 +276,38 @@ func (h *Handler) serveMCP(w http.ResponseWriter, r *http.Request) {
 	}
 	req.profiles = req.snapshot.Profiles(req.subject)
 	req.server = h.servers.get(req.snapshot, req.profiles)
-	h.sdk.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestKey{}, req)))
+	if msg.Method != "tools/call" {
+		h.sdk.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestKey{}, req)))
+		return
+	}
+	// A tools/call the SDK refuses before kitegate's guard sees it (params
+	// not an object, a name that is not a string, no id, a bad header…)
+	// ran nothing, but it was received: it is audited all the same.
+	rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+	h.sdk.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), requestKey{}, req)))
+	if !req.audited.Load() {
+		h.recordRejected(r.Context(), req, trimmed, rec.code)
+	}
 }
+
+// statusRecorder remembers the status of the answer it passes on.
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.code = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Flush() {
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 func (h *Handler) serverFor(r *http.Request) *mcp.Server {
 	if req := fromContext(r.Context()); req != nil {

@@ -123,3 +123,61 @@ func TestSecurityI3MetadataPreflight(t *testing.T) {
 		}
 	}
 }
+
+// Finding L1: a tools/call the SDK refused before kitegate's guard (params
+// not an object, a non-string name, no id or id null, jsonrpc missing or
+// "1.0", nesting over 1000, a bad Host header) left no audit line. Each is
+// audited now, once, as denied request_rejected; a normal call still gives
+// exactly one event.
+func TestSecurityL1EveryToolsCallAuditedEvenWhenTheSDKRefusesIt(t *testing.T) {
+	s := newStack(t, nil)
+	deep := strings.Repeat("[", 1100) + strings.Repeat("]", 1100)
+	cases := []struct {
+		name string
+		body string
+		hdr  map[string]string
+	}{
+		{"params an array", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":["create_build",{}]}`, nil},
+		{"params a string", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":"create_build"}`, nil},
+		{"params null", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":null}`, nil},
+		{"name a number", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":7}}`, nil},
+		{"name an object", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":{"x":1}}}`, nil},
+		{"no id", `{"jsonrpc":"2.0","method":"tools/call","params":{"name":"create_build","arguments":{}}}`, nil},
+		{"id null", `{"jsonrpc":"2.0","id":null,"method":"tools/call","params":{"name":"create_build","arguments":{}}}`, nil},
+		{"id an object", `{"jsonrpc":"2.0","id":{"a":1},"method":"tools/call","params":{"name":"create_build","arguments":{}}}`, nil},
+		{"jsonrpc missing", `{"id":1,"method":"tools/call","params":{"name":"create_build","arguments":{}}}`, nil},
+		{"jsonrpc 1.0", `{"jsonrpc":"1.0","id":1,"method":"tools/call","params":{"name":"create_build","arguments":{}}}`, nil},
+		{"nesting over 1000", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"list_builds","arguments":{"x":` + deep + `}}}`, nil},
+		{"header mismatch", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"create_build","arguments":{}}}`,
+			map[string]string{"Mcp-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": "list_builds"}},
+		{"bad Host header", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"create_build","arguments":{}}}`,
+			map[string]string{"Host": "evil.example"}},
+	}
+	for i, c := range cases {
+		if host := c.hdr["Host"]; host != "" {
+			req, _ := http.NewRequest(http.MethodPost, s.url, strings.NewReader(c.body))
+			req.Host = host
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Accept", "application/json, text/event-stream")
+			req.Header.Set("Authorization", "Bearer alice-token")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+		} else {
+			post(t, s, http.MethodPost, c.body, c.hdr)
+		}
+		events := s.auditEvents(t)
+		if len(events) != i+1 {
+			t.Fatalf("%s: %d audit events after %d calls, want one per call", c.name, len(events), i+1)
+		}
+		if e := events[i]; e.Decision != audit.Denied || e.Reason != mcpserver.ReasonRequestRejected {
+			t.Errorf("%s: audited %s/%s", c.name, e.Decision, e.Reason)
+		}
+	}
+	post(t, s, http.MethodPost, `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"list_pipelines","arguments":{"org_slug":"acme"}}}`, nil)
+	if n := len(s.auditEvents(t)); n != len(cases)+1 {
+		t.Errorf("a normal call made %d events, want 1", n-len(cases))
+	}
+}
