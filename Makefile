@@ -35,7 +35,7 @@ run-aws: ## The AWS code path on this machine: DynamoDB Local, the tables, the m
 # The MCP clients of the client matrix (docs/clients.md) by
 # infra/local/mcpclients.sh.
 test: vet guard ## Vet, check template.yaml with cfn-guard, run every test with the race detector (beside DynamoDB Local and the MCP client matrix), then each fuzz target briefly.
-	infra/local/dynamodb.sh infra/local/cfnguard.sh infra/local/signin.sh infra/local/mcpclients.sh $(GO) test -race -count=1 ./...
+	infra/local/dynamodb.sh infra/local/cfnguard.sh infra/local/signin.sh infra/local/mcpclients.sh $(GO) test -race -count=1 -timeout 30m ./...
 	$(MAKE) --no-print-directory fuzz
 
 FUZZTIME ?= 3s
