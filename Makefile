@@ -12,7 +12,7 @@ LDFLAGS    = -s -w -X github.com/kitegate/kitegate/internal/version.version=$(VE
 BIN        = bin
 
 .DEFAULT_GOAL := help
-.PHONY: help run run-aws test test-short test-security guard vet lint fmt fuzz bench e2e build build-arm64 build-amd64 bootstrap build-McpFunction build-RotationFunction build-AuditFunction build-DiscoveryFunction discover rotate-token deploy deploy-prod clean policy-diff policy-apply tools status who-can approve disable audit-user audit-tool audit-replay audit-log usage-user usage-tool version
+.PHONY: help run run-aws test test-short test-security guard vet lint fmt fuzz bench e2e build build-arm64 build-amd64 bootstrap build-McpFunction build-RotationFunction build-AuditFunction build-DiscoveryFunction discover rotate-token deploy deploy-prod clean policy-diff policy-apply tools status who-can approve disable clients client-disable client-enable audit-user audit-tool audit-replay audit-log usage-user usage-tool version
 
 help: ## List the targets.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -86,6 +86,16 @@ approve: ## Approve a tool: make approve TOOL=name [NOTE="..."].
 
 disable: ## Disable a tool: make disable TOOL=name [NOTE="..."].
 	$(ADMIN) disable $(TOOL) -note "$(NOTE)"
+
+# Gateway mode's AI-client registry: set KITEGATE_AUTH_TABLE (AuthTableName output) too.
+clients: ## List the AI clients registered with kitegate's authorization server, with their users and state.
+	$(ADMIN) clients
+
+client-disable: ## Kill switch for one AI client: make client-disable CLIENT=id [NOTE="..."] (tokens refused within the policy TTL).
+	$(ADMIN) client-disable "$(CLIENT)" -note "$(NOTE)"
+
+client-enable: ## Undo client-disable: make client-enable CLIENT=id.
+	$(ADMIN) client-enable "$(CLIENT)"
 
 # SINCE and UNTIL take 2026-03-01, 2026-03-01T12:00:00Z or a duration back from now (24h, 7d).
 audit-user: ## Audit events of a user, newest first: make audit-user USER_SUB=sub [N=20] [SINCE=24h] [UNTIL=...].

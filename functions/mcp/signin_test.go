@@ -1,17 +1,25 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
+	"github.com/kitegate/kitegate/internal/admin"
 	"github.com/kitegate/kitegate/internal/authz/authztest"
 	"github.com/kitegate/kitegate/internal/dynamotest"
+	"github.com/kitegate/kitegate/internal/policy"
 	"github.com/kitegate/kitegate/internal/signing/signingtest"
 	"github.com/kitegate/kitegate/internal/tables"
 )
@@ -49,8 +57,36 @@ func startGateway(t *testing.T) *gatewayEnv {
 		"KITEGATE_AUTH_TABLE":             authTable,
 		"KITEGATE_SIGNING_KEYS":           key,
 		"KITEGATE_LOG_LEVEL":              "error",
+		"KITEGATE_POLICY_TTL":             killSwitchTTL.String(),
 	})
 	return &gatewayEnv{dynamoEnv: e, kms: kmsCalls, authTable: authTable}
+}
+
+// killSwitchTTL is the policy TTL of the gateway tests: how long a client
+// kill switch may take to bite.
+const killSwitchTTL = 300 * time.Millisecond
+
+// admin runs an operator command (make clients, client-disable) on the
+// gateway's tables.
+func (g *gatewayEnv) admin(t *testing.T, args ...string) string {
+	t.Helper()
+	env := map[string]string{"KITEGATE_POLICY_TABLE": g.tables.Policy, "KITEGATE_AUTH_TABLE": g.authTable, "KITEGATE_ACTOR": "ops@example.com"}
+	var out bytes.Buffer
+	err := admin.Run(t.Context(), args, admin.Env{
+		Lookup: func(k string) (string, bool) { v, ok := env[k]; return v, ok },
+		OSUser: func() (string, error) { return "os-user", nil },
+		Stdin:  strings.NewReader(""),
+		Stdout: &out,
+		AWSOptions: []func(*awsconfig.LoadOptions) error{
+			awsconfig.WithRegion("us-east-1"),
+			awsconfig.WithBaseEndpoint(dynamotest.Endpoint(t)),
+			awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("local", "local", "")),
+		},
+	})
+	if err != nil {
+		t.Fatalf("kitegate-admin %v: %v\n%s", args, err, out.String())
+	}
+	return out.String()
 }
 
 // clientRun is what infra/local/signin/client.mjs reports.
@@ -132,6 +168,42 @@ func TestSignInTypeScriptSDK(t *testing.T) {
 	}
 	if g.kms.Count("Sign") != signs || g.kms.Count("GetPublicKey") != pubs {
 		t.Error("a warm call reached KMS")
+	}
+
+	// The registry lists the client with its user; the kill switch locks
+	// it out: its access token's calls are denied within the policy TTL
+	// (through the snapshot, no per-call lookup), it sees no tools, and it
+	// cannot start a new sign-in.
+	if list := g.admin(t, "clients"); !strings.Contains(list, r.ClientID) || !strings.Contains(list, "kitegate sign-in test") || !strings.Contains(list, "active") {
+		t.Errorf("make clients:\n%s", list)
+	}
+	g.admin(t, "client-disable", r.ClientID, "-note", "lost laptop")
+	time.Sleep(killSwitchTTL + 50*time.Millisecond)
+	if _, err := listBuilds(t.Context(), cs); err == nil || !strings.Contains(err.Error(), "client") {
+		t.Errorf("a call after client-disable: %v, want it denied (client disabled)", err)
+	}
+	if tl, err := cs.ListTools(t.Context(), nil); err != nil || len(tl.Tools) != 0 {
+		t.Errorf("tools/list after client-disable: %v %v, want none", tl, err)
+	}
+	var denied bool
+	for _, ev := range g.auditEvents(t) {
+		denied = denied || (ev.Reason == policy.ReasonClientDisabled && ev.Client.ID == r.ClientID)
+	}
+	if !denied {
+		t.Error("no audit event denied as client_disabled")
+	}
+	if list := g.admin(t, "clients"); !strings.Contains(list, "disabled") {
+		t.Errorf("make clients after client-disable:\n%s", list)
+	}
+	resp, err := http.Get(g.url + "/oauth/authorize?response_type=code&client_id=" + r.ClientID +
+		"&redirect_uri=http%3A%2F%2F127.0.0.1%3A45678%2Fcallback&code_challenge=abcdefghijabcdefghijabcdefghijabcdefghij123&code_challenge_method=S256&scope=mcp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "client") {
+		t.Errorf("authorize for a disabled client: %d %q, want 400 naming the client", resp.StatusCode, body)
 	}
 }
 

@@ -43,7 +43,10 @@ type Admin struct {
 	// audit table is set (KITEGATE_AUDIT_FILE, default .local/audit.jsonl).
 	AuditFile string
 	Rollups   audit.BatchGetAPI
-	Out       io.Writer
+	// Clients is gateway mode's AI-client registry (nil without an
+	// authorization table).
+	Clients ClientRegistry
+	Out     io.Writer
 }
 
 // conflictRetries bounds how often a read-modify-write is retried when
@@ -70,6 +73,7 @@ func (a *Admin) Plan(ctx context.Context, file []byte) (cur, next policy.Policy,
 	}
 	next = desired
 	next.Version = cur.Version
+	next.Clients = cur.Clients // the file does not list clients: client-disable does
 	for name, t := range cur.Tools {
 		if _, listed := desired.Tools[name]; !listed {
 			next.Tools[name] = t
@@ -138,6 +142,9 @@ func Diff(from, to policy.Policy) []string {
 		return fmt.Sprintf("state=%s class=%s scopes=%v hash=%.12s note=%q", t.State, t.Class, t.Scopes, t.Hash, t.Note)
 	})
 	diffMap(&out, "toolset", from.Toolsets, to.Toolsets, func(t policy.Toolset) string { return fmt.Sprintf("tools=%v", t.Tools) })
+	diffMap(&out, "client", from.Clients, to.Clients, func(c policy.Client) string {
+		return fmt.Sprintf("name=%q disabled=%t note=%q", c.Name, c.Disabled, c.Note)
+	})
 	diffMap(&out, "profile", from.Profiles, to.Profiles, func(p policy.Profile) string {
 		return fmt.Sprintf("toolsets=%v users=%v groups=%v disabled=%t calls_per_minute=%d", p.Toolsets, p.Users, p.Groups, p.Disabled, p.CallsPerMinute)
 	})

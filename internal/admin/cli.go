@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/kitegate/kitegate/internal/audit"
+	"github.com/kitegate/kitegate/internal/authz"
 	"github.com/kitegate/kitegate/internal/discovery"
 	"github.com/kitegate/kitegate/internal/local"
 	"github.com/kitegate/kitegate/internal/policy"
@@ -39,6 +40,9 @@ const usage = `usage: kitegate-admin COMMAND [flags]
   who-can -user SUB|EMAIL [-groups a,b]               the tools a person gets, and the profiles and toolsets why
   approve TOOL [-note TEXT]                           approve a tool
   disable TOOL [-note TEXT]                           disable a tool
+  clients                                             list the AI-client registry (gateway mode)
+  client-disable CLIENT [-note TEXT]                  kill switch: refuse a client's tokens and sign-ins
+  client-enable CLIENT                                undo client-disable
   audit (-user SUB | -tool NAME) [-n 20] [-since WHEN] [-until WHEN]
                                                       audit events, newest first (from the table's indexes)
   usage (-user SUB | -tool NAME) [-days 7 | -since WHEN [-until WHEN]]
@@ -48,7 +52,7 @@ const usage = `usage: kitegate-admin COMMAND [flags]
   audit-replay [FILE]                                 re-ingest "audit_replay" log lines (stdin without FILE)
 
 WHEN is a date (2026-03-01), a time (2026-03-01T12:00:00Z) or a duration back from now (24h, 7d).
-Tables: KITEGATE_POLICY_TABLE, KITEGATE_AUDIT_TABLE; the audit log group: KITEGATE_AUDIT_LOG_GROUP
+Tables: KITEGATE_POLICY_TABLE, KITEGATE_AUDIT_TABLE, KITEGATE_AUTH_TABLE (clients); the audit log group: KITEGATE_AUDIT_LOG_GROUP
 (the AuditLogGroupName output). Changes are recorded as made by KITEGATE_ACTOR, or by the OS user.`
 
 // Run runs one operator command.
@@ -143,6 +147,13 @@ func Run(ctx context.Context, args []string, env Env) error {
 			state = policy.StateDisabled
 		}
 		return a.SetState(ctx, pos[0], state, *note)
+	case "clients":
+		return a.ListClients(ctx)
+	case "client-disable", "client-enable":
+		if len(pos) != 1 {
+			return fmt.Errorf("%s: name one client (make clients lists them)", cmd)
+		}
+		return a.SetClientDisabled(ctx, pos[0], cmd == "client-disable", *note)
 	case "audit":
 		switch {
 		case *user != "" && *toolName == "":
@@ -195,7 +206,7 @@ func Run(ctx context.Context, args []string, env Env) error {
 
 func newAdmin(ctx context.Context, env Env, cmd string) (*Admin, *dynamodb.Client, error) {
 	get := func(k string) string { v, _ := env.Lookup(k); return v }
-	needPolicy := cmd == "policy-apply" || cmd == "tools" || cmd == "approve" || cmd == "disable" || cmd == "status" || cmd == "who-can"
+	needPolicy := cmd == "policy-apply" || cmd == "tools" || cmd == "approve" || cmd == "disable" || cmd == "status" || cmd == "who-can" || cmd == "client-disable" || cmd == "client-enable"
 	needAudit := cmd == "audit" || cmd == "audit-replay" || cmd == "usage"
 	if cmd == "audit-replay" && get("KITEGATE_AUDIT_TABLE") == "" {
 		return nil, nil, errors.New("KITEGATE_AUDIT_TABLE is not set (the AuditTableName output of the stack)")
@@ -231,8 +242,14 @@ func newAdmin(ctx context.Context, env Env, cmd string) (*Admin, *dynamodb.Clien
 		}
 		fmt.Fprintf(env.Stdout, "policy: the local embedded store in %s (set KITEGATE_POLICY_TABLE for the stack's table)\n", dir)
 	}
+	var registry ClientRegistry
+	if table := get("KITEGATE_AUTH_TABLE"); table != "" {
+		registry = authz.NewStore(db, table)
+	} else if cmd == "clients" {
+		return nil, nil, errors.New("KITEGATE_AUTH_TABLE is not set (the AuthTableName output of the stack)")
+	}
 	return &Admin{
-		Store: store, Catalog: catalog, Actor: actor,
+		Store: store, Catalog: catalog, Actor: actor, Clients: registry,
 		Audit: db, AuditTable: get("KITEGATE_AUDIT_TABLE"), AuditFile: localAuditFile(get), Rollups: db, Out: env.Stdout,
 	}, db, nil
 }

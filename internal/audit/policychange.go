@@ -48,6 +48,7 @@ const (
 	policySKToolPrefix     = "TOOL#"
 	policySKToolsetPrefix  = "TOOLSET#"
 	policySKProfilePrefix  = "PROFILE#"
+	policySKClientPrefix   = "CLIENT#"
 	policyAttrState        = "state"
 	policyAttrDisabled     = "disabled"
 	policyAttrServerOff    = "server_disabled"
@@ -162,6 +163,13 @@ func policyKind(op, sk string, old, new map[string]types.AttributeValue) (kind, 
 			return ChangeToolsetDeleted, target, "deleted"
 		}
 		return ChangeToolsetChanged, target, "changed"
+	case strings.HasPrefix(sk, policySKClientPrefix):
+		// An OAuth client's kill switch (make client-disable, client-enable).
+		target = "client " + strings.TrimPrefix(sk, policySKClientPrefix)
+		if op != streamRemove && boolean(new, policyAttrDisabled) {
+			return ChangeKillSwitch, target, "disabled (kill switch on: its tokens stop working)"
+		}
+		return ChangeKillSwitch, target, "enabled (kill switch off)"
 	case strings.HasPrefix(sk, policySKProfilePrefix):
 		target = "profile " + strings.TrimPrefix(sk, policySKProfilePrefix)
 		switch op {

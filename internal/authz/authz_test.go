@@ -452,3 +452,31 @@ func TestRegistrationRules(t *testing.T) {
 		})
 	}
 }
+
+// A disabled client's refresh tokens stop working at once, and it cannot
+// start a sign-in; enabling it again lets its tokens refresh.
+func TestDisabledClient(t *testing.T) {
+	e := newEnv(t)
+	clientID := e.newClient(t)
+	p := newPKCE()
+	tk := e.exchange(t, clientID, e.signIn(t, "alice", clientID, p), p)
+	if _, err := e.store.SetClientState(context.Background(), clientID, authz.ClientDisabled); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.refresh(t, clientID, tk.Refresh); got.Error != "invalid_client" || got.status != http.StatusUnauthorized {
+		t.Errorf("refresh of a disabled client: %+v, want 401 invalid_client", got)
+	}
+	b := authztest.NewBrowser("alice", "http://127.0.0.1:43210/callback")
+	if _, err := b.Visit(e.authorizeURL(clientID, "http://127.0.0.1:43210/callback", newPKCE(), nil)); err == nil {
+		t.Error("a disabled client started a sign-in")
+	}
+	if _, err := e.store.SetClientState(context.Background(), clientID, authz.ClientActive); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.refresh(t, clientID, tk.Refresh); got.status != http.StatusOK {
+		t.Errorf("refresh after enabling: %+v", got)
+	}
+	if _, err := e.store.SetClientState(context.Background(), "no-such-client", authz.ClientDisabled); err != authz.ErrNotFound {
+		t.Errorf("disabling an unknown client: %v, want ErrNotFound", err)
+	}
+}

@@ -53,20 +53,22 @@ func (o *opClient) IsScopeAllowed(scope string) bool     { return slices.Contain
 func (o *opClient) IDTokenUserinfoClaimsAssertion() bool { return false }
 func (o *opClient) ClockSkew() time.Duration             { return 0 }
 
-// client returns an active registered client.
+// client returns an active registered client. An unknown or switched-off
+// client is an OAuth invalid_client error (op answers it as such, 401 at
+// the token endpoint); a table failure stays a server error.
 func (s *Server) client(ctx context.Context, id string) (Client, error) {
 	if id == "" || len(id) > 512 {
-		return Client{}, errors.New("unknown client")
+		return Client{}, oidc.ErrInvalidClient().WithDescription("unknown client")
 	}
 	c, err := s.store.Client(ctx, id)
 	if err != nil {
-		if errors.Is(err, errNotFound) {
-			return Client{}, errors.New("unknown client")
+		if errors.Is(err, ErrNotFound) {
+			return Client{}, oidc.ErrInvalidClient().WithDescription("unknown client")
 		}
 		return Client{}, err
 	}
 	if c.State != ClientActive {
-		return Client{}, fmt.Errorf("client is %s", c.State)
+		return Client{}, oidc.ErrInvalidClient().WithDescription("this client is %s by an administrator", c.State)
 	}
 	return c, nil
 }

@@ -174,7 +174,7 @@ func (st *storage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Toke
 func (st *storage) TokenRequestByRefreshToken(ctx context.Context, token string) (op.RefreshTokenRequest, error) {
 	rt, err := st.s.store.refresh(ctx, token)
 	if err != nil {
-		if errors.Is(err, errNotFound) {
+		if errors.Is(err, ErrNotFound) {
 			return nil, op.ErrInvalidRefreshToken
 		}
 		return nil, err
@@ -185,7 +185,7 @@ func (st *storage) TokenRequestByRefreshToken(ctx context.Context, token string)
 	}
 	f, err := st.s.store.family(ctx, rt.Family)
 	if err != nil {
-		if errors.Is(err, errNotFound) {
+		if errors.Is(err, ErrNotFound) {
 			return nil, op.ErrInvalidRefreshToken
 		}
 		return nil, err
@@ -207,7 +207,7 @@ func (st *storage) TerminateSession(context.Context, string, string) error { ret
 // accepted and takes effect at its expiry.
 func (st *storage) RevokeToken(ctx context.Context, tokenOrID, _ string, clientID string) *oidc.Error {
 	rt, err := st.s.store.refresh(ctx, tokenOrID)
-	if errors.Is(err, errNotFound) {
+	if errors.Is(err, ErrNotFound) {
 		return nil // RFC 7009 §2.2: an unknown token is not an error
 	}
 	if err != nil {

@@ -43,7 +43,8 @@ const (
 	unusedClientLifetime = 24 * time.Hour
 )
 
-var errNotFound = errors.New("not found")
+// ErrNotFound means the item (a client, a code, a token) is not in the table.
+var ErrNotFound = errors.New("not found")
 
 // Client states in the registry.
 const (
@@ -147,7 +148,7 @@ func (s *Store) get(ctx context.Context, kind, id string, v any) error {
 		return fmt.Errorf("get %s: %w", kind, err)
 	}
 	if out.Item == nil || expired(out.Item, s.now()) {
-		return errNotFound
+		return ErrNotFound
 	}
 	if err := attributevalue.UnmarshalMap(out.Item, v); err != nil {
 		return fmt.Errorf("read %s: %w", kind, err)
@@ -239,7 +240,7 @@ func (s *Store) SetClientState(ctx context.Context, id, state string) (Client, e
 	})
 	if err != nil {
 		if _, ok := errors.AsType[*types.ConditionalCheckFailedException](err); ok {
-			return Client{}, errNotFound
+			return Client{}, ErrNotFound
 		}
 		return Client{}, fmt.Errorf("update client: %w", err)
 	}
@@ -305,18 +306,18 @@ func (s *Store) takeCode(ctx context.Context, code string) (string, error) {
 	})
 	if err != nil {
 		if _, ok := errors.AsType[*types.ConditionalCheckFailedException](err); ok {
-			return "", errNotFound
+			return "", ErrNotFound
 		}
 		return "", fmt.Errorf("take code: %w", err)
 	}
 	if expired(out.Attributes, s.now()) {
-		return "", errNotFound
+		return "", ErrNotFound
 	}
 	var item struct {
 		Request string `dynamodbav:"request"`
 	}
 	if err := attributevalue.UnmarshalMap(out.Attributes, &item); err != nil || item.Request == "" {
-		return "", fmt.Errorf("read code: %w", errors.Join(err, errNotFound))
+		return "", fmt.Errorf("read code: %w", errors.Join(err, ErrNotFound))
 	}
 	return item.Request, nil
 }
@@ -384,7 +385,7 @@ func (s *Store) consented(ctx context.Context, clientID, subject string) (bool, 
 		At time.Time `dynamodbav:"at"`
 	}
 	err := s.get(ctx, kindConsent, clientID+"#"+subject, &v)
-	if errors.Is(err, errNotFound) {
+	if errors.Is(err, ErrNotFound) {
 		return false, nil
 	}
 	return err == nil, err

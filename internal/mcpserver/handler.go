@@ -264,7 +264,7 @@ func (h *Handler) serveMCP(w http.ResponseWriter, r *http.Request) {
 	caller, _ := identity.FromContext(r.Context())
 	req := &request{
 		caller:   caller,
-		subject:  policy.Subject{ID: caller.Subject, Email: caller.Email, Groups: caller.Groups},
+		subject:  policy.Subject{ID: caller.Subject, Email: caller.Email, Groups: caller.Groups, ClientID: caller.ClientID},
 		id:       h.requestID(r),
 		callerID: audit.Clip(r.Header.Get("X-Request-Id"), maxCallerRequestID),
 	}

@@ -45,6 +45,31 @@ func TestStoreContract(t *testing.T) {
 func testStoreContract(t *testing.T, open newStoreFunc) {
 	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
+	t.Run("client kill switch round trip", func(t *testing.T) {
+		ctx := t.Context()
+		s := open(t, func() time.Time { return t0 })
+		p := samplePolicy()
+		p.Version = 0
+		p.Clients = map[string]Client{"client-1": {Name: "Rogue", Disabled: true, Note: "leaked", ChangedBy: "ops", ChangedAt: t0}}
+		if _, err := s.Apply(ctx, p, "ops"); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Load(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(p.Clients, got.Clients); diff != "" {
+			t.Errorf("clients (-want +got):\n%s", diff)
+		}
+		got.Clients = nil // client-enable
+		if _, err := s.Apply(ctx, got, "ops"); err != nil {
+			t.Fatal(err)
+		}
+		if again, err := s.Load(ctx); err != nil || len(again.Clients) != 0 {
+			t.Errorf("after enabling: %v %v", again.Clients, err)
+		}
+	})
+
 	t.Run("round trip and stamps", func(t *testing.T) {
 		ctx := t.Context()
 		clock := t0

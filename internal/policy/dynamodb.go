@@ -53,6 +53,7 @@ const (
 	skToolPrefix    = "TOOL#"
 	skToolsetPrefix = "TOOLSET#"
 	skProfilePrefix = "PROFILE#"
+	skClientPrefix  = "CLIENT#"
 )
 
 // maxTransactItems is DynamoDB's limit of actions per transaction.
@@ -102,6 +103,13 @@ type (
 	}
 	toolsetItem struct {
 		Tools []string `dynamodbav:"tools,omitempty"`
+	}
+	clientItem struct {
+		Name      string `dynamodbav:"name,omitempty"`
+		Disabled  bool   `dynamodbav:"disabled"`
+		Note      string `dynamodbav:"note,omitempty"`
+		ChangedBy string `dynamodbav:"changed_by,omitempty"`
+		ChangedAt string `dynamodbav:"changed_at,omitempty"`
 	}
 	profileItem struct {
 		Toolsets       []string `dynamodbav:"toolsets,omitempty"`
@@ -205,6 +213,18 @@ func decodePolicy(items map[string]map[string]types.AttributeValue) (Policy, err
 				}
 				p.Profiles[name] = Profile{Name: name, Toolsets: pr.Toolsets, Users: pr.Users, Groups: pr.Groups, Disabled: pr.Disabled, CallsPerMinute: pr.CallsPerMinute}
 			}
+		case skClientPrefix:
+			var c clientItem
+			if err = attributevalue.UnmarshalMap(it, &c); err == nil {
+				var at time.Time
+				if c.ChangedAt != "" {
+					at, err = time.Parse(time.RFC3339Nano, c.ChangedAt)
+				}
+				if p.Clients == nil {
+					p.Clients = map[string]Client{}
+				}
+				p.Clients[name] = Client{Name: c.Name, Disabled: c.Disabled, Note: c.Note, ChangedBy: c.ChangedBy, ChangedAt: at.UTC()}
+			}
 		default:
 			err = errors.New("unknown kind of item")
 		}
@@ -221,7 +241,7 @@ func decodePolicy(items map[string]map[string]types.AttributeValue) (Policy, err
 }
 
 func splitSK(sk string) (name, kind string) {
-	for _, prefix := range []string{skToolPrefix, skToolsetPrefix, skProfilePrefix} {
+	for _, prefix := range []string{skToolPrefix, skToolsetPrefix, skProfilePrefix, skClientPrefix} {
 		if n, ok := strings.CutPrefix(sk, prefix); ok {
 			return n, prefix
 		}
@@ -269,8 +289,8 @@ func (d *DynamoDB) Apply(ctx context.Context, p Policy, actor string) (Policy, e
 		if old, ok := items[sk]; ok && sameContent(old, item) {
 			continue
 		}
-		if !strings.HasPrefix(sk, skToolPrefix) {
-			maps.Copy(item, stampAttrs) // tools carry their own stamps
+		if !strings.HasPrefix(sk, skToolPrefix) && !strings.HasPrefix(sk, skClientPrefix) {
+			maps.Copy(item, stampAttrs) // tools and clients carry their own stamps
 		}
 		writes = append(writes, types.TransactWriteItem{Put: &types.Put{TableName: aws.String(d.table), Item: item}})
 	}
@@ -388,6 +408,13 @@ func encodePolicy(p Policy) (map[string]map[string]types.AttributeValue, error) 
 	}
 	for name, ts := range p.Toolsets {
 		put(skToolsetPrefix+name, toolsetItem{Tools: ts.Tools})
+	}
+	for id, c := range p.Clients {
+		it := clientItem{Name: c.Name, Disabled: c.Disabled, Note: c.Note, ChangedBy: c.ChangedBy}
+		if !c.ChangedAt.IsZero() {
+			it.ChangedAt = c.ChangedAt.UTC().Format(time.RFC3339Nano)
+		}
+		put(skClientPrefix+id, it)
 	}
 	for name, pr := range p.Profiles {
 		put(skProfilePrefix+name, profileItem{Toolsets: pr.Toolsets, Users: pr.Users, Groups: pr.Groups, Disabled: pr.Disabled, CallsPerMinute: pr.CallsPerMinute})

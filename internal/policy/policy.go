@@ -9,6 +9,7 @@ package policy
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 )
@@ -173,6 +174,17 @@ type Settings struct {
 	DefaultState State `json:"default_state,omitempty"`
 }
 
+// Client is an OAuth client an administrator switched off (gateway mode's
+// kill switch, make client-disable): its tokens stop working within the
+// policy TTL, without any per-call lookup. Only disabled clients are listed.
+type Client struct {
+	Name      string    `json:"name,omitempty"`
+	Disabled  bool      `json:"disabled"`
+	Note      string    `json:"note,omitempty"`
+	ChangedBy string    `json:"changed_by,omitempty"`
+	ChangedAt time.Time `json:"changed_at,omitzero"`
+}
+
 // Policy is the whole governance state as plain data: what stores load and
 // save. Map keys must equal the Name of their value. Version is bumped by
 // the store on every successful Apply.
@@ -182,6 +194,8 @@ type Policy struct {
 	Toolsets map[string]Toolset `json:"toolsets,omitempty"`
 	Profiles map[string]Profile `json:"profiles,omitempty"`
 	Settings Settings           `json:"settings"`
+	// Clients are the OAuth clients switched off, by client id.
+	Clients map[string]Client `json:"clients,omitempty"`
 }
 
 // Subject is who asks. The MCP server builds it from its verified caller.
@@ -189,11 +203,13 @@ type Subject struct {
 	ID     string // the OIDC sub
 	Email  string
 	Groups []string
+	// ClientID is the OAuth client the caller's token was issued to, when known.
+	ClientID string
 }
 
 // clone returns a deep copy of p, so that neither copy can change the other.
 func (p Policy) clone() Policy {
-	out := Policy{Version: p.Version, Settings: p.Settings}
+	out := Policy{Version: p.Version, Settings: p.Settings, Clients: maps.Clone(p.Clients)}
 	if p.Tools != nil {
 		out.Tools = make(map[string]Tool, len(p.Tools))
 		for k, t := range p.Tools {
@@ -293,6 +309,11 @@ func (p Policy) validate() []error {
 		}
 		if t.Class != "" && !t.Class.Valid() {
 			add("tool %q: class %q is not one of read, write, destructive", k, t.Class)
+		}
+	}
+	for _, k := range sortedKeys(p.Clients) {
+		if k == "" || len(k) > 512 {
+			add("client %q: the id must be 1 to 512 bytes", k)
 		}
 	}
 	for _, k := range sortedKeys(p.Toolsets) {

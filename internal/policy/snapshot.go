@@ -22,6 +22,7 @@ const (
 	ReasonNoProfile         = "no_profile"
 	ReasonProfileDisabled   = "profile_disabled"
 	ReasonNotInToolset      = "not_in_toolset"
+	ReasonClientDisabled    = "client_disabled"
 )
 
 // Decision is the outcome of Decide.
@@ -300,7 +301,7 @@ func CanonicalEmail(s string) (string, bool) {
 // sub.ID is not empty. The email claim must have been verified by whoever
 // built sub.
 func (s *Snapshot) Profiles(sub Subject) []string {
-	if s == nil {
+	if s == nil || s.ClientDisabled(sub.ClientID) {
 		return nil
 	}
 	var buf [4]uint64
@@ -312,6 +313,15 @@ func (s *Snapshot) Profiles(sub Subject) []string {
 		}
 	})
 	return out
+}
+
+// ClientDisabled reports whether the OAuth client id is switched off.
+func (s *Snapshot) ClientDisabled(id string) bool {
+	if s == nil || id == "" {
+		return false
+	}
+	c, ok := s.policy.Clients[id]
+	return ok && c.Disabled
 }
 
 // Allowed returns, sorted, the tools callable through the named profiles:
@@ -375,6 +385,9 @@ func (s *Snapshot) Decide(sub Subject, tool string) Decision {
 			d.Detail += ": " + r
 		}
 		return d
+	}
+	if s.ClientDisabled(sub.ClientID) {
+		return Decision{Reason: ReasonClientDisabled, Detail: "the client this token was issued to is disabled by an administrator"}
 	}
 	e, ok := s.tools[tool]
 	if !ok {

@@ -482,3 +482,42 @@ func BenchmarkAllowed(b *testing.B) {
 		s.Allowed(s.Profiles(sub))
 	}
 }
+
+// The client kill switch: a disabled OAuth client's callers get no
+// profile and every call is denied as client_disabled, whoever they are;
+// other clients and callers without a client are untouched.
+func TestClientKillSwitch(t *testing.T) {
+	p := samplePolicy()
+	p.Clients = map[string]Client{"bad-client": {Name: "Rogue", Disabled: true}}
+	s := mustSnapshot(t, p)
+	admin := Subject{ID: "sub-admin", Groups: []string{"engineering"}}
+	tests := []struct {
+		name     string
+		client   string
+		want     string
+		profiles int
+	}{
+		{"disabled client", "bad-client", ReasonClientDisabled, 0},
+		{"another client", "good-client", ReasonAllowed, 3},
+		{"no client (resource-server tokens, dev)", "", ReasonAllowed, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sub := admin
+			sub.ClientID = tt.client
+			if d := s.Decide(sub, "list_builds"); d.Reason != tt.want {
+				t.Errorf("Decide: %+v, want %s", d, tt.want)
+			}
+			if got := s.Profiles(sub); len(got) != tt.profiles {
+				t.Errorf("Profiles %v, want %d", got, tt.profiles)
+			}
+		})
+	}
+	if !s.ClientDisabled("bad-client") || s.ClientDisabled("good-client") || (*Snapshot)(nil).ClientDisabled("bad-client") {
+		t.Error("ClientDisabled")
+	}
+	p.Clients = map[string]Client{"": {Disabled: true}}
+	if _, err := NewSnapshot(p); err == nil {
+		t.Error("an empty client id was accepted")
+	}
+}

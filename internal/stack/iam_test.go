@@ -28,6 +28,7 @@ const (
 	stagingOnly    = "staging a token (internal/secrets stage.go): make rotate-token"
 	rateLimiter    = "the rate limiter (internal/ratelimit): only the mcp function"
 	clientRegistry = "listing the AI-client registry (internal/authz Store.Clients): make clients"
+	authServer     = "the authorization server (internal/authz, internal/signing: its items, its signing key): only the mcp function"
 )
 
 // functions maps each function of template.yaml to its calls. A test scans

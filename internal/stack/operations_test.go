@@ -337,10 +337,16 @@ var operator = struct {
 		"dynamodb:PutItem": {"!GetAtt PolicyTable.Arn", "!GetAtt AuditTable.Arn"},
 		// The daily rollups, by key.
 		"dynamodb:BatchGetItem": {"!GetAtt AuditTable.Arn"},
+		// The AI-client registry (make clients) and its kill switch
+		// (make client-disable, client-enable).
+		"dynamodb:Scan":       {"!GetAtt AuthTable.Arn"},
+		"dynamodb:UpdateItem": {"!GetAtt AuthTable.Arn"},
 	},
 	notCalled: map[string]string{
-		"dynamodb:GetItem":    auditProcessor,
-		"dynamodb:UpdateItem": auditProcessor,
+		"dynamodb:GetItem":    auditProcessor + "; " + authServer,
+		"dynamodb:DeleteItem": authServer,
+		"kms:Sign":            authServer,
+		"kms:GetPublicKey":    authServer,
 	},
 	beyond: map[string][]string{
 		// A toolset or profile the policy file drops: a Delete inside the

@@ -1,0 +1,135 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/kitegate/kitegate/internal/authz"
+	"github.com/kitegate/kitegate/internal/policy"
+)
+
+// ClientRegistry is the AI-client registry of gateway mode (the
+// authorization table), as far as the client commands use it.
+type ClientRegistry interface {
+	Clients(ctx context.Context) ([]authz.Client, error)
+	SetClientState(ctx context.Context, id, state string) (authz.Client, error)
+}
+
+// ListClients prints the registry: each client with its software, where it
+// redirects, who signed in through it, when, and its state (the policy's
+// kill switch included).
+func (a *Admin) ListClients(ctx context.Context) error {
+	if a.Clients == nil {
+		return errors.New("clients: KITEGATE_AUTH_TABLE is not set (the AuthTableName output of the stack)")
+	}
+	cs, err := a.Clients.Clients(ctx)
+	if err != nil {
+		return err
+	}
+	var p policy.Policy
+	if a.Store != nil {
+		if p, err = a.Store.Load(ctx); err != nil {
+			return err
+		}
+	}
+	slices.SortFunc(cs, func(x, y authz.Client) int { return y.Created.Compare(x.Created) })
+	tw := tabwriter.NewWriter(a.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "CLIENT\tNAME\tSOFTWARE\tSOURCE\tSTATE\tUSERS\tCREATED\tLAST USED\tREDIRECTS TO\n")
+	for _, c := range cs {
+		state := c.State
+		if pc, ok := p.Clients[c.ID]; ok && pc.Disabled {
+			state = authz.ClientDisabled
+		}
+		software := strings.TrimSpace(c.SoftwareID + " " + c.SoftwareVersion)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", c.ID, orDash(c.Name), orDash(software), c.Source, state,
+			len(c.Users), day(c.Created), day(c.LastUsed), strings.Join(redirectHosts(c.RedirectURIs), ","))
+	}
+	fmt.Fprintf(tw, "(%d clients)\n", len(cs))
+	return tw.Flush()
+}
+
+func day(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format("2006-01-02 15:04")
+}
+
+func redirectHosts(uris []string) []string {
+	var out []string
+	for _, u := range uris {
+		if p, err := url.Parse(u); err == nil {
+			h := p.Scheme + "://" + p.Hostname()
+			if !slices.Contains(out, h) {
+				out = append(out, h)
+			}
+		}
+	}
+	return out
+}
+
+// SetClientDisabled is the client kill switch. Disabling marks the client
+// disabled in the registry (its refresh tokens and new sign-ins are
+// refused at once) and in the policy (its access tokens are refused within
+// the policy TTL, through the snapshot every call already reads; the change
+// is audited like any policy change). Enabling undoes both.
+func (a *Admin) SetClientDisabled(ctx context.Context, id string, disabled bool, note string) error {
+	if id == "" {
+		return errors.New("name one client (make clients lists them)")
+	}
+	if a.Store == nil {
+		return errors.New("the client kill switch needs the policy table (KITEGATE_POLICY_TABLE)")
+	}
+	state, verb := authz.ClientActive, "enabled"
+	if disabled {
+		state, verb = authz.ClientDisabled, "disabled"
+	}
+	var name string
+	if a.Clients != nil {
+		c, err := a.Clients.SetClientState(ctx, id, state)
+		switch {
+		case err == nil:
+			name = c.Name
+		case errors.Is(err, authz.ErrNotFound):
+			fmt.Fprintf(a.Out, "client %s is not in the registry; switching it %s in the policy only\n", id, map[bool]string{true: "off", false: "on"}[disabled])
+		default:
+			return err
+		}
+	} else {
+		fmt.Fprintln(a.Out, "KITEGATE_AUTH_TABLE is not set: only the policy's kill switch is changed")
+	}
+	for attempt := 1; ; attempt++ {
+		p, err := a.Store.Load(ctx)
+		if err != nil {
+			return err
+		}
+		cur, listed := p.Clients[id]
+		if listed == disabled && (!disabled || cur.Disabled) {
+			fmt.Fprintf(a.Out, "client %s is already %s in the policy\n", id, verb)
+			return nil
+		}
+		if p.Clients == nil {
+			p.Clients = map[string]policy.Client{}
+		}
+		if disabled {
+			p.Clients[id] = policy.Client{Name: name, Disabled: true, Note: note, ChangedBy: a.Actor, ChangedAt: time.Now().UTC()}
+		} else {
+			delete(p.Clients, id)
+		}
+		stored, err := a.Store.Apply(ctx, p, a.Actor)
+		if errors.Is(err, policy.ErrConflict) && attempt < conflictRetries {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(a.Out, "client %s (%s) is now %s (policy version %d, by %s)\n", id, orDash(name), verb, stored.Version, a.Actor)
+		return nil
+	}
+}
