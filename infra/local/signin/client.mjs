@@ -15,7 +15,17 @@ import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 
 const [mcpUrl, user, mode, modeArg] = process.argv.slice(2);
 const redirectUrl = 'http://127.0.0.1:45678/callback';
-const out = { steps: [] };
+const out = { steps: [], requests: {} };
+// Every HTTP request of the sign-in, by who answered it (kitegate or the
+// IdP) — the SDK's and the browser's alike.
+const realFetch = globalThis.fetch;
+const kitegateHost = new URL(mcpUrl).host;
+globalThis.fetch = (input, init) => {
+  const u = new URL(input instanceof Request ? input.url : input);
+  const who = u.host === kitegateHost ? 'kitegate' : 'idp';
+  out.requests[who] = (out.requests[who] ?? 0) + 1;
+  return realFetch(input, init);
+};
 const step = (s) => out.steps.push(s);
 
 // A scripted browser: manual redirects, a cookie jar per host, and HTML
@@ -110,6 +120,7 @@ const call = (client) => client.callTool({ name: 'list_builds', arguments: { org
 
 try {
   const client = await connect();
+  out.signin_requests = { ...out.requests }; // from the first POST /mcp to a connected client
   out.client_id = store.client?.client_id;
   out.tools = (await client.listTools()).tools.map((t) => t.name);
   out.first_call_error = (await call(client)).isError === true;

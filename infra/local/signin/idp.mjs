@@ -4,11 +4,13 @@
 // closes. kitegate is its one confidential client:
 //   IDP_CLIENT_ID, IDP_CLIENT_SECRET, IDP_REDIRECT_URI
 // Users sign in through oidc-provider's development login form with any
-// password; their claims are below.
+// password; their claims are below, or IDP_USERS (a JSON object of sub ->
+// {email, email_verified, groups}: make run-signin passes the dev token
+// file's users).
 import http from 'node:http';
 import Provider from 'oidc-provider';
 
-const users = {
+const users = process.env.IDP_USERS ? JSON.parse(process.env.IDP_USERS) : {
   alice: { email: 'alice@example.com', email_verified: true, groups: ['engineering', 'platform-oncall'] },
   bob: { email: 'bob@example.com', email_verified: true, groups: [] },
   mallory: { email: 'alice@example.com', email_verified: false, groups: ['engineering'] },

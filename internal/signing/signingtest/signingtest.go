@@ -44,11 +44,35 @@ func (c *Calls) Count(op string) int {
 // a KMS client pointed at it, and the call counter.
 func Server(t testing.TB) (*kms.Client, *Calls) {
 	t.Helper()
+	calls, stop, err := start(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	client := kms.New(kms.Options{
+		Region:       config.AWSRegion,
+		BaseEndpoint: aws.String(calls.URL),
+		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
+	})
+	return client, calls
+}
+
+// Start serves local-kms on 127.0.0.1 with its keys in dir (make
+// run-signin) and returns its URL and how to stop it.
+func Start(dir string) (string, func(), error) {
+	calls, stop, err := start(dir)
+	if err != nil {
+		return "", nil, err
+	}
+	return calls.URL, stop, nil
+}
+
+func start(dir string) (*Calls, func(), error) {
 	configOnce.Do(func() {
 		config.AWSRegion = "eu-west-1"
 		config.AWSAccountId = "111122223333"
 	})
-	db := data.NewDatabase(t.TempDir())
+	db := data.NewDatabase(dir)
 	calls := &Calls{n: map[string]int{}}
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		target := r.Header.Get("X-Amz-Target")
@@ -61,18 +85,13 @@ func Server(t testing.TB) (*kms.Client, *Calls) {
 	}))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		db.Close()
+		return nil, nil, err
 	}
 	srv.Listener = ln
 	srv.Start()
 	calls.URL = srv.URL
-	t.Cleanup(func() { srv.Close(); db.Close() })
-	client := kms.New(kms.Options{
-		Region:       config.AWSRegion,
-		BaseEndpoint: aws.String(srv.URL),
-		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
-	})
-	return client, calls
+	return calls, func() { srv.Close(); db.Close() }, nil
 }
 
 // SigningKey creates an RSA_2048 SIGN_VERIFY key and returns its id.
