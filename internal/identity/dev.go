@@ -125,6 +125,16 @@ func (d *Dev) Authenticate(_ context.Context, r *http.Request) (Caller, error) {
 	return found.caller.clone(), nil
 }
 
+// Callers returns the users of the token file (make run-signin lets them
+// sign in at a dev login page instead).
+func (d *Dev) Callers() []Caller {
+	out := make([]Caller, 0, len(d.tokens))
+	for _, t := range d.tokens {
+		out = append(out, t.caller.clone())
+	}
+	return out
+}
+
 // clone keeps callers from changing the authenticator's copy of Groups.
 func (c Caller) clone() Caller {
 	c.Groups = slices.Clone(c.Groups)

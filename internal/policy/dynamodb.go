@@ -178,19 +178,14 @@ func decodePolicy(items map[string]map[string]types.AttributeValue) (Policy, err
 			var t toolItem
 			if err = attributevalue.UnmarshalMap(it, &t); err == nil {
 				var at time.Time
-				if t.ChangedAt != "" {
-					at, err = time.Parse(time.RFC3339Nano, t.ChangedAt)
-				}
+				at, err = stampTime(t.ChangedAt)
 				if p.Tools == nil {
 					p.Tools = map[string]Tool{}
 				}
 				tool := Tool{
 					Name: name, Hash: t.Hash, Digest: t.Digest.digest(), Class: t.Class, Scopes: t.Scopes,
 					State: t.State, ResumeState: t.ResumeState, ApprovedHash: t.ApprovedHash, ApprovedDigest: t.ApprovedDigest.digest(),
-					ChangedBy: t.ChangedBy, ChangedAt: at.UTC(), Note: t.Note,
-				}
-				if at.IsZero() {
-					tool.ChangedAt = time.Time{}
+					ChangedBy: t.ChangedBy, ChangedAt: at, Note: t.Note,
 				}
 				if err == nil && t.Change != nil {
 					tool.Change, err = t.Change.change()
@@ -217,13 +212,11 @@ func decodePolicy(items map[string]map[string]types.AttributeValue) (Policy, err
 			var c clientItem
 			if err = attributevalue.UnmarshalMap(it, &c); err == nil {
 				var at time.Time
-				if c.ChangedAt != "" {
-					at, err = time.Parse(time.RFC3339Nano, c.ChangedAt)
-				}
+				at, err = stampTime(c.ChangedAt)
 				if p.Clients == nil {
 					p.Clients = map[string]Client{}
 				}
-				p.Clients[name] = Client{Name: c.Name, Disabled: c.Disabled, Note: c.Note, ChangedBy: c.ChangedBy, ChangedAt: at.UTC()}
+				p.Clients[name] = Client{Name: c.Name, Disabled: c.Disabled, Note: c.Note, ChangedBy: c.ChangedBy, ChangedAt: at}
 			}
 		default:
 			err = errors.New("unknown kind of item")
@@ -238,6 +231,16 @@ func decodePolicy(items map[string]map[string]types.AttributeValue) (Policy, err
 		return Policy{}, errors.Join(errs...)
 	}
 	return p, nil
+}
+
+// stampTime reads a changed_at stamp: empty is the zero time, anything
+// else RFC 3339 in UTC.
+func stampTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	return t.UTC(), err
 }
 
 func splitSK(sk string) (name, kind string) {

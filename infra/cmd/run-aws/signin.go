@@ -19,17 +19,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
-	yaml "go.yaml.in/yaml/v3"
 
+	"github.com/kitegate/kitegate/internal/identity"
 	"github.com/kitegate/kitegate/internal/signing/signingtest"
 )
-
-// devUsers are the users of the dev login page when no dev token file is
-// given: the README's example users.
-const devUsers = `tokens:
-  alice-token: {sub: alice, email: alice@example.com, groups: [engineering]}
-  bob-token: {sub: bob, email: bob@example.com, groups: [platform-oncall]}
-`
 
 // signin starts what gateway mode needs beside DynamoDB Local (make
 // run-signin): local-kms in this process on 127.0.0.1 with a signing key,
@@ -94,35 +87,24 @@ func signin(ctx context.Context, addr, tokenFile string, stderr io.Writer) ([]st
 	}, nil
 }
 
-// idpUsers turns a dev token file (or devUsers) into the IdP's users: the
-// same people, now signing in through a login page instead of a token.
+// idpUsers turns the dev token file's users (alice and bob without one)
+// into the IdP's: the same people, now signing in at a login page instead
+// of presenting a token.
 func idpUsers(tokenFile string) (string, error) {
-	data := []byte(devUsers)
+	callers := []identity.Caller{
+		{Subject: "alice", Email: "alice@example.com", Groups: []string{"engineering"}},
+		{Subject: "bob", Email: "bob@example.com", Groups: []string{"platform-oncall"}},
+	}
 	if tokenFile != "" {
-		var err error
-		if data, err = os.ReadFile(tokenFile); err != nil {
+		d, err := identity.NewDev(identity.DevConfig{TokenFile: tokenFile})
+		if err != nil {
 			return "", err
 		}
-	}
-	var file struct {
-		Tokens map[string]struct {
-			Sub    string   `yaml:"sub"`
-			Email  string   `yaml:"email"`
-			Groups []string `yaml:"groups"`
-		} `yaml:"tokens"`
-	}
-	if err := yaml.Unmarshal(data, &file); err != nil {
-		return "", fmt.Errorf("dev token file: %w", err)
+		callers = d.Callers()
 	}
 	users := map[string]any{}
-	for _, u := range file.Tokens {
-		if u.Sub == "" {
-			continue
-		}
-		users[u.Sub] = map[string]any{"email": u.Email, "email_verified": u.Email != "", "groups": append([]string{}, u.Groups...)}
-	}
-	if len(users) == 0 {
-		return "", errors.New("dev token file: no users")
+	for _, c := range callers {
+		users[c.Subject] = map[string]any{"email": c.Email, "email_verified": c.Email != "", "groups": append([]string{}, c.Groups...)}
 	}
 	out, err := json.Marshal(users)
 	return string(out), err
