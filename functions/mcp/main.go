@@ -119,7 +119,7 @@ func run(ctx context.Context, lookup func(string) (string, bool)) error {
 	)
 	scopes := cfg.Scopes
 	if cfg.AuthMode == config.ModeGateway {
-		as, auth, err = gateway(ctx, cfg, logger, awsCfg, ddb)
+		as, auth, err = gateway(ctx, cfg, logger, awsCfg, ddb, cache)
 		scopes = authz.DefaultScopes
 	} else {
 		auth, err = authenticator(ctx, cfg, logger)
@@ -218,7 +218,7 @@ func buildkiteTarget(ctx context.Context, cfg config.Config, logger *slog.Logger
 // gateway builds the authorization server and the verifier of its tokens.
 // They share the KMS key set, so its public keys are read once; verifying
 // a call costs no AWS call.
-func gateway(ctx context.Context, cfg config.Config, logger *slog.Logger, loadAWS func() (aws.Config, error), ddb func() (*dynamodb.Client, error)) (*authz.Server, identity.Authenticator, error) {
+func gateway(ctx context.Context, cfg config.Config, logger *slog.Logger, loadAWS func() (aws.Config, error), ddb func() (*dynamodb.Client, error), cache *policy.Cache) (*authz.Server, identity.Authenticator, error) {
 	db, err := ddb()
 	if err != nil {
 		return nil, nil, err
@@ -243,7 +243,16 @@ func gateway(ctx context.Context, cfg config.Config, logger *slog.Logger, loadAW
 		},
 		AccessTokenTTL: cfg.AccessTokenTTL,
 		SignInTTL:      cfg.SignInTTL,
-		Logger:         logger,
+		// The consent page names the tools the user would get, under the
+		// policy every call reads.
+		Tools: func(ctx context.Context, u authz.User) ([]string, error) {
+			snap, err := cache.Snapshot(ctx)
+			if err != nil {
+				return nil, err
+			}
+			return snap.Allowed(snap.Profiles(policy.Subject{ID: u.Subject, Email: u.Email, Groups: u.Groups})), nil
+		},
+		Logger: logger,
 	})
 	if err != nil {
 		return nil, nil, err

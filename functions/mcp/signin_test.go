@@ -91,20 +91,21 @@ func (g *gatewayEnv) admin(t *testing.T, args ...string) string {
 
 // clientRun is what infra/local/signin/client.mjs reports.
 type clientRun struct {
-	Steps           []string          `json:"steps"`
-	ClientID        string            `json:"client_id"`
-	Tools           []string          `json:"tools"`
-	FirstCallError  bool              `json:"first_call_error"`
-	AccessToken     string            `json:"access_token"`
-	HasRefreshToken bool              `json:"has_refresh_token"`
-	AfterExpiryErr  bool              `json:"call_after_expiry_error"`
-	Refreshed       bool              `json:"refreshed"`
-	AuthorizeCount  int               `json:"authorize_count"`
-	AuthorizeParams map[string]string `json:"authorize_params"`
-	Replay          map[string]any    `json:"replay"`
-	AfterReplay     map[string]any    `json:"after_replay"`
-	SignInRequests  map[string]int    `json:"signin_requests"`
-	Error           string            `json:"error"`
+	Steps             []string          `json:"steps"`
+	ClientID          string            `json:"client_id"`
+	Tools             []string          `json:"tools"`
+	FirstCallError    bool              `json:"first_call_error"`
+	AccessToken       string            `json:"access_token"`
+	HasRefreshToken   bool              `json:"has_refresh_token"`
+	AfterExpiryErr    bool              `json:"call_after_expiry_error"`
+	Refreshed         bool              `json:"refreshed"`
+	AuthorizeCount    int               `json:"authorize_count"`
+	AuthorizeParams   map[string]string `json:"authorize_params"`
+	Replay            map[string]any    `json:"replay"`
+	AfterReplay       map[string]any    `json:"after_replay"`
+	SignInRequests    map[string]int    `json:"signin_requests"`
+	ConsentListsTools bool              `json:"consent_lists_tools"`
+	Error             string            `json:"error"`
 }
 
 func (g *gatewayEnv) signIn(t *testing.T, user string, args ...string) clientRun {
@@ -133,6 +134,9 @@ func TestSignInTypeScriptSDK(t *testing.T) {
 	}
 	if p := r.AuthorizeParams; p["code_challenge_method"] != "S256" || p["resource"] != g.url+"/mcp" || p["scope"] != "mcp offline_access" {
 		t.Errorf("authorization request %v: want S256, the MCP URL as resource, and the advertised scopes", p)
+	}
+	if !r.ConsentListsTools {
+		t.Error("the consent page does not list the tools the policy gives the user")
 	}
 	if !slices.Contains(r.Tools, "list_builds") || r.FirstCallError {
 		t.Errorf("tools %v, first call error %v", r.Tools, r.FirstCallError)
@@ -165,8 +169,12 @@ func TestSignInTypeScriptSDK(t *testing.T) {
 	if err != nil || res.IsError {
 		t.Fatalf("warm call: %v %+v", err, res)
 	}
-	if got := g.calls.Counts(); len(got) != 2 || got["PutItem"] != 1 || got["UpdateItem"] != 1 {
-		t.Errorf("warm tools/call AWS calls %v, want one PutItem (audit) and one UpdateItem (rate limit)", got)
+	// The gateway tests run a short policy TTL (for the kill switch), so a
+	// slow machine may see the policy's one Query when the TTL lapses: that
+	// is per TTL, not per call.
+	got := g.calls.Counts()
+	if got["PutItem"] != 1 || got["UpdateItem"] != 1 || got["Query"] > 1 || len(got) != 2+min(got["Query"], 1) {
+		t.Errorf("warm tools/call AWS calls %v, want one PutItem (audit) and one UpdateItem (rate limit), and at most the policy TTL's Query", got)
 	}
 	if g.kms.Count("Sign") != signs || g.kms.Count("GetPublicKey") != pubs {
 		t.Error("a warm call reached KMS")

@@ -14,7 +14,7 @@ var consentPage = template.Must(template.New("consent").Parse(`<!doctype html>
 <h1>Allow <em>{{.Client}}</em> to use kitegate as {{.User}}?</h1>
 <p>The application will be sent back to <code>{{.Redirect}}</code>.</p>
 {{if .Tools}}<p>It would be able to call these Buildkite tools for you, as the current policy allows:</p>
-<ul>{{range .Tools}}<li><code>{{.}}</code></li>{{end}}</ul>{{else}}<p>The current policy gives you no tools yet.</p>{{end}}
+<ul>{{range .Tools}}<li><code>{{.}}</code></li>{{end}}</ul>{{else if .ToolsKnown}}<p>The current policy gives you no tools yet.</p>{{end}}
 <form method="post" action="{{.Action}}">
 <input type="hidden" name="id" value="{{.ID}}"><input type="hidden" name="csrf" value="{{.CSRF}}">
 <button type="submit" name="decision" value="approve" id="approve">Allow</button>
@@ -45,8 +45,10 @@ func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		var tools []string
-		if s.cfg.Tools != nil {
+		known := s.cfg.Tools != nil
+		if known {
 			if tools, err = s.cfg.Tools(ctx, *req.User); err != nil {
+				known = false
 				s.log.WarnContext(ctx, "authz: consent page: tools under the policy", "err", err)
 			}
 		}
@@ -65,7 +67,7 @@ func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
 		}
 		h.Set("Content-Type", "text/html; charset=utf-8")
 		_ = consentPage.Execute(w, map[string]any{
-			"Client": name, "User": user, "Redirect": redirect, "Tools": tools,
+			"Client": name, "User": user, "Redirect": redirect, "Tools": tools, "ToolsKnown": known,
 			"Action": s.cfg.Issuer + pathConsent, "ID": req.ID, "CSRF": req.CSRF,
 		})
 	case http.MethodPost:

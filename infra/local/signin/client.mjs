@@ -67,7 +67,10 @@ async function browse(url) {
       else if (name === 'decision') { if (value === 'approve') params.set(name, value); }
       else if (attr(m[1], 'type') === 'hidden') params.set(name, value);
     }
-    if (url.includes('/oauth/consent')) step('kitegate consent page');
+    if (url.includes('/oauth/consent')) {
+      step('kitegate consent page');
+      out.consent_lists_tools = html.includes('<code>list_builds</code>');
+    }
     url = new URL(unescape(attr(form[1], 'action')), url).toString();
     method = 'POST';
     body = params.toString();
