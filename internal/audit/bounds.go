@@ -36,29 +36,97 @@ const (
 // keeps at most MaxListItems items, the last saying how many were dropped.
 // Applying it twice changes nothing more.
 func (e Event) Bounded() Event {
-	e = e.redacted()
-	e.ID = Clip(e.ID, MaxFieldBytes)
-	e.RequestID = Clip(e.RequestID, MaxFieldBytes)
-	e.CallerRequestID = Clip(e.CallerRequestID, MaxFieldBytes)
-	e.User.Subject = Clip(e.User.Subject, MaxFieldBytes)
-	e.User.Email = Clip(e.User.Email, MaxFieldBytes)
-	e.User.Groups = clipList(e.User.Groups)
-	e.Client.Name = Clip(e.Client.Name, MaxFieldBytes)
-	e.Client.Version = Clip(e.Client.Version, MaxFieldBytes)
-	e.Client.ID = Clip(e.Client.ID, MaxFieldBytes)
-	e.Client.ProtocolVersion = Clip(e.Client.ProtocolVersion, MaxFieldBytes)
-	e.Tool = Clip(e.Tool, MaxToolBytes)
-	e.Decision = Clip(e.Decision, MaxFieldBytes)
-	e.Reason = Clip(e.Reason, MaxFieldBytes)
-	e.Profiles = clipList(e.Profiles)
-	e.Outcome = Clip(e.Outcome, MaxFieldBytes)
-	e.Error = Clip(e.Error, MaxErrorBytes)
-	e.TokenUUID = Clip(e.TokenUUID, MaxFieldBytes)
-	e.ServerVersion = Clip(e.ServerVersion, MaxFieldBytes)
+	for _, f := range []struct {
+		s *string
+		n int
+	}{
+		{&e.ID, MaxFieldBytes}, {&e.RequestID, MaxFieldBytes}, {&e.CallerRequestID, MaxFieldBytes},
+		{&e.User.Subject, MaxFieldBytes}, {&e.User.Email, MaxFieldBytes},
+		{&e.Client.Name, MaxFieldBytes}, {&e.Client.Version, MaxFieldBytes}, {&e.Client.ID, MaxFieldBytes},
+		{&e.Client.ProtocolVersion, MaxFieldBytes}, {&e.Tool, MaxToolBytes}, {&e.Decision, MaxFieldBytes},
+		{&e.Reason, MaxFieldBytes}, {&e.Outcome, MaxFieldBytes}, {&e.Error, MaxErrorBytes},
+		{&e.TokenUUID, MaxFieldBytes}, {&e.ServerVersion, MaxFieldBytes},
+	} {
+		*f.s = clipRedact(*f.s, f.n)
+	}
+	e.User.Groups = boundList(e.User.Groups)
+	e.Profiles = boundList(e.Profiles)
 	if len(e.Arguments) > MaxArgumentsBytes {
 		e.Arguments, e.ArgumentsTruncated = clipJSON(string(e.Arguments)), true
 	}
+	if json.Valid(e.Arguments) {
+		e.Arguments = redact.JSON(e.Arguments)
+	}
 	return e
+}
+
+// preRedact is how much beyond a field's cap is kept for redaction to look
+// at: far more than any token, so none straddling the cap survives in part,
+// and little enough that a 900 KB field costs no more than a short one.
+const preRedact = 1024
+
+// clipRedact redacts s and caps it at n bytes; a capped text says how long
+// it was originally.
+func clipRedact(s string, n int) string {
+	orig := len(s)
+	if orig > n+preRedact {
+		s = prefix(s, n+preRedact)
+	}
+	s = redact.String(s)
+	if orig <= n && len(s) <= n {
+		return s
+	}
+	return clipAs(s, n, max(orig, len(s)))
+}
+
+// Clip returns s cut to at most n bytes: a valid UTF-8 prefix followed by
+// "…(N bytes)", N being len(s). s is returned unchanged when it fits.
+func Clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return clipAs(s, n, len(s))
+}
+
+func clipAs(s string, n, orig int) string {
+	suffix := "…(" + strconv.Itoa(orig) + " bytes)"
+	keep := max(n-len(suffix), 0)
+	out := prefix(s, keep) + suffix
+	if len(out) > n { // n smaller than the suffix itself
+		return ""
+	}
+	return out
+}
+
+// prefix is s cut to at most n bytes at a rune boundary.
+func prefix(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// boundList keeps at most MaxListItems items, each redacted and capped,
+// the last saying how many were dropped.
+func boundList(l []string) []string {
+	if len(l) == 0 {
+		return l
+	}
+	n := len(l)
+	if n > MaxListItems {
+		n = MaxListItems - 1
+	}
+	out := make([]string, 0, n+1)
+	for _, s := range l[:n] {
+		out = append(out, clipRedact(s, MaxFieldBytes))
+	}
+	if len(l) > n {
+		out = append(out, "…(+"+strconv.Itoa(len(l)-n)+" more)")
+	}
+	return out
 }
 
 // clipJSON returns a JSON string holding a prefix of s, at most
@@ -72,71 +140,4 @@ func clipJSON(s string) json.RawMessage {
 		}
 		k = max(k-(len(b)-MaxArgumentsBytes)-8, 0)
 	}
-}
-
-// Clip returns s cut to at most n bytes: a valid UTF-8 prefix followed by
-// "…(N bytes)", N being len(s). s is returned unchanged when it fits.
-func Clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	suffix := "…(" + strconv.Itoa(len(s)) + " bytes)"
-	keep := max(n-len(suffix), 0)
-	for keep > 0 && !utf8.RuneStart(s[keep]) {
-		keep--
-	}
-	out := s[:keep] + suffix
-	if len(out) > n { // n smaller than the suffix itself
-		return s[:0]
-	}
-	return out
-}
-
-func clipList(l []string) []string {
-	if len(l) == 0 {
-		return l
-	}
-	n := len(l)
-	if n > MaxListItems {
-		n = MaxListItems - 1 // and a last item saying how many were dropped
-	}
-	out := make([]string, 0, n+1)
-	for _, s := range l[:n] {
-		out = append(out, Clip(s, MaxFieldBytes))
-	}
-	if len(l) > n {
-		out = append(out, "…(+"+strconv.Itoa(len(l)-n)+" more)")
-	}
-	return out
-}
-
-// redacted applies internal/redact to every text field and to the strings
-// of the arguments.
-func (e Event) redacted() Event {
-	for _, f := range []*string{&e.RequestID, &e.CallerRequestID, &e.User.Subject, &e.User.Email,
-		&e.Client.Name, &e.Client.Version, &e.Client.ID, &e.Client.ProtocolVersion, &e.Tool, &e.Error} {
-		*f = redact.String(*f)
-	}
-	e.User.Groups = redactList(e.User.Groups)
-	e.Profiles = redactList(e.Profiles)
-	if json.Valid(e.Arguments) {
-		e.Arguments = redact.JSON(e.Arguments)
-	}
-	return e
-}
-
-func redactList(l []string) []string {
-	var out []string
-	for i, s := range l {
-		if r := redact.String(s); r != s {
-			if out == nil {
-				out = append([]string(nil), l...)
-			}
-			out[i] = r
-		}
-	}
-	if out == nil {
-		return l
-	}
-	return out
 }

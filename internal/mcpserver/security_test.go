@@ -2,9 +2,11 @@ package mcpserver_test
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kitegate/kitegate/internal/audit"
 	"github.com/kitegate/kitegate/internal/mcpserver"
@@ -18,7 +20,19 @@ func TestSecurityL3ToolNameCappedBeforeEchoAndAudit(t *testing.T) {
 	s := newStack(t, func(_ *stack, c *mcpserver.Config) { c.MaxBodyBytes = 1 << 20 })
 	name := strings.Repeat("x", 900_000)
 	body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": map[string]any{"name": name, "arguments": map[string]any{}}})
-	resp, answer := post(t, s, http.MethodPost, string(body), nil)
+	// A generous client timeout: a 900 KB request is slow under the race
+	// detector on a busy machine, and this test is about sizes, not time.
+	req, _ := http.NewRequest(http.MethodPost, s.url, strings.NewReader(string(body)))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Authorization", "Bearer alice-token")
+	resp, err := (&http.Client{Timeout: 5 * time.Minute}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	answer := string(b)
 	if resp.StatusCode >= 500 || len(answer) > 2048 || !strings.Contains(answer, "not available") {
 		t.Errorf("answer: status %d, %d bytes, want a short denial", resp.StatusCode, len(answer))
 	}
