@@ -20,8 +20,12 @@ help: ## List the targets.
 version: ## Print the version the binaries are stamped with (git describe).
 	@echo $(VERSION)
 
+# Local mode (the embedded policy store, the bundled simulator) is linked
+# only with -tags local; the Lambda builds never set it.
+LOCAL = -tags local
+
 run: ## Start the MCP server on http://127.0.0.1:8080/mcp (simulated Buildkite unless BUILDKITE_API_TOKEN is set).
-	$(GO) run -ldflags='$(LDFLAGS)' ./functions/mcp
+	$(GO) run $(LOCAL) -ldflags='$(LDFLAGS)' ./functions/mcp
 
 run-aws: ## The AWS code path on this machine: DynamoDB Local, the tables, the mcp function on them, the streams fed to the audit function.
 	infra/local/dynamodb.sh $(GO) run ./infra/cmd/run-aws -ldflags '$(LDFLAGS)'
@@ -124,6 +128,7 @@ vet: ## go vet and a gofmt check.
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet $(LOCAL) ./functions/...
 
 lint: vet ## Same as vet (no third-party linter is installed by the repo).
 
@@ -181,7 +186,7 @@ build-DiscoveryFunction:
 # bundled simulator unless a Buildkite token is set. With it (and
 # AWS_ENDPOINT_URL_DYNAMODB for DynamoDB Local): that table.
 discover: ## Run discovery once: reconcile the catalog with the policy, check the token, print the result.
-	$(GO) run -ldflags='$(LDFLAGS)' ./functions/discovery
+	$(GO) run $(LOCAL) -ldflags='$(LDFLAGS)' ./functions/discovery
 
 rotate-token: ## Stage a new Buildkite token (stdin, or TOKEN_FILE=path) in SECRET_ID and start its rotation.
 	$(GO) run ./infra/cmd/rotate-token -secret-id "$(SECRET_ID)" -token-file "$(or $(TOKEN_FILE),-)" $(ROTATE_FLAGS)

@@ -27,11 +27,11 @@ import (
 	"github.com/kitegate/kitegate/internal/buildkite"
 	cfgenv "github.com/kitegate/kitegate/internal/config"
 	"github.com/kitegate/kitegate/internal/discovery"
-	"github.com/kitegate/kitegate/internal/local"
 	"github.com/kitegate/kitegate/internal/metrics"
 	"github.com/kitegate/kitegate/internal/policy"
 	"github.com/kitegate/kitegate/internal/redact"
 	"github.com/kitegate/kitegate/internal/secrets"
+	"github.com/kitegate/kitegate/internal/standalone"
 	"github.com/kitegate/kitegate/internal/tools"
 	"github.com/kitegate/kitegate/internal/version"
 )
@@ -141,7 +141,7 @@ func run(ctx context.Context, lookup func(string) (string, bool), stdout io.Writ
 	if err != nil {
 		return fmt.Errorf("tool catalog: %w", err)
 	}
-	store, err := policyStore(cfg, awsCfg)
+	store, err := policyStore(ctx, cfg, awsCfg)
 	if err != nil {
 		return err
 	}
@@ -183,7 +183,11 @@ func buildkiteTarget(ctx context.Context, cfg config, awsCfg aws.Config, logger 
 	case !cfg.useSimulatorLocal:
 		return nil, "", errors.New("no Buildkite token configured")
 	}
-	url, token, _, err := local.Simulator(ctx)
+	local, err := standalone.Local()
+	if err != nil {
+		return nil, "", err
+	}
+	url, token, _, err := local.Buildkite(ctx)
 	if err != nil {
 		return nil, "", err
 	}
@@ -192,12 +196,25 @@ func buildkiteTarget(ctx context.Context, cfg config, awsCfg aws.Config, logger 
 }
 
 // policyStore is the DynamoDB policy table when one is named, else the
-// embedded store `make run` uses, seeded like it when empty.
-func policyStore(cfg config, awsCfg aws.Config) (discovery.Store, error) {
+// local store `make run` uses, seeded like it when empty.
+func policyStore(ctx context.Context, cfg config, awsCfg aws.Config) (discovery.Store, error) {
 	if cfg.policyTable != "" {
 		return policy.NewDynamoDB(dynamodb.NewFromConfig(awsCfg), cfg.policyTable), nil
 	}
-	return local.PolicyStore(cfg.stateDir, cfg.policyFile, nil)
+	local, err := standalone.Local()
+	if err != nil {
+		return nil, err
+	}
+	// Opened without a catalog: the run below is the discovery pass.
+	s, err := local.PolicyStore(ctx, standalone.StoreOptions{Dir: cfg.stateDir, File: cfg.policyFile})
+	if err != nil {
+		return nil, err
+	}
+	ds, ok := s.(discovery.Store)
+	if !ok {
+		return nil, fmt.Errorf("the local policy store %T keeps no status", s)
+	}
+	return ds, nil
 }
 
 // awsOptions is the seam tests use to point the AWS clients at DynamoDB Local.

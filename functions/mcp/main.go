@@ -31,7 +31,6 @@ import (
 	"github.com/kitegate/kitegate/internal/discovery"
 	"github.com/kitegate/kitegate/internal/egress"
 	"github.com/kitegate/kitegate/internal/identity"
-	"github.com/kitegate/kitegate/internal/local"
 	"github.com/kitegate/kitegate/internal/mcpserver"
 	"github.com/kitegate/kitegate/internal/metrics"
 	"github.com/kitegate/kitegate/internal/policy"
@@ -40,6 +39,7 @@ import (
 	"github.com/kitegate/kitegate/internal/secrets"
 	"github.com/kitegate/kitegate/internal/serve"
 	"github.com/kitegate/kitegate/internal/signing"
+	"github.com/kitegate/kitegate/internal/standalone"
 	"github.com/kitegate/kitegate/internal/tools"
 	"github.com/kitegate/kitegate/internal/version"
 )
@@ -100,14 +100,16 @@ func run(ctx context.Context, lookup func(string) (string, bool)) error {
 		}
 		store = policy.NewDynamoDB(db, cfg.PolicyTable)
 	} else {
-		embedded, err := local.PolicyStore(cfg.StateDir, cfg.PolicyFile, discovery.Catalog(catalog))
+		local, err := standalone.Local()
 		if err != nil {
 			return err
 		}
-		if _, err := policy.SyncCatalog(ctx, embedded, discovery.Catalog(catalog), "kitegate-start"); err != nil {
+		store, err = local.PolicyStore(ctx, standalone.StoreOptions{
+			Dir: cfg.StateDir, File: cfg.PolicyFile, Catalog: discovery.Catalog(catalog), Token: bk, Logger: logger,
+		})
+		if err != nil {
 			return err
 		}
-		store = embedded
 	}
 	cache := policy.NewCache(store, cfg.PolicyTTL, nil)
 	if _, err := cache.Snapshot(ctx); err != nil {
@@ -207,7 +209,11 @@ func buildkiteTarget(ctx context.Context, cfg config.Config, logger *slog.Logger
 	case cfg.OnLambda:
 		return nil, "", nil, errors.New("no Buildkite token configured")
 	}
-	url, token, downloads, err := local.Simulator(ctx)
+	local, err := standalone.Local()
+	if err != nil {
+		return nil, "", nil, err
+	}
+	url, token, downloads, err := local.Buildkite(ctx)
 	if err != nil {
 		return nil, "", nil, err
 	}

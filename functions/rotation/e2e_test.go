@@ -24,6 +24,7 @@ import (
 	"github.com/kitegate/kitegate/internal/policy"
 	"github.com/kitegate/kitegate/internal/secrets"
 	"github.com/kitegate/kitegate/internal/secrets/secretstest"
+	"github.com/kitegate/kitegate/internal/standalone"
 	"github.com/kitegate/kitegate/internal/tools"
 )
 
@@ -50,7 +51,7 @@ func TestLambdaRotation(t *testing.T) {
 	// from the policy table, as on AWS.
 	db := dynamotest.Client(t)
 	tabs := dynamotest.NewTables(t, db)
-	seed, err := local.PolicyStore(t.TempDir(), "", catalogTools(t))
+	seed, err := (local.Env{}).PolicyStore(context.Background(), standalone.StoreOptions{Dir: t.TempDir(), Catalog: catalogTools(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,10 +26,10 @@ import (
 
 	cfgenv "github.com/kitegate/kitegate/internal/config"
 	"github.com/kitegate/kitegate/internal/discovery"
-	"github.com/kitegate/kitegate/internal/local"
 	"github.com/kitegate/kitegate/internal/policy"
 	"github.com/kitegate/kitegate/internal/redact"
 	"github.com/kitegate/kitegate/internal/secrets"
+	"github.com/kitegate/kitegate/internal/standalone"
 	"github.com/kitegate/kitegate/internal/tools"
 	"github.com/kitegate/kitegate/internal/version"
 )
@@ -107,7 +107,7 @@ func run(ctx context.Context, lookup func(string) (string, bool), stdin io.Reade
 	if err != nil {
 		return fmt.Errorf("aws config: %w", err)
 	}
-	store, err := policyStore(cfg, awsCfg)
+	store, err := policyStore(ctx, cfg, awsCfg)
 	if err != nil {
 		return err
 	}
@@ -139,18 +139,22 @@ func run(ctx context.Context, lookup func(string) (string, bool), stdin io.Reade
 	return err
 }
 
-// policyStore is the policy table when one is named; otherwise the embedded
-// store, seeded as `make run` seeds it and reconciled with this build's
-// catalog, which gives each approved tool its required scopes. The rotation
-// only Loads it.
-func policyStore(cfg config, awsCfg aws.Config) (policy.Store, error) {
+// policyStore is the policy table when one is named; otherwise the local
+// store, seeded as `make run` seeds it and brought in line with this
+// build's catalog, which gives each approved tool its required scopes. The
+// rotation only Loads it.
+func policyStore(ctx context.Context, cfg config, awsCfg aws.Config) (policy.Store, error) {
 	if cfg.policyTable != "" {
 		return policy.NewDynamoDB(dynamodb.NewFromConfig(awsCfg), cfg.policyTable), nil
+	}
+	local, err := standalone.Local()
+	if err != nil {
+		return nil, err
 	}
 	// The catalog's tools are never called here: they only carry scopes.
 	catalog, err := tools.Default(nil)
 	if err != nil {
 		return nil, fmt.Errorf("tool catalog: %w", err)
 	}
-	return local.PolicyStore(cfg.stateDir, cfg.policyFile, discovery.Catalog(catalog))
+	return local.PolicyStore(ctx, standalone.StoreOptions{Dir: cfg.stateDir, File: cfg.policyFile, Catalog: discovery.Catalog(catalog)})
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/kitegate/kitegate/internal/discovery"
 	"github.com/kitegate/kitegate/internal/local"
 	"github.com/kitegate/kitegate/internal/policy"
+	"github.com/kitegate/kitegate/internal/standalone"
 	"github.com/kitegate/kitegate/internal/tools"
 )
 
@@ -237,7 +238,7 @@ func newAdmin(ctx context.Context, env Env, cmd string) (*Admin, *dynamodb.Clien
 		if dir == "" {
 			dir = ".local/state"
 		}
-		if store, err = local.PolicyStore(dir, get("KITEGATE_POLICY_FILE"), catalog); err != nil {
+		if store, err = (local.Env{}).PolicyStore(ctx, standalone.StoreOptions{Dir: dir, File: get("KITEGATE_POLICY_FILE"), Catalog: catalog}); err != nil {
 			return nil, nil, err
 		}
 		fmt.Fprintf(env.Stdout, "policy: the local embedded store in %s (set KITEGATE_POLICY_TABLE for the stack's table)\n", dir)

@@ -19,7 +19,7 @@ func TestLocalStore(t *testing.T) {
 	if !strings.Contains(out, "embedded store") {
 		t.Errorf("output %q does not say which store it changed", out)
 	}
-	store, err := local.PolicyStore(dir, "", nil)
+	store, err := local.Open(dir, "")
 	if err != nil {
 		t.Fatal(err)
 	}

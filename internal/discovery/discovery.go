@@ -48,7 +48,9 @@ type Config struct {
 	Store Store
 	// Catalog is this build's tool catalog (Catalog).
 	Catalog []policy.Tool
-	// Token reads the shared token's health (a *buildkite.Client).
+	// Token reads the shared token's health (a *buildkite.Client). Nil
+	// leaves the token unchecked (a local start with no token to hand):
+	// availability stays as it is and no token health is recorded.
 	Token TokenReader
 	// Classification gives new tools their first state; empty means the
 	// policy's default_state.
@@ -73,8 +75,8 @@ type Runner struct {
 
 // New checks cfg and returns a Runner.
 func New(cfg Config) (*Runner, error) {
-	if cfg.Store == nil || cfg.Token == nil || len(cfg.Catalog) == 0 {
-		return nil, errors.New("discovery: a store, a token reader and a catalog are required")
+	if cfg.Store == nil || len(cfg.Catalog) == 0 {
+		return nil, errors.New("discovery: a store and a catalog are required")
 	}
 	if _, err := ParseClassification(string(cfg.Classification)); err != nil {
 		return nil, fmt.Errorf("discovery: %w", err)
@@ -122,7 +124,11 @@ func (r *Runner) Handle(ctx context.Context, _ json.RawMessage) (Result, error) 
 // transaction), so an EventBridge retry is harmless.
 func (r *Runner) Run(ctx context.Context) (Result, error) {
 	now := r.cfg.Now().UTC()
-	health, known := checkToken(ctx, r.cfg.Token, r.cfg.Catalog, r.cfg.ExpiryWindow, now)
+	var health policy.TokenHealth
+	known := false
+	if r.cfg.Token != nil {
+		health, known = checkToken(ctx, r.cfg.Token, r.cfg.Catalog, r.cfg.ExpiryWindow, now)
+	}
 	var scopes tokenScopes
 	if known {
 		scopes = newTokenScopes(health.Scopes)
@@ -171,7 +177,9 @@ func (r *Runner) saveStatus(ctx context.Context, now time.Time, res *Result) err
 		return fmt.Errorf("discovery: %w", err)
 	}
 	next := policy.Status{Token: res.Token}
-	if cur.Token.Status != "" && cur.Token.Equal(res.Token) {
+	if r.cfg.Token == nil {
+		next.Token = cur.Token // not checked: keep what was recorded
+	} else if cur.Token.Status != "" && cur.Token.Equal(res.Token) {
 		next.Token.Since = cur.Token.Since
 	} else {
 		next.Token.Since = now
@@ -194,7 +202,7 @@ func (r *Runner) saveStatus(ctx context.Context, now time.Time, res *Result) err
 // log writes the run's one summary line.
 func (r *Runner) log(ctx context.Context, res Result) {
 	level := slog.LevelInfo
-	if res.Token.Status != policy.TokenOK || len(res.Demoted) > 0 {
+	if (r.cfg.Token != nil && res.Token.Status != policy.TokenOK) || len(res.Demoted) > 0 {
 		level = slog.LevelWarn
 	}
 	r.cfg.Logger.LogAttrs(ctx, level, "discovery: run",

@@ -32,6 +32,11 @@ const (
 	RIEVersion = "v0.0.0-20261030222936-bef5c4ba774d"
 )
 
+// BuildTags are the build tags of every Lambda build (the Makefile's
+// bootstrap and build-* targets, and Bootstrap here). They never include
+// `local`, so no Lambda build links internal/local or the simulator.
+const BuildTags = "lambda.norpc"
+
 // buildTimeout bounds one go build or go install, including a first module
 // download on a clean machine.
 const buildTimeout = 5 * time.Minute
@@ -80,7 +85,7 @@ func (b *Builder) Bootstrap(ctx context.Context, pkg, goarch string) (string, er
 			return "", err
 		}
 		err = goCommand(ctx, dir, []string{"GOOS=linux", "GOARCH=" + goarch, "CGO_ENABLED=0"},
-			"build", "-trimpath", "-ldflags=-s -w", "-tags", "lambda.norpc", "-o", out, pkg)
+			"build", "-trimpath", "-ldflags=-s -w", "-tags", BuildTags, "-o", out, pkg)
 		if err != nil {
 			return "", fmt.Errorf("build %s for linux/%s: %w", pkg, goarch, err)
 		}

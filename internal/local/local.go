@@ -1,6 +1,9 @@
-// Package local is what kitegate's functions share when they run outside
-// AWS: the embedded policy store seeded as `make run` seeds it, and the
-// bundled Buildkite simulator for when no token is configured.
+// Package local is what stands in for AWS and Buildkite when a function
+// runs by hand: the policy store in a local folder (seeded from the policy
+// file built into the binary, kept in step with the catalog by a discovery
+// pass) and the bundled Buildkite simulator. It registers itself with
+// internal/standalone; only builds with `-tags local` and tests link it,
+// never the Lambda builds.
 package local
 
 import (
@@ -14,26 +17,57 @@ import (
 
 	"github.com/kitegate/kitegate/infra"
 	"github.com/kitegate/kitegate/internal/buildkitetest"
+	"github.com/kitegate/kitegate/internal/discovery"
 	"github.com/kitegate/kitegate/internal/egress"
 	"github.com/kitegate/kitegate/internal/policy"
+	"github.com/kitegate/kitegate/internal/standalone"
 )
 
-// PolicyStore opens the embedded policy store in dir. An empty store is
-// seeded from file, or from the policy built into the binary when file is
-// empty, reconciled with catalog when catalog is not nil.
-func PolicyStore(dir, file string, catalog []policy.Tool) (*policy.Embedded, error) {
+func init() { standalone.Register(Env{}) }
+
+// Env implements standalone.Env.
+type Env struct{}
+
+var _ standalone.Env = Env{}
+
+// PolicyStore opens the store in o.Dir, seeds it from o.File (or the
+// policy built in) when empty, and runs one discovery pass with o.Catalog,
+// so a local start treats a new, changed or removed tool exactly as the
+// discovery function does in AWS.
+func (Env) PolicyStore(ctx context.Context, o standalone.StoreOptions) (policy.Store, error) {
+	store, err := Open(o.Dir, o.File)
+	if err != nil {
+		return nil, err
+	}
+	if len(o.Catalog) == 0 {
+		return store, nil
+	}
+	cls, err := discovery.ParseClassification(o.Classification)
+	if err != nil {
+		return nil, err
+	}
+	cfg := discovery.Config{Store: store, Catalog: o.Catalog, Classification: cls, Actor: "kitegate-start", Logger: o.Logger}
+	if o.Token != nil {
+		cfg.Token = o.Token
+	}
+	r, err := discovery.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := r.Run(ctx); err != nil {
+		return nil, err
+	}
+	return store, nil
+}
+
+// Open opens the policy store in dir. An empty store is seeded from file,
+// or from the policy built into the binary when file is empty.
+func Open(dir, file string) (*policy.Embedded, error) {
 	seed := func() (policy.Policy, error) {
-		var p policy.Policy
-		var err error
 		if file != "" {
-			p, err = policy.LoadFile(file)
-		} else {
-			p, err = policy.ParseFile(infra.DefaultPolicy)
+			return policy.LoadFile(file)
 		}
-		if err != nil || catalog == nil {
-			return p, err
-		}
-		return policy.Reconcile(p, catalog, p.Settings.DefaultState), nil
+		return policy.ParseFile(infra.DefaultPolicy)
 	}
 	store, err := policy.NewEmbedded(filepath.Clean(dir), seed)
 	if err != nil {
@@ -42,11 +76,11 @@ func PolicyStore(dir, file string, catalog []policy.Tool) (*policy.Embedded, err
 	return store, nil
 }
 
-// Simulator serves the bundled Buildkite simulator on 127.0.0.1 until ctx
+// Buildkite serves the bundled Buildkite simulator on 127.0.0.1 until ctx
 // is done, and returns its base URL, the token it accepts, and the egress
 // client that may fetch from its artifact store (https on 127.0.0.1, the
 // only loopback address a download may reach, and only here).
-func Simulator(ctx context.Context) (url, token string, downloads *egress.Client, err error) {
+func (Env) Buildkite(ctx context.Context) (url, token string, downloads *egress.Client, err error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", "", nil, fmt.Errorf("buildkite simulator: %w", err)

@@ -15,11 +15,12 @@ import (
 	"github.com/kitegate/kitegate/internal/buildkitetest"
 	"github.com/kitegate/kitegate/internal/policy"
 	"github.com/kitegate/kitegate/internal/secrets"
+	"github.com/kitegate/kitegate/internal/standalone"
 )
 
 func TestPolicyStoreSeedsFromTheBuiltInPolicy(t *testing.T) {
 	catalog := []policy.Tool{{Name: "list_builds", Class: policy.ClassRead, Hash: "sha256:x"}, {Name: "brand_new_tool", Class: policy.ClassRead}}
-	store, err := PolicyStore(t.TempDir(), "", catalog)
+	store, err := Env{}.PolicyStore(context.Background(), standalone.StoreOptions{Dir: t.TempDir(), Catalog: catalog})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,8 +28,11 @@ func TestPolicyStoreSeedsFromTheBuiltInPolicy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Tools["list_builds"].State != policy.StateApproved || p.Tools["list_builds"].Hash != "sha256:x" {
-		t.Errorf("list_builds %+v: want approved by the built-in policy, hash from the catalog", p.Tools["list_builds"])
+	if got := p.Tools["list_builds"]; got.State != policy.StateApproved || got.Hash != "sha256:x" || got.ApprovedHash != "sha256:x" {
+		t.Errorf("list_builds %+v: want approved by the built-in policy, hash from the catalog and pinned by the discovery pass", got)
+	}
+	if got := p.Tools["get_job_env"]; got.State != policy.StateRemoved {
+		t.Errorf("a tool of the file that is not in the catalog is %s, want removed", got.State)
 	}
 	if p.Tools["brand_new_tool"].State != policy.StatePendingReview {
 		t.Errorf("a tool the file does not name starts %s", p.Tools["brand_new_tool"].State)
@@ -44,7 +48,7 @@ func TestPolicyStoreSeedsFromAFile(t *testing.T) {
 	if err := os.WriteFile(file, []byte("server: {state: disabled, reason: drill}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	store, err := PolicyStore(filepath.Join(dir, "state"), file, nil)
+	store, err := Open(filepath.Join(dir, "state"), file)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,14 +56,22 @@ func TestPolicyStoreSeedsFromAFile(t *testing.T) {
 	if !p.Settings.ServerDisabled {
 		t.Error("the file's kill switch was not seeded")
 	}
-	if _, err := PolicyStore(filepath.Join(dir, "other"), filepath.Join(dir, "missing.yaml"), nil); err == nil {
+	if _, err := Open(filepath.Join(dir, "other"), filepath.Join(dir, "missing.yaml")); err == nil {
 		t.Error("a missing policy file seeded a store")
+	}
+}
+
+// TestRegistered: linking this package gives the functions their
+// stand-ins.
+func TestRegistered(t *testing.T) {
+	if e, err := standalone.Local(); err != nil || e != (Env{}) {
+		t.Errorf("standalone.Local() = %v, %v", e, err)
 	}
 }
 
 func TestSimulatorServesUntilCanceled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	url, token, downloads, err := Simulator(ctx)
+	url, token, downloads, err := Env{}.Buildkite(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

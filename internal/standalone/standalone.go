@@ -1,0 +1,69 @@
+// Package standalone is the seam between kitegate's functions and what
+// stands in for AWS and Buildkite when a function runs by hand (`make run`,
+// `make discover`): a policy store in a local folder, seeded from the
+// policy file and kept in step with the catalog by a discovery pass, and
+// the bundled Buildkite simulator.
+//
+// The stand-ins live in internal/local, which links the simulator and the
+// policy file built into the binary. Only builds with `-tags local` (each
+// function's local.go) and tests link it; it registers itself here. The
+// Lambda builds never set the tag, so there nothing is registered and every
+// call here fails, saying why.
+package standalone
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"github.com/kitegate/kitegate/internal/buildkite"
+	"github.com/kitegate/kitegate/internal/egress"
+	"github.com/kitegate/kitegate/internal/policy"
+)
+
+// ErrNotBuilt is returned when the binary was built without local mode.
+var ErrNotBuilt = errors.New("this binary has no local mode (built without -tags local): set KITEGATE_POLICY_TABLE and a Buildkite token")
+
+// StoreOptions say which local policy store to open.
+type StoreOptions struct {
+	// Dir is the store's folder (KITEGATE_STATE_DIR).
+	Dir string
+	// File seeds an empty store (KITEGATE_POLICY_FILE); empty means the
+	// policy file built into local builds (infra/policy.yaml).
+	File string
+	// Catalog is this build's tool catalog: the discovery pass run at open
+	// brings the store in line with it, as the discovery function does in
+	// AWS.
+	Catalog []policy.Tool
+	// Classification gives new tools their first state (discovery's
+	// KITEGATE_DEFAULT_CLASSIFICATION); empty means the policy's default_state.
+	Classification string
+	// Token, when set, is checked by the pass (scopes, expiry) like the
+	// discovery function does; nil leaves the token unchecked.
+	Token  *buildkite.Client
+	Logger *slog.Logger
+}
+
+// Env is what stands in for AWS and Buildkite off Lambda.
+type Env interface {
+	// PolicyStore opens the local policy store and runs one discovery
+	// pass on it. The store also keeps discovery's status records.
+	PolicyStore(ctx context.Context, o StoreOptions) (policy.Store, error)
+	// Buildkite serves the bundled Buildkite simulator on 127.0.0.1 until
+	// ctx is done and returns its base URL, the token it accepts, and the
+	// egress client that may fetch from its artifact store.
+	Buildkite(ctx context.Context) (baseURL, token string, downloads *egress.Client, err error)
+}
+
+var local Env
+
+// Register makes e the local Env. internal/local calls it from init.
+func Register(e Env) { local = e }
+
+// Local returns the registered Env, or ErrNotBuilt.
+func Local() (Env, error) {
+	if local == nil {
+		return nil, ErrNotBuilt
+	}
+	return local, nil
+}
