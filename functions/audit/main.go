@@ -9,7 +9,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,14 +17,13 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-lambda-go/lambda"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/kitegate/kitegate/internal/audit"
 	cfgenv "github.com/kitegate/kitegate/internal/config"
+	"github.com/kitegate/kitegate/internal/serve"
 	"github.com/kitegate/kitegate/internal/version"
 )
 
@@ -98,17 +96,5 @@ func run(ctx context.Context, lookup func(string) (string, bool), stdin io.Reade
 	if err != nil {
 		return err
 	}
-	if cfg.onLambda {
-		lambda.StartHandlerFunc(proc.Handle, lambda.WithContext(ctx))
-		return nil
-	}
-	var ev events.DynamoDBEvent
-	if err := json.NewDecoder(io.LimitReader(stdin, 6<<20)).Decode(&ev); err != nil {
-		return fmt.Errorf("read a DynamoDB stream event from standard input: %w", err)
-	}
-	resp, err := proc.Handle(ctx, ev)
-	if encErr := json.NewEncoder(stdout).Encode(resp); encErr != nil && err == nil {
-		err = encErr
-	}
-	return err
+	return serve.Event(ctx, proc.Handle, lookup, serve.EventOptions{In: stdin, MaxBytes: 6 << 20, Out: stdout})
 }

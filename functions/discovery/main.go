@@ -8,7 +8,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,7 +17,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -29,8 +27,8 @@ import (
 	"github.com/kitegate/kitegate/internal/discovery"
 	"github.com/kitegate/kitegate/internal/metrics"
 	"github.com/kitegate/kitegate/internal/policy"
-	"github.com/kitegate/kitegate/internal/redact"
 	"github.com/kitegate/kitegate/internal/secrets"
+	"github.com/kitegate/kitegate/internal/serve"
 	"github.com/kitegate/kitegate/internal/standalone"
 	"github.com/kitegate/kitegate/internal/tools"
 	"github.com/kitegate/kitegate/internal/version"
@@ -113,15 +111,7 @@ func run(ctx context.Context, lookup func(string) (string, bool), stdout io.Writ
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(cfg.logLevel))
-	// On Lambda the run's summary line goes to the function's log; by
-	// hand, standard output is kept for the result.
-	logOut := io.Writer(os.Stderr)
-	if cfg.onLambda {
-		logOut = os.Stdout
-	}
-	logger := slog.New(redact.Handler(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: level})))
+	logger := serve.Logger(lookup, cfg.logLevel, os.Stdout, os.Stderr)
 
 	var awsCfg aws.Config
 	if cfg.policyTable != "" || cfg.secretID != "" {
@@ -157,17 +147,8 @@ func run(ctx context.Context, lookup func(string) (string, bool), stdout io.Writ
 	if err != nil {
 		return err
 	}
-	if cfg.onLambda {
-		lambda.StartHandlerFunc(r.Handle, lambda.WithContext(ctx))
-		return nil
-	}
-	res, err := r.Run(ctx)
-	enc := json.NewEncoder(stdout)
-	enc.SetIndent("", "  ")
-	if encErr := enc.Encode(res); encErr != nil && err == nil {
-		err = encErr
-	}
-	return err
+	// By hand it takes no input: one run, its result printed.
+	return serve.Event(ctx, r.Handle, lookup, serve.EventOptions{Out: stdout, Indent: true})
 }
 
 // buildkiteTarget picks the token and API. With no token configured

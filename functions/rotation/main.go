@@ -7,7 +7,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,8 +16,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -27,8 +24,8 @@ import (
 	cfgenv "github.com/kitegate/kitegate/internal/config"
 	"github.com/kitegate/kitegate/internal/discovery"
 	"github.com/kitegate/kitegate/internal/policy"
-	"github.com/kitegate/kitegate/internal/redact"
 	"github.com/kitegate/kitegate/internal/secrets"
+	"github.com/kitegate/kitegate/internal/serve"
 	"github.com/kitegate/kitegate/internal/standalone"
 	"github.com/kitegate/kitegate/internal/tools"
 	"github.com/kitegate/kitegate/internal/version"
@@ -93,15 +90,8 @@ func run(ctx context.Context, lookup func(string) (string, bool), stdin io.Reade
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(cfg.logLevel))
-	// On Lambda the audit lines go to the function's log; by hand, standard
-	// output is kept for the step's result.
-	logOut := io.Writer(os.Stderr)
-	if cfg.onLambda {
-		logOut = os.Stdout
-	}
-	logger := slog.New(redact.Handler(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: level})))
+	// The audit lines of each step go to the function's log.
+	logger := serve.Logger(lookup, cfg.logLevel, os.Stdout, os.Stderr)
 
 	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
 	if err != nil {
@@ -124,19 +114,7 @@ func run(ctx context.Context, lookup func(string) (string, bool), stdin io.Reade
 	if err != nil {
 		return err
 	}
-	if cfg.onLambda {
-		lambda.StartHandlerFunc(rot.Handle, lambda.WithContext(ctx))
-		return nil
-	}
-	var ev events.SecretsManagerSecretRotationEvent
-	if err := json.NewDecoder(io.LimitReader(stdin, 64<<10)).Decode(&ev); err != nil {
-		return fmt.Errorf("read a rotation event from standard input: %w", err)
-	}
-	res, err := rot.Handle(ctx, ev)
-	if encErr := json.NewEncoder(stdout).Encode(res); encErr != nil && err == nil {
-		err = encErr
-	}
-	return err
+	return serve.Event(ctx, rot.Handle, lookup, serve.EventOptions{In: stdin, MaxBytes: 64 << 10, Out: stdout})
 }
 
 // policyStore is the policy table when one is named; otherwise the local

@@ -84,3 +84,40 @@ func TestOnLambda(t *testing.T) {
 		t.Error("runtime API unset, OnLambda true")
 	}
 }
+
+func TestEventByHand(t *testing.T) {
+	double := func(_ context.Context, n int) (int, error) { return 2 * n, nil }
+	noLambda := func(string) (string, bool) { return "", false }
+	var out strings.Builder
+	if err := Event(t.Context(), double, noLambda, EventOptions{In: strings.NewReader("21"), MaxBytes: 16, Out: &out}); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != "42\n" {
+		t.Errorf("response %q, want 42", out.String())
+	}
+
+	out.Reset()
+	err := Event(t.Context(), double, noLambda, EventOptions{In: strings.NewReader("123456789012345678"), MaxBytes: 4, Out: &out})
+	if err == nil || !strings.Contains(err.Error(), "standard input") || out.Len() != 0 {
+		t.Errorf("an event over MaxBytes: err %v, response %q", err, out.String())
+	}
+
+	out.Reset()
+	fail := func(_ context.Context, _ struct{}) (map[string]int, error) {
+		return map[string]int{"done": 1}, io.ErrUnexpectedEOF
+	}
+	err = Event(t.Context(), fail, noLambda, EventOptions{Out: &out, Indent: true})
+	if err != io.ErrUnexpectedEOF || out.String() != "{\n  \"done\": 1\n}\n" {
+		t.Errorf("a failed run with no input: err %v, response %q; want the error and the response", err, out.String())
+	}
+}
+
+func TestLogger(t *testing.T) {
+	var stdout, stderr strings.Builder
+	Logger(func(string) (string, bool) { return "", false }, "warn", &stdout, &stderr).Info("hidden")
+	Logger(func(string) (string, bool) { return "", false }, "", &stdout, &stderr).Info("by hand", "err", "token bkua_"+strings.Repeat("0", 40))
+	Logger(func(k string) (string, bool) { return "127.0.0.1:9001", k == "AWS_LAMBDA_RUNTIME_API" }, "bogus", &stdout, &stderr).Info("on lambda")
+	if strings.Contains(stderr.String(), "hidden") || strings.Contains(stderr.String(), "bkua_0") || !strings.Contains(stderr.String(), `"msg":"by hand"`) || !strings.Contains(stdout.String(), `"msg":"on lambda"`) {
+		t.Errorf("stdout %q stderr %q", stdout.String(), stderr.String())
+	}
+}
