@@ -41,18 +41,18 @@ const UnknownActor = "unknown (console or direct write)"
 // The policy table's item shapes (internal/policy, docs/tables.md).
 const (
 	unknownActorDeleted    = "unknown (item deleted; a kitegate command names its actor on the VERSION change beside it)"
-	policyStampBy          = "changed_by"
-	policyStampAt          = "changed_at"
-	policySKVersion        = "VERSION"
-	policySKSettings       = "SETTINGS"
-	policySKToolPrefix     = "TOOL#"
-	policySKToolsetPrefix  = "TOOLSET#"
-	policySKProfilePrefix  = "PROFILE#"
-	policySKClientPrefix   = "CLIENT#"
+	policyStampBy          = tables.PolicyChangedBy
+	policyStampAt          = tables.PolicyChangedAt
+	policySKVersion        = tables.PolicyVersionSK
+	policySKSettings       = tables.PolicySettingsSK
+	policySKToolPrefix     = tables.PolicyToolPrefix
+	policySKToolsetPrefix  = tables.PolicyToolsetPrefix
+	policySKProfilePrefix  = tables.PolicyProfilePrefix
+	policySKClientPrefix   = tables.PolicyClientPrefix
 	policyAttrState        = "state"
 	policyAttrDisabled     = "disabled"
 	policyAttrServerOff    = "server_disabled"
-	policyAttrVersion      = "version"
+	policyAttrVersion      = tables.PolicyVersion
 	streamInsert           = "INSERT"
 	streamModify           = "MODIFY"
 	streamRemove           = "REMOVE"

@@ -48,12 +48,12 @@ func NewDynamoDB(client DynamoAPI, table string) *DynamoDB {
 
 // Sort keys of the policy partition.
 const (
-	skVersion       = "VERSION"
-	skSettings      = "SETTINGS"
-	skToolPrefix    = "TOOL#"
-	skToolsetPrefix = "TOOLSET#"
-	skProfilePrefix = "PROFILE#"
-	skClientPrefix  = "CLIENT#"
+	skVersion       = tables.PolicyVersionSK
+	skSettings      = tables.PolicySettingsSK
+	skToolPrefix    = tables.PolicyToolPrefix
+	skToolsetPrefix = tables.PolicyToolsetPrefix
+	skProfilePrefix = tables.PolicyProfilePrefix
+	skClientPrefix  = tables.PolicyClientPrefix
 )
 
 // maxTransactItems is DynamoDB's limit of actions per transaction.
@@ -280,8 +280,8 @@ func (d *DynamoDB) Apply(ctx context.Context, p Policy, actor string) (Policy, e
 		return Policy{}, err
 	}
 	stampAttrs := map[string]types.AttributeValue{
-		"changed_by": &types.AttributeValueMemberS{Value: actor},
-		"changed_at": &types.AttributeValueMemberS{Value: now.Format(time.RFC3339Nano)},
+		tables.PolicyChangedBy: &types.AttributeValueMemberS{Value: actor},
+		tables.PolicyChangedAt: &types.AttributeValueMemberS{Value: now.Format(time.RFC3339Nano)},
 	}
 	var writes []types.TransactWriteItem
 	for _, sk := range sortedKeys(want) {
@@ -315,7 +315,7 @@ func (d *DynamoDB) Apply(ctx context.Context, p Policy, actor string) (Policy, e
 		TableName:                 aws.String(d.table),
 		Item:                      version,
 		ConditionExpression:       aws.String(cond),
-		ExpressionAttributeNames:  map[string]string{"#v": "version"},
+		ExpressionAttributeNames:  map[string]string{"#v": tables.PolicyVersion},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":v": &types.AttributeValueMemberN{Value: fmt.Sprint(cur.Version)}},
 	}})
 	_, err = d.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: writes})
@@ -429,9 +429,9 @@ func encodePolicy(p Policy) (map[string]map[string]types.AttributeValue, error) 
 // the stamps on items that do not carry them in the Policy.
 func sameContent(stored, want map[string]types.AttributeValue) bool {
 	s := maps.Clone(stored)
-	if _, hasStamp := want["changed_by"]; !hasStamp {
-		delete(s, "changed_by")
-		delete(s, "changed_at")
+	if _, hasStamp := want[tables.PolicyChangedBy]; !hasStamp {
+		delete(s, tables.PolicyChangedBy)
+		delete(s, tables.PolicyChangedAt)
 	}
 	return reflect.DeepEqual(plain(s), plain(want))
 }

@@ -89,7 +89,7 @@ func (h TokenHealth) normal() TokenHealth {
 
 // Sort keys of the status partition.
 const (
-	statusPartition = "STATUS"
+	statusPartition = tables.StatusPartition
 	skTokenHealth   = "TOKEN#health"
 	skDiscoveryLast = "DISCOVERY#last"
 )

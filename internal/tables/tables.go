@@ -17,6 +17,19 @@ const (
 	PolicyPK        = "pk"
 	PolicySK        = "sk"
 	PolicyPartition = "POLICY"
+	// Sort keys of the policy partition: one item each for the version
+	// and the settings, one per tool, toolset and profile (prefix + name).
+	PolicyVersionSK     = "VERSION"
+	PolicySettingsSK    = "SETTINGS"
+	PolicyToolPrefix    = "TOOL#"
+	PolicyToolsetPrefix = "TOOLSET#"
+	PolicyProfilePrefix = "PROFILE#"
+	PolicyVersion       = "version"    // the version item's counter
+	PolicyChangedBy     = "changed_by" // who made an item's last change
+	PolicyChangedAt     = "changed_at" // and when
+	// StatusPartition holds discovery's records beside the policy (token
+	// health, the last run that changed something).
+	StatusPartition = "STATUS"
 
 	// Audit table: one item per tools/call keyed by the event id.
 	AuditID        = "id"
