@@ -16,6 +16,7 @@ import (
 	"github.com/kitegate/kitegate/internal/dynamotest"
 	"github.com/kitegate/kitegate/internal/lambdatest"
 	"github.com/kitegate/kitegate/internal/policy"
+	"github.com/kitegate/kitegate/internal/policy/policystore"
 	"github.com/kitegate/kitegate/internal/secrets/secretstest"
 )
 
@@ -72,10 +73,10 @@ func TestLambdaScheduledDiscovery(t *testing.T) {
 	}
 
 	first := invoke()
-	if !first.PolicyWritten || first.Token.Status != policy.TokenOK {
+	if !first.PolicyWritten || first.Token.Status != discovery.TokenOK {
 		t.Errorf("first run: written %v, token %+v; want the catalog written and a healthy token", first.PolicyWritten, first.Token)
 	}
-	store := policy.NewDynamoDB(db, tabs.Policy)
+	store := policystore.NewDynamoDB(db, tabs.Policy)
 	p, err := store.Load(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -88,11 +89,11 @@ func TestLambdaScheduledDiscovery(t *testing.T) {
 			t.Errorf("tool %s is %s, want %s (the default classification)", name, tool.State, policy.StatePendingReview)
 		}
 	}
-	st, err := store.LoadStatus(context.Background())
+	st, err := discovery.NewTableStatus(db, tabs.Policy).LoadStatus(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Token.Status != policy.TokenOK {
+	if st.Token.Status != discovery.TokenOK {
 		t.Errorf("stored token health %+v", st.Token)
 	}
 

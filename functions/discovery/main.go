@@ -27,6 +27,7 @@ import (
 	"github.com/kitegate/kitegate/internal/discovery"
 	"github.com/kitegate/kitegate/internal/metrics"
 	"github.com/kitegate/kitegate/internal/policy"
+	"github.com/kitegate/kitegate/internal/policy/policystore"
 	"github.com/kitegate/kitegate/internal/secrets"
 	"github.com/kitegate/kitegate/internal/serve"
 	"github.com/kitegate/kitegate/internal/standalone"
@@ -131,12 +132,13 @@ func run(ctx context.Context, lookup func(string) (string, bool), stdout io.Writ
 	if err != nil {
 		return fmt.Errorf("tool catalog: %w", err)
 	}
-	store, err := policyStore(ctx, cfg, awsCfg)
+	store, status, err := stores(ctx, cfg, awsCfg)
 	if err != nil {
 		return err
 	}
 	r, err := discovery.New(discovery.Config{
 		Store:          store,
+		Status:         status,
 		Catalog:        discovery.Catalog(catalog),
 		Token:          bk,
 		Classification: cfg.classification,
@@ -176,26 +178,24 @@ func buildkiteTarget(ctx context.Context, cfg config, awsCfg aws.Config, logger 
 	return secrets.Static(token), url, nil
 }
 
-// policyStore is the DynamoDB policy table when one is named, else the
-// local store `make run` uses, seeded like it when empty.
-func policyStore(ctx context.Context, cfg config, awsCfg aws.Config) (discovery.Store, error) {
+// stores are the DynamoDB policy table (the policy and, beside it, the
+// status) when one is named, else the local store `make run` uses, seeded
+// like it when empty, with status.json beside it.
+func stores(ctx context.Context, cfg config, awsCfg aws.Config) (policy.Store, discovery.StatusStore, error) {
 	if cfg.policyTable != "" {
-		return policy.NewDynamoDB(dynamodb.NewFromConfig(awsCfg), cfg.policyTable), nil
+		db := dynamodb.NewFromConfig(awsCfg)
+		return policystore.NewDynamoDB(db, cfg.policyTable), discovery.NewTableStatus(db, cfg.policyTable), nil
 	}
 	local, err := standalone.Local()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// Opened without a catalog: the run below is the discovery pass.
 	s, err := local.PolicyStore(ctx, standalone.StoreOptions{Dir: cfg.stateDir, File: cfg.policyFile})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	ds, ok := s.(discovery.Store)
-	if !ok {
-		return nil, fmt.Errorf("the local policy store %T keeps no status", s)
-	}
-	return ds, nil
+	return s, discovery.NewFileStatus(cfg.stateDir), nil
 }
 
 // awsOptions is the seam tests use to point the AWS clients at DynamoDB Local.

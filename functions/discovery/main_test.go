@@ -17,6 +17,7 @@ import (
 	"github.com/kitegate/kitegate/internal/discovery"
 	"github.com/kitegate/kitegate/internal/dynamotest"
 	"github.com/kitegate/kitegate/internal/policy"
+	"github.com/kitegate/kitegate/internal/policy/policystore"
 	"github.com/kitegate/kitegate/internal/secrets"
 	"github.com/kitegate/kitegate/internal/tables"
 	"github.com/kitegate/kitegate/internal/tools"
@@ -68,10 +69,10 @@ func TestRunByHandEmbedded(t *testing.T) {
 	dir := t.TempDir()
 	vars := map[string]string{"KITEGATE_STATE_DIR": dir, "KITEGATE_DEFAULT_CLASSIFICATION": "approve-read-only", "KITEGATE_LOG_LEVEL": "error"}
 	first := runOnce(t, vars)
-	if !first.PolicyWritten || first.PolicyVersion != 2 || first.Token.Status != policy.TokenOK || len(first.Added) == 0 {
+	if !first.PolicyWritten || first.PolicyVersion != 2 || first.Token.Status != discovery.TokenOK || len(first.Added) == 0 {
 		t.Errorf("first run: %+v", first)
 	}
-	store, err := policy.NewEmbedded(dir, nil)
+	store, err := policystore.NewEmbedded(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +84,7 @@ func TestRunByHandEmbedded(t *testing.T) {
 		t.Errorf("policy after the run: %d profiles, list_builds %s, create_build %s, list_agents %s",
 			len(p.Profiles), p.Tools["list_builds"].State, p.Tools["create_build"].State, p.Tools["list_agents"].State)
 	}
-	if st, err := store.LoadStatus(t.Context()); err != nil || st.Token.Status != policy.TokenOK || st.Discovery.PolicyVersion != 2 {
+	if st, err := discovery.NewFileStatus(dir).LoadStatus(t.Context()); err != nil || st.Token.Status != discovery.TokenOK || st.Discovery.PolicyVersion != 2 {
 		t.Errorf("status: %+v, %v", st, err)
 	}
 	if second := runOnce(t, vars); second.PolicyWritten || second.StatusWrites != 0 || !second.Changes.Empty() {
@@ -141,7 +142,7 @@ func TestRunByHandDynamoDB(t *testing.T) {
 			t.Errorf("discovery called %s, which the template does not grant (storeCalls)", op)
 		}
 	}
-	p, err := policy.NewDynamoDB(db, table).Load(t.Context())
+	p, err := policystore.NewDynamoDB(db, table).Load(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,11 +171,12 @@ func TestHandleScheduleInput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := policy.NewEmbedded(t.TempDir(), nil)
+	dir := t.TempDir()
+	store, err := policystore.NewEmbedded(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := discovery.New(discovery.Config{Store: store, Catalog: discovery.Catalog(catalog), Token: bk})
+	r, err := discovery.New(discovery.Config{Store: store, Status: discovery.NewFileStatus(dir), Catalog: discovery.Catalog(catalog), Token: bk})
 	if err != nil {
 		t.Fatal(err)
 	}

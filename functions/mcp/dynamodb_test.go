@@ -27,6 +27,7 @@ import (
 	"github.com/kitegate/kitegate/internal/discovery"
 	"github.com/kitegate/kitegate/internal/dynamotest"
 	"github.com/kitegate/kitegate/internal/policy"
+	"github.com/kitegate/kitegate/internal/policy/policystore"
 	"github.com/kitegate/kitegate/internal/secrets"
 	"github.com/kitegate/kitegate/internal/tools"
 )
@@ -49,7 +50,7 @@ type dynamoEnv struct {
 	url    string
 	db     *dynamodb.Client
 	tables dynamotest.Tables
-	store  *policy.DynamoDB
+	store  *policystore.DynamoDB
 	calls  *dynamotest.Counter // AWS calls made by the function
 	replay *syncBuffer         // the audit fallback (replay lines)
 }
@@ -79,12 +80,12 @@ func startWithDynamoDB(t testing.TB, endpoint string, env map[string]string) *dy
 	t.Helper()
 	admin := dynamotest.Client(t)
 	e := &dynamoEnv{db: admin, tables: dynamotest.NewTables(t, admin), calls: &dynamotest.Counter{}, replay: &syncBuffer{}}
-	e.store = policy.NewDynamoDB(admin, e.tables.Policy)
+	e.store = policystore.NewDynamoDB(admin, e.tables.Policy)
 	p, err := policy.ParseFile([]byte(testPolicy))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.store.Apply(t.Context(), policy.Reconcile(p, testCatalog(t), policy.StatePendingReview), "test"); err != nil {
+	if _, err := e.store.Apply(t.Context(), reconciled(p, testCatalog(t)), "test"); err != nil {
 		t.Fatal(err)
 	}
 	if endpoint == "" {
@@ -148,6 +149,12 @@ func startWithDynamoDB(t testing.TB, endpoint string, env map[string]string) *dy
 	e.url = "http://" + addr
 	waitAnswering(t, e.url+"/healthz")
 	return e
+}
+
+// reconciled is p brought in line with the catalog as discovery does it.
+func reconciled(p policy.Policy, catalog []policy.Tool) policy.Policy {
+	p, _ = discovery.Reconcile(p, catalog, discovery.PendingReview, time.Now())
+	return p
 }
 
 func testCatalog(t testing.TB) []policy.Tool {

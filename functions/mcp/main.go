@@ -28,12 +28,12 @@ import (
 	"github.com/kitegate/kitegate/internal/authz"
 	"github.com/kitegate/kitegate/internal/buildkite"
 	"github.com/kitegate/kitegate/internal/config"
-	"github.com/kitegate/kitegate/internal/discovery"
 	"github.com/kitegate/kitegate/internal/egress"
 	"github.com/kitegate/kitegate/internal/identity"
 	"github.com/kitegate/kitegate/internal/mcpserver"
 	"github.com/kitegate/kitegate/internal/metrics"
 	"github.com/kitegate/kitegate/internal/policy"
+	"github.com/kitegate/kitegate/internal/policy/policystore"
 	"github.com/kitegate/kitegate/internal/ratelimit"
 	"github.com/kitegate/kitegate/internal/redact"
 	"github.com/kitegate/kitegate/internal/secrets"
@@ -98,14 +98,14 @@ func run(ctx context.Context, lookup func(string) (string, bool)) error {
 		if err != nil {
 			return err
 		}
-		store = policy.NewDynamoDB(db, cfg.PolicyTable)
+		store = policystore.NewDynamoDB(db, cfg.PolicyTable)
 	} else {
 		local, err := standalone.Local()
 		if err != nil {
 			return err
 		}
 		store, err = local.PolicyStore(ctx, standalone.StoreOptions{
-			Dir: cfg.StateDir, File: cfg.PolicyFile, Catalog: discovery.Catalog(catalog), Token: bk, Logger: logger,
+			Dir: cfg.StateDir, File: cfg.PolicyFile, Catalog: catalog, Token: bk, Logger: logger,
 		})
 		if err != nil {
 			return err

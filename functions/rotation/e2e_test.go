@@ -17,11 +17,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/kitegate/kitegate/internal/buildkitetest"
-	"github.com/kitegate/kitegate/internal/discovery"
 	"github.com/kitegate/kitegate/internal/dynamotest"
 	"github.com/kitegate/kitegate/internal/lambdatest"
 	"github.com/kitegate/kitegate/internal/local"
-	"github.com/kitegate/kitegate/internal/policy"
+	"github.com/kitegate/kitegate/internal/policy/policystore"
 	"github.com/kitegate/kitegate/internal/secrets"
 	"github.com/kitegate/kitegate/internal/secrets/secretstest"
 	"github.com/kitegate/kitegate/internal/standalone"
@@ -51,7 +50,7 @@ func TestLambdaRotation(t *testing.T) {
 	// from the policy table, as on AWS.
 	db := dynamotest.Client(t)
 	tabs := dynamotest.NewTables(t, db)
-	seed, err := (local.Env{}).PolicyStore(context.Background(), standalone.StoreOptions{Dir: t.TempDir(), Catalog: catalogTools(t)})
+	seed, err := (local.Env{}).PolicyStore(context.Background(), standalone.StoreOptions{Dir: t.TempDir(), Catalog: catalog(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +59,7 @@ func TestLambdaRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.Version = 0
-	if _, err := policy.NewDynamoDB(db, tabs.Policy).Apply(context.Background(), p, "e2e"); err != nil {
+	if _, err := policystore.NewDynamoDB(db, tabs.Policy).Apply(context.Background(), p, "e2e"); err != nil {
 		t.Fatal(err)
 	}
 
@@ -174,11 +173,11 @@ func accessTokenStatus(t *testing.T, base, token string) int {
 	return resp.StatusCode
 }
 
-func catalogTools(t *testing.T) []policy.Tool {
+func catalog(t *testing.T) *tools.Catalog {
 	t.Helper()
 	cat, err := tools.Default(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return discovery.Catalog(cat)
+	return cat
 }

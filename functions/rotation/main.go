@@ -22,8 +22,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	cfgenv "github.com/kitegate/kitegate/internal/config"
-	"github.com/kitegate/kitegate/internal/discovery"
 	"github.com/kitegate/kitegate/internal/policy"
+	"github.com/kitegate/kitegate/internal/policy/policystore"
 	"github.com/kitegate/kitegate/internal/secrets"
 	"github.com/kitegate/kitegate/internal/serve"
 	"github.com/kitegate/kitegate/internal/standalone"
@@ -123,7 +123,7 @@ func run(ctx context.Context, lookup func(string) (string, bool), stdin io.Reade
 // rotation only Loads it.
 func policyStore(ctx context.Context, cfg config, awsCfg aws.Config) (policy.Store, error) {
 	if cfg.policyTable != "" {
-		return policy.NewDynamoDB(dynamodb.NewFromConfig(awsCfg), cfg.policyTable), nil
+		return policystore.NewDynamoDB(dynamodb.NewFromConfig(awsCfg), cfg.policyTable), nil
 	}
 	local, err := standalone.Local()
 	if err != nil {
@@ -134,5 +134,5 @@ func policyStore(ctx context.Context, cfg config, awsCfg aws.Config) (policy.Sto
 	if err != nil {
 		return nil, fmt.Errorf("tool catalog: %w", err)
 	}
-	return local.PolicyStore(ctx, standalone.StoreOptions{Dir: cfg.stateDir, File: cfg.policyFile, Catalog: discovery.Catalog(catalog)})
+	return local.PolicyStore(ctx, standalone.StoreOptions{Dir: cfg.stateDir, File: cfg.policyFile, Catalog: catalog})
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/kitegate/kitegate/internal/audit"
+	"github.com/kitegate/kitegate/internal/discovery"
 	"github.com/kitegate/kitegate/internal/policy"
 )
 
@@ -79,7 +80,7 @@ func (a *Admin) Plan(ctx context.Context, file []byte) (cur, next policy.Policy,
 			next.Tools[name] = t
 		}
 	}
-	next = policy.Reconcile(next, a.Catalog, next.Settings.DefaultState)
+	next, _ = discovery.Reconcile(next, a.Catalog, "", time.Now().UTC())
 	// Keep who changed an unchanged tool, so that it does not show as a change.
 	for name, t := range next.Tools {
 		if old, ok := cur.Tools[name]; ok {

@@ -18,6 +18,7 @@ import (
 	"github.com/kitegate/kitegate/internal/audit"
 	"github.com/kitegate/kitegate/internal/dynamotest"
 	"github.com/kitegate/kitegate/internal/policy"
+	"github.com/kitegate/kitegate/internal/policy/policystore"
 )
 
 type cli struct {
@@ -61,7 +62,7 @@ func TestOperatorCommands(t *testing.T) {
 	c := cli{t: t, ep: dynamotest.Endpoint(t), env: map[string]string{
 		"KITEGATE_POLICY_TABLE": tabs.Policy, "KITEGATE_AUDIT_TABLE": tabs.Audit, "KITEGATE_ACTOR": "carol",
 	}}
-	store := policy.NewDynamoDB(db, tabs.Policy)
+	store := policystore.NewDynamoDB(db, tabs.Policy)
 
 	// Dry run: the whole policy is new, nothing is written.
 	out := c.must("policy-apply", "-file", file, "-dry-run")

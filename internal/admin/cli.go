@@ -18,6 +18,7 @@ import (
 	"github.com/kitegate/kitegate/internal/discovery"
 	"github.com/kitegate/kitegate/internal/local"
 	"github.com/kitegate/kitegate/internal/policy"
+	"github.com/kitegate/kitegate/internal/policy/policystore"
 	"github.com/kitegate/kitegate/internal/standalone"
 	"github.com/kitegate/kitegate/internal/tools"
 )
@@ -224,21 +225,22 @@ func newAdmin(ctx context.Context, env Env, cmd string) (*Admin, *dynamodb.Clien
 		return nil, nil, fmt.Errorf("aws config: %w", err)
 	}
 	db := dynamodb.NewFromConfig(awsCfg)
-	catalog, err := Catalog()
+	tc, err := tools.Default(nil)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("tool catalog: %w", err)
 	}
+	catalog := discovery.Catalog(tc)
 	// Without a policy table the commands act on the embedded store that
 	// `make run` uses (KITEGATE_STATE_DIR, default .local/state).
 	var store policy.Store
 	if table := get("KITEGATE_POLICY_TABLE"); table != "" {
-		store = policy.NewDynamoDB(db, table)
+		store = policystore.NewDynamoDB(db, table)
 	} else if needPolicy {
 		dir := get("KITEGATE_STATE_DIR")
 		if dir == "" {
 			dir = ".local/state"
 		}
-		if store, err = (local.Env{}).PolicyStore(ctx, standalone.StoreOptions{Dir: dir, File: get("KITEGATE_POLICY_FILE"), Catalog: catalog}); err != nil {
+		if store, err = (local.Env{}).PolicyStore(ctx, standalone.StoreOptions{Dir: dir, File: get("KITEGATE_POLICY_FILE"), Catalog: tc}); err != nil {
 			return nil, nil, err
 		}
 		fmt.Fprintf(env.Stdout, "policy: the local embedded store in %s (set KITEGATE_POLICY_TABLE for the stack's table)\n", dir)

@@ -23,6 +23,7 @@ import (
 
 	"github.com/kitegate/kitegate/internal/dynamotest"
 	"github.com/kitegate/kitegate/internal/policy"
+	"github.com/kitegate/kitegate/internal/policy/policystore"
 	"github.com/kitegate/kitegate/internal/tables"
 )
 
@@ -482,13 +483,13 @@ func TestStreamStopsBeforeTheDeadline(t *testing.T) {
 	}
 }
 
-// Policy changes made by kitegate (policy.DynamoDB.Apply) and by hand (raw
+// Policy changes made by kitegate (policystore.DynamoDB.Apply) and by hand (raw
 // UpdateItem and DeleteItem, as the console does) come off the policy
 // table's stream as audit events with a diff, a kind and who made them.
 func TestStreamPolicyChanges(t *testing.T) {
 	f := newFixture(t, nil)
 	stream := dynamotest.NewStream(t, f.db, f.tables.Policy)
-	store := policy.NewDynamoDB(f.db, f.tables.Policy)
+	store := policystore.NewDynamoDB(f.db, f.tables.Policy)
 	ctx := t.Context()
 	p := policy.Policy{
 		Tools: map[string]policy.Tool{

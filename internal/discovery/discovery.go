@@ -23,19 +23,6 @@ import (
 	"github.com/kitegate/kitegate/internal/policy"
 )
 
-// Store is the policy store discovery writes, with the status kept beside
-// the policy. *policy.Embedded and *policy.DynamoDB are both one.
-type Store interface {
-	policy.Store
-	LoadStatus(ctx context.Context) (policy.Status, error)
-	SaveStatus(ctx context.Context, s policy.Status) (int, error)
-}
-
-var (
-	_ Store = (*policy.Embedded)(nil)
-	_ Store = (*policy.DynamoDB)(nil)
-)
-
 // Defaults of Config.
 const (
 	DefaultActor        = "kitegate-discovery"
@@ -45,7 +32,10 @@ const (
 
 // Config configures a Runner.
 type Config struct {
-	Store Store
+	// Store is the policy store discovery reconciles.
+	Store policy.Store
+	// Status keeps the token health and the last run beside the policy.
+	Status StatusStore
 	// Catalog is this build's tool catalog (Catalog).
 	Catalog []policy.Tool
 	// Token reads the shared token's health (a *buildkite.Client). Nil
@@ -75,8 +65,8 @@ type Runner struct {
 
 // New checks cfg and returns a Runner.
 func New(cfg Config) (*Runner, error) {
-	if cfg.Store == nil || len(cfg.Catalog) == 0 {
-		return nil, errors.New("discovery: a store and a catalog are required")
+	if cfg.Store == nil || cfg.Status == nil || len(cfg.Catalog) == 0 {
+		return nil, errors.New("discovery: a policy store, a status store and a catalog are required")
 	}
 	if _, err := ParseClassification(string(cfg.Classification)); err != nil {
 		return nil, fmt.Errorf("discovery: %w", err)
@@ -109,8 +99,8 @@ type Result struct {
 	PolicyWritten bool `json:"policy_written"`
 	Attempts      int  `json:"attempts"`
 	// StatusWrites counts the status items written (token health, run summary).
-	StatusWrites int                `json:"status_writes"`
-	Token        policy.TokenHealth `json:"token"`
+	StatusWrites int         `json:"status_writes"`
+	Token        TokenHealth `json:"token"`
 }
 
 // Handle is the Lambda handler. The EventBridge schedule delivers its
@@ -124,7 +114,7 @@ func (r *Runner) Handle(ctx context.Context, _ json.RawMessage) (Result, error) 
 // transaction), so an EventBridge retry is harmless.
 func (r *Runner) Run(ctx context.Context) (Result, error) {
 	now := r.cfg.Now().UTC()
-	var health policy.TokenHealth
+	var health TokenHealth
 	known := false
 	if r.cfg.Token != nil {
 		health, known = checkToken(ctx, r.cfg.Token, r.cfg.Catalog, r.cfg.ExpiryWindow, now)
@@ -172,11 +162,11 @@ func (r *Runner) Run(ctx context.Context) (Result, error) {
 // is written; a run that changed nothing never overwrites the summary of
 // one that did.
 func (r *Runner) saveStatus(ctx context.Context, now time.Time, res *Result) error {
-	cur, err := r.cfg.Store.LoadStatus(ctx)
+	cur, err := r.cfg.Status.LoadStatus(ctx)
 	if err != nil {
 		return fmt.Errorf("discovery: %w", err)
 	}
-	next := policy.Status{Token: res.Token}
+	next := Status{Token: res.Token}
 	if r.cfg.Token == nil {
 		next.Token = cur.Token // not checked: keep what was recorded
 	} else if cur.Token.Status != "" && cur.Token.Equal(res.Token) {
@@ -187,12 +177,12 @@ func (r *Runner) saveStatus(ctx context.Context, now time.Time, res *Result) err
 	res.Token = next.Token
 	if res.PolicyWritten {
 		ch := res.Changes
-		next.Discovery = policy.DiscoveryRun{
+		next.Discovery = DiscoveryRun{
 			At: now, PolicyVersion: res.PolicyVersion, Added: ch.Added, Changed: ch.Changed, Demoted: ch.Demoted,
 			Removed: ch.Removed, Unavailable: ch.Unavailable, Restored: ch.Restored, Token: res.Token.Status,
 		}
 	}
-	res.StatusWrites, err = r.cfg.Store.SaveStatus(ctx, next)
+	res.StatusWrites, err = r.cfg.Status.SaveStatus(ctx, next)
 	if err != nil {
 		return fmt.Errorf("discovery: %w", err)
 	}
@@ -202,7 +192,7 @@ func (r *Runner) saveStatus(ctx context.Context, now time.Time, res *Result) err
 // log writes the run's one summary line.
 func (r *Runner) log(ctx context.Context, res Result) {
 	level := slog.LevelInfo
-	if (r.cfg.Token != nil && res.Token.Status != policy.TokenOK) || len(res.Demoted) > 0 {
+	if (r.cfg.Token != nil && res.Token.Status != TokenOK) || len(res.Demoted) > 0 {
 		level = slog.LevelWarn
 	}
 	r.cfg.Logger.LogAttrs(ctx, level, "discovery: run",
@@ -228,11 +218,4 @@ func (r *Runner) log(ctx context.Context, res Result) {
 			slog.Any("problems", res.Token.Problems),
 		),
 	)
-}
-
-func formatTime(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.Format(time.RFC3339)
 }

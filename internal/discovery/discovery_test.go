@@ -25,6 +25,7 @@ import (
 	"github.com/kitegate/kitegate/internal/identity"
 	"github.com/kitegate/kitegate/internal/mcpserver"
 	"github.com/kitegate/kitegate/internal/policy"
+	"github.com/kitegate/kitegate/internal/policy/policystore"
 	"github.com/kitegate/kitegate/internal/tables"
 	"github.com/kitegate/kitegate/internal/tools"
 )
@@ -92,7 +93,7 @@ func newEnv(t *testing.T, token string, opts ...buildkitetest.Option) *env {
 
 func (e *env) runner(t *testing.T, s Store, cls Classification, mutate ...func(*Config)) *Runner {
 	t.Helper()
-	cfg := Config{Store: s, Catalog: e.catalog, Token: e.bk, Classification: cls}
+	cfg := Config{Store: s, Status: s, Catalog: e.catalog, Token: e.bk, Classification: cls}
 	for _, m := range mutate {
 		m(&cfg)
 	}
@@ -101,6 +102,27 @@ func (e *env) runner(t *testing.T, s Store, cls Classification, mutate ...func(*
 		t.Fatal(err)
 	}
 	return r
+}
+
+// Store is a policy store with its status store, as the functions pair
+// them.
+type Store interface {
+	policy.Store
+	StatusStore
+}
+
+type pair struct {
+	policy.Store
+	StatusStore
+}
+
+// openEmbedded opens the local pair in dir: policy.json and status.json.
+func openEmbedded(dir string) (Store, error) {
+	e, err := policystore.NewEmbedded(dir, nil)
+	if err != nil {
+		return nil, err
+	}
+	return pair{e, NewFileStatus(dir)}, nil
 }
 
 // countingStore counts the writes that reach the store underneath.
@@ -126,7 +148,7 @@ func (c *countingStore) Apply(ctx context.Context, p policy.Policy, actor string
 	return out, err
 }
 
-func (c *countingStore) SaveStatus(ctx context.Context, s policy.Status) (int, error) {
+func (c *countingStore) SaveStatus(ctx context.Context, s Status) (int, error) {
 	n, err := c.Store.SaveStatus(ctx, s)
 	c.mu.Lock()
 	c.statusWrites += n
@@ -156,7 +178,7 @@ type backend struct {
 func backends() []backend {
 	return []backend{
 		{"embedded", func(t *testing.T) (Store, *dynamotest.Counter) {
-			s, err := policy.NewEmbedded(t.TempDir(), nil)
+			s, err := openEmbedded(t.TempDir())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -166,7 +188,7 @@ func backends() []backend {
 			c, counter := dynamotest.CountingClient(t)
 			table := dynamotest.NewTable(t, c, tables.Policy)
 			counter.Reset()
-			return policy.NewDynamoDB(c, table), counter
+			return pair{policystore.NewDynamoDB(c, table), NewTableStatus(c, table)}, counter
 		}},
 	}
 }
@@ -415,7 +437,7 @@ func TestTokenLackingScopeHidesTools(t *testing.T) {
 			if !slices.Equal(res.Unavailable, logTools) {
 				t.Errorf("unavailable %v, want %v", res.Unavailable, logTools)
 			}
-			if res.Token.Status != policy.TokenDegraded || !slices.Equal(res.Token.MissingScopes, []string{"read_build_logs"}) || len(res.Token.Organizations) == 0 {
+			if res.Token.Status != TokenDegraded || !slices.Equal(res.Token.MissingScopes, []string{"read_build_logs"}) || len(res.Token.Organizations) == 0 {
 				t.Errorf("token health: %+v", res.Token)
 			}
 			p := load(t, s)
@@ -448,7 +470,7 @@ func TestTokenLackingScopeHidesTools(t *testing.T) {
 				dyn.Reset()
 			}
 			fixed := run(t, r)
-			if !slices.Equal(fixed.Restored, logTools) || fixed.Token.Status != policy.TokenOK || len(fixed.Token.MissingScopes) != 0 {
+			if !slices.Equal(fixed.Restored, logTools) || fixed.Token.Status != TokenOK || len(fixed.Token.MissingScopes) != 0 {
 				t.Errorf("after the fix: %+v", fixed)
 			}
 			if dyn != nil && dynamoWrites(dyn) != 3 {
@@ -533,7 +555,7 @@ func TestWrongToken(t *testing.T) {
 				t.Fatal(err)
 			}
 			h := st.Token
-			if h.Status != policy.TokenFailed || len(h.Problems) != 1 || !strings.Contains(h.Problems[0], "unauthorized (401)") || !strings.Contains(h.Problems[0], "access-token") {
+			if h.Status != TokenFailed || len(h.Problems) != 1 || !strings.Contains(h.Problems[0], "unauthorized (401)") || !strings.Contains(h.Problems[0], "access-token") {
 				t.Errorf("token health: %+v", h)
 			}
 			if strings.Contains(logs.String(), tokenWrong) || strings.Contains(strings.Join(h.Problems, " "), tokenWrong) {
@@ -544,7 +566,7 @@ func TestWrongToken(t *testing.T) {
 				Added int
 				Token struct{ Status string }
 			}
-			if err := json.Unmarshal(logs.Bytes(), &line); err != nil || line.Msg != "discovery: run" || line.Added != len(e.catalog) || line.Token.Status != policy.TokenFailed {
+			if err := json.Unmarshal(logs.Bytes(), &line); err != nil || line.Msg != "discovery: run" || line.Added != len(e.catalog) || line.Token.Status != TokenFailed {
 				t.Errorf("log line %s: %+v, %v", logs.String(), line, err)
 			}
 
@@ -568,17 +590,17 @@ func TestExpiringToken(t *testing.T) {
 	const short = "bkua_short_lived_33333333333333333333333333"
 	expires := time.Now().Add(72 * time.Hour).Truncate(time.Second).UTC()
 	e := newEnv(t, short, buildkitetest.WithExpiringToken(short, expires, buildkitetest.DefaultScopes...))
-	s, err := policy.NewEmbedded(t.TempDir(), nil)
+	s, err := openEmbedded(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	res := run(t, e.runner(t, s, PendingReview))
 	h := res.Token
-	if h.Status != policy.TokenDegraded || !h.ExpiringSoon || !h.ExpiresAt.Equal(expires) || len(h.Problems) != 1 || !strings.Contains(h.Problems[0], "expires") {
+	if h.Status != TokenDegraded || !h.ExpiringSoon || !h.ExpiresAt.Equal(expires) || len(h.Problems) != 1 || !strings.Contains(h.Problems[0], "expires") {
 		t.Errorf("token health: %+v", h)
 	}
 	wide := run(t, e.runner(t, s, PendingReview, func(c *Config) { c.ExpiryWindow = time.Hour }))
-	if wide.Token.Status != policy.TokenOK || wide.Token.ExpiringSoon || wide.StatusWrites != 1 {
+	if wide.Token.Status != TokenOK || wide.Token.ExpiringSoon || wide.StatusWrites != 1 {
 		t.Errorf("with a 1h window: %+v", wide)
 	}
 }
@@ -629,7 +651,7 @@ func TestConcurrentRuns(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(st.Discovery.Added) != len(e.catalog) || st.Token.Status != policy.TokenDegraded {
+			if len(st.Discovery.Added) != len(e.catalog) || st.Token.Status != TokenDegraded {
 				t.Errorf("status after concurrent runs: %d added, token %s", len(st.Discovery.Added), st.Token.Status)
 			}
 		})
@@ -675,7 +697,7 @@ func TestConflictRetries(t *testing.T) {
 // Runs give up after Attempts conflicts and say so, having written nothing.
 func TestConflictGivesUp(t *testing.T) {
 	e := newEnv(t, buildkitetest.DefaultToken)
-	s, err := policy.NewEmbedded(t.TempDir(), nil)
+	s, err := openEmbedded(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

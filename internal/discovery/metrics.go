@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/kitegate/kitegate/internal/metrics"
-	"github.com/kitegate/kitegate/internal/policy"
 )
 
 // emit writes the run's metrics line (docs/operations.md): the token's
@@ -17,8 +16,8 @@ func (r *Runner) emit(ctx context.Context, res Result, now time.Time) {
 	}
 	t := res.Token
 	ms := []metrics.Metric{
-		{Name: metrics.TokenFailed, Unit: metrics.Count, Value: metrics.Flag(t.Status == policy.TokenFailed)},
-		{Name: metrics.TokenDegraded, Unit: metrics.Count, Value: metrics.Flag(t.Status == policy.TokenDegraded)},
+		{Name: metrics.TokenFailed, Unit: metrics.Count, Value: metrics.Flag(t.Status == TokenFailed)},
+		{Name: metrics.TokenDegraded, Unit: metrics.Count, Value: metrics.Flag(t.Status == TokenDegraded)},
 		{Name: metrics.TokenExpiringSoon, Unit: metrics.Count, Value: metrics.Flag(t.ExpiringSoon)},
 		{Name: metrics.TokenMissingScopes, Unit: metrics.Count, Value: float64(len(t.MissingScopes))},
 		{Name: metrics.ToolsAdded, Unit: metrics.Count, Value: float64(len(res.Added))},

@@ -9,7 +9,6 @@ import (
 	"github.com/kitegate/kitegate/internal/buildkitetest"
 	"github.com/kitegate/kitegate/internal/metrics"
 	"github.com/kitegate/kitegate/internal/metrics/metricstest"
-	"github.com/kitegate/kitegate/internal/policy"
 )
 
 // TestMetrics: each run publishes the token's health as gauges the
@@ -19,7 +18,7 @@ func TestMetrics(t *testing.T) {
 	const short = "bkua_short_lived_44444444444444444444444444"
 	expires := time.Now().Add(72 * time.Hour).Truncate(time.Second).UTC()
 	e := newEnv(t, short, buildkitetest.WithExpiringToken(short, expires, buildkitetest.DefaultScopes...))
-	s, err := policy.NewEmbedded(t.TempDir(), nil)
+	s, err := openEmbedded(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -107,6 +107,15 @@ func (s tokenScopes) lacks(need []string) bool {
 	return false
 }
 
+// Reconcile is the one catalog-to-policy reconciliation (below), with the
+// token's scopes unknown, so availability is left as it is. `make
+// policy-apply` reconciles the policy file with it, the local start runs a
+// discovery pass, and the discovery function runs it with the token's
+// scopes: a new, changed or removed tool is treated alike everywhere.
+func Reconcile(p policy.Policy, catalog []policy.Tool, cls Classification, now time.Time) (policy.Policy, Changes) {
+	return reconcile(p, catalog, cls, nil, now)
+}
+
 // reconcile brings p in line with the catalog and the token's scopes and
 // returns the result (p is not modified) and what changed:
 //

@@ -27,15 +27,15 @@ const maxOrgPages = 10
 // organizations it can see, and says what is wrong with it for this
 // catalog. It never fails: a token that cannot be read is a failed health,
 // and ok is false (its scopes are unknown).
-func checkToken(ctx context.Context, r TokenReader, catalog []policy.Tool, window time.Duration, now time.Time) (h policy.TokenHealth, ok bool) {
+func checkToken(ctx context.Context, r TokenReader, catalog []policy.Tool, window time.Duration, now time.Time) (h TokenHealth, ok bool) {
 	at, err := r.AccessToken(ctx)
 	if err != nil {
-		return policy.TokenHealth{
-			Status:   policy.TokenFailed,
+		return TokenHealth{
+			Status:   TokenFailed,
 			Problems: []string{"GET /v2/access-token: " + err.Error()},
 		}, false
 	}
-	h = policy.TokenHealth{UUID: at.UUID, Scopes: slices.Sorted(slices.Values(at.Scopes))}
+	h = TokenHealth{UUID: at.UUID, Scopes: slices.Sorted(slices.Values(at.Scopes))}
 	if at.ExpiresAt != nil {
 		h.ExpiresAt = at.ExpiresAt.UTC()
 		if h.ExpiresAt.Sub(now) < window {
@@ -76,9 +76,9 @@ func checkToken(ctx context.Context, r TokenReader, catalog []policy.Tool, windo
 	}
 	slices.Sort(h.Organizations)
 
-	h.Status = policy.TokenOK
+	h.Status = TokenOK
 	if len(h.Problems) > 0 {
-		h.Status = policy.TokenDegraded
+		h.Status = TokenDegraded
 	}
 	return h, true
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/kitegate/kitegate/internal/dynamotest"
 	"github.com/kitegate/kitegate/internal/mcpserver"
 	"github.com/kitegate/kitegate/internal/policy"
+	"github.com/kitegate/kitegate/internal/policy/policystore"
 	"github.com/kitegate/kitegate/internal/ratelimit"
 )
 
@@ -140,10 +141,10 @@ func TestDynamoDBStoppedMidRun(t *testing.T) {
 	clk := newClock()
 	s := start(t, stackConfig{
 		policy: func(p policy.Policy) mcpserver.PolicySource {
-			if _, err := policy.NewDynamoDB(admin, tbl.Policy).Apply(t.Context(), p, "test"); err != nil {
+			if _, err := policystore.NewDynamoDB(admin, tbl.Policy).Apply(t.Context(), p, "test"); err != nil {
 				t.Fatal(err)
 			}
-			return policy.NewCache(policy.NewDynamoDB(db, tbl.Policy), ttl, clk.now)
+			return policy.NewCache(policystore.NewDynamoDB(db, tbl.Policy), ttl, clk.now)
 		},
 		audit:   writer,
 		limiter: ratelimit.NewDynamoDB(db, tbl.RateLimit, ratelimit.Limits{TokenPerMinute: 1000, OrgPerMinute: 1000, CallerPerMinute: 1000}, nil),

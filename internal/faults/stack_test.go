@@ -17,9 +17,11 @@ import (
 	"github.com/kitegate/kitegate/internal/audit"
 	"github.com/kitegate/kitegate/internal/buildkite"
 	"github.com/kitegate/kitegate/internal/buildkitetest"
+	"github.com/kitegate/kitegate/internal/discovery"
 	"github.com/kitegate/kitegate/internal/identity"
 	"github.com/kitegate/kitegate/internal/mcpserver"
 	"github.com/kitegate/kitegate/internal/policy"
+	"github.com/kitegate/kitegate/internal/policy/policystore"
 	"github.com/kitegate/kitegate/internal/secrets"
 	"github.com/kitegate/kitegate/internal/tools"
 )
@@ -120,12 +122,8 @@ func seedPolicy(t testing.TB, catalog *tools.Catalog) policy.Policy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var cat []policy.Tool
-	for _, tl := range catalog.Tools() {
-		s := tl.Spec()
-		cat = append(cat, policy.Tool{Name: s.Name, Hash: tl.Hash(), Class: policy.Class(s.Kind), Scopes: s.Scopes})
-	}
-	return policy.Reconcile(p, cat, policy.StatePendingReview)
+	p, _ = discovery.Reconcile(p, discovery.Catalog(catalog), discovery.PendingReview, time.Now())
+	return p
 }
 
 // start runs the real handler on a loopback listener and connects the MCP
@@ -157,7 +155,7 @@ func start(t *testing.T, cfg stackConfig) *stack {
 	if cfg.policy != nil {
 		src = cfg.policy(seed)
 	} else {
-		store, err := policy.NewEmbedded(filepath.Join(t.TempDir(), "state"), func() (policy.Policy, error) { return seed, nil })
+		store, err := policystore.NewEmbedded(filepath.Join(t.TempDir(), "state"), func() (policy.Policy, error) { return seed, nil })
 		if err != nil {
 			t.Fatal(err)
 		}

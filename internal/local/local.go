@@ -20,6 +20,7 @@ import (
 	"github.com/kitegate/kitegate/internal/discovery"
 	"github.com/kitegate/kitegate/internal/egress"
 	"github.com/kitegate/kitegate/internal/policy"
+	"github.com/kitegate/kitegate/internal/policy/policystore"
 	"github.com/kitegate/kitegate/internal/standalone"
 )
 
@@ -39,14 +40,17 @@ func (Env) PolicyStore(ctx context.Context, o standalone.StoreOptions) (policy.S
 	if err != nil {
 		return nil, err
 	}
-	if len(o.Catalog) == 0 {
+	if o.Catalog == nil {
 		return store, nil
 	}
 	cls, err := discovery.ParseClassification(o.Classification)
 	if err != nil {
 		return nil, err
 	}
-	cfg := discovery.Config{Store: store, Catalog: o.Catalog, Classification: cls, Actor: "kitegate-start", Logger: o.Logger}
+	cfg := discovery.Config{
+		Store: store, Status: discovery.NewFileStatus(o.Dir), Catalog: discovery.Catalog(o.Catalog),
+		Classification: cls, Actor: "kitegate-start", Logger: o.Logger,
+	}
 	if o.Token != nil {
 		cfg.Token = o.Token
 	}
@@ -62,14 +66,14 @@ func (Env) PolicyStore(ctx context.Context, o standalone.StoreOptions) (policy.S
 
 // Open opens the policy store in dir. An empty store is seeded from file,
 // or from the policy built into the binary when file is empty.
-func Open(dir, file string) (*policy.Embedded, error) {
+func Open(dir, file string) (*policystore.Embedded, error) {
 	seed := func() (policy.Policy, error) {
 		if file != "" {
 			return policy.LoadFile(file)
 		}
 		return policy.ParseFile(infra.DefaultPolicy)
 	}
-	store, err := policy.NewEmbedded(filepath.Clean(dir), seed)
+	store, err := policystore.NewEmbedded(filepath.Clean(dir), seed)
 	if err != nil {
 		return nil, fmt.Errorf("policy store: %w", err)
 	}

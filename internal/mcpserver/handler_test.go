@@ -26,9 +26,11 @@ import (
 	"github.com/kitegate/kitegate/internal/audit"
 	"github.com/kitegate/kitegate/internal/buildkite"
 	"github.com/kitegate/kitegate/internal/buildkitetest"
+	"github.com/kitegate/kitegate/internal/discovery"
 	"github.com/kitegate/kitegate/internal/identity"
 	"github.com/kitegate/kitegate/internal/mcpserver"
 	"github.com/kitegate/kitegate/internal/policy"
+	"github.com/kitegate/kitegate/internal/policy/policystore"
 	"github.com/kitegate/kitegate/internal/secrets"
 	"github.com/kitegate/kitegate/internal/serve"
 	"github.com/kitegate/kitegate/internal/tools"
@@ -72,7 +74,7 @@ type stack struct {
 	url       string
 	handler   http.Handler
 	sim       *buildkitetest.Server
-	store     *policy.Embedded
+	store     *policystore.Embedded
 	auditPath string
 	logs      *syncBuffer
 }
@@ -107,13 +109,11 @@ func newStack(t testing.TB, mutate func(*stack, *mcpserver.Config), simOpts ...b
 	if err != nil {
 		t.Fatal(err)
 	}
-	var cat []policy.Tool
-	for _, tl := range catalog.Tools() {
-		cat = append(cat, policy.Tool{Name: tl.Name(), Hash: tl.Hash(), Class: policy.Class(tl.Spec().Kind), Scopes: tl.Spec().Scopes})
-	}
-	s.store, err = policy.NewEmbedded(filepath.Join(dir, "state"), func() (policy.Policy, error) {
+	cat := discovery.Catalog(catalog)
+	s.store, err = policystore.NewEmbedded(filepath.Join(dir, "state"), func() (policy.Policy, error) {
 		p, err := policy.ParseFile([]byte(testPolicy))
-		return policy.Reconcile(p, cat, policy.StatePendingReview), err
+		p, _ = discovery.Reconcile(p, cat, discovery.PendingReview, time.Now())
+		return p, err
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,8 @@
 package policy
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -207,8 +209,8 @@ type Subject struct {
 	ClientID string
 }
 
-// clone returns a deep copy of p, so that neither copy can change the other.
-func (p Policy) clone() Policy {
+// Clone returns a deep copy of p, so that neither copy can change the other.
+func (p Policy) Clone() Policy {
 	out := Policy{Version: p.Version, Settings: p.Settings, Clients: maps.Clone(p.Clients)}
 	if p.Tools != nil {
 		out.Tools = make(map[string]Tool, len(p.Tools))
@@ -380,3 +382,19 @@ func sortedKeys[V any](m map[string]V) []string {
 	slices.Sort(keys)
 	return keys
 }
+
+// Store loads and saves the policy. The stores are in policystore.
+type Store interface {
+	// Load returns the current policy. An empty store returns a Policy with
+	// Version 0, which denies every call.
+	Load(ctx context.Context) (Policy, error)
+	// Apply stores p if the current version equals p.Version and bumps the
+	// version (optimistic concurrency); it returns ErrConflict otherwise.
+	// p must pass NewSnapshot. Tools whose state, definition or note
+	// changed are stamped with actor and the time. Apply returns the policy
+	// as stored.
+	Apply(ctx context.Context, p Policy, actor string) (Policy, error)
+}
+
+// ErrConflict is returned by Apply when the policy changed since it was loaded.
+var ErrConflict = errors.New("policy changed since it was loaded")

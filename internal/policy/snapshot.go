@@ -77,7 +77,7 @@ func NewSnapshot(p Policy) (*Snapshot, error) {
 	if errs := p.validate(); len(errs) > 0 {
 		return nil, fmt.Errorf("policy version %d: %w", p.Version, errors.Join(errs...))
 	}
-	p = p.clone()
+	p = p.Clone()
 	s := &Snapshot{
 		policy:     p,
 		tools:      make(map[string]toolEntry, len(p.Tools)),
@@ -211,7 +211,7 @@ func (s *Snapshot) Policy() Policy {
 	if s == nil {
 		return Policy{}
 	}
-	return s.policy.clone()
+	return s.policy.Clone()
 }
 
 // profileSet is a bitset over Snapshot.profiles.

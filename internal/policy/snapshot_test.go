@@ -273,7 +273,7 @@ func TestAllowedMatchesDecide(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s := mustSnapshot(t, Reconcile(p, testCatalog(), p.Settings.DefaultState))
+		s := mustSnapshot(t, withCatalog(p, StatePendingReview))
 		checkAllowedMatchesDecide(t, s, []Subject{
 			{}, {ID: "u"}, {ID: "u", Groups: []string{"platform-oncall"}}, {Groups: []string{"platform-oncall"}},
 			{Groups: []string{"engineering"}},
@@ -449,7 +449,7 @@ func BenchmarkDecide(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	s := mustSnapshot(b, Reconcile(p, testCatalog(), p.Settings.DefaultState))
+	s := mustSnapshot(b, withCatalog(p, StatePendingReview))
 	cases := []struct {
 		name string
 		sub  Subject
@@ -475,7 +475,7 @@ func BenchmarkAllowed(b *testing.B) {
 		b.Fatal(err)
 	}
 	p.Tools = nil // approve the whole catalog for a realistic tools/list
-	s := mustSnapshot(b, Reconcile(p, testCatalog(), StateApproved))
+	s := mustSnapshot(b, withCatalog(p, StateApproved))
 	sub := Subject{ID: "u1", Groups: []string{"engineering", "platform-oncall"}}
 	b.ReportAllocs()
 	for b.Loop() {

@@ -17,9 +17,11 @@ import (
 	"github.com/kitegate/kitegate/internal/audit"
 	"github.com/kitegate/kitegate/internal/buildkite"
 	"github.com/kitegate/kitegate/internal/buildkitetest"
+	"github.com/kitegate/kitegate/internal/discovery"
 	"github.com/kitegate/kitegate/internal/identity"
 	"github.com/kitegate/kitegate/internal/mcpserver"
 	"github.com/kitegate/kitegate/internal/policy"
+	"github.com/kitegate/kitegate/internal/policy/policystore"
 	"github.com/kitegate/kitegate/internal/secrets"
 	"github.com/kitegate/kitegate/internal/secrets/secretstest"
 	"github.com/kitegate/kitegate/internal/tools"
@@ -125,13 +127,11 @@ func rotationDuringTraffic(t *testing.T, ttl time.Duration) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var cat []policy.Tool
-	for _, tl := range catalog.Tools() {
-		cat = append(cat, policy.Tool{Name: tl.Name(), Hash: tl.Hash(), Class: policy.Class(tl.Spec().Kind), Scopes: tl.Spec().Scopes})
-	}
-	store, err := policy.NewEmbedded(filepath.Join(t.TempDir(), "state"), func() (policy.Policy, error) {
+	cat := discovery.Catalog(catalog)
+	store, err := policystore.NewEmbedded(filepath.Join(t.TempDir(), "state"), func() (policy.Policy, error) {
 		p, err := policy.ParseFile([]byte(trafficPolicy))
-		return policy.Reconcile(p, cat, policy.StatePendingReview), err
+		p, _ = discovery.Reconcile(p, cat, discovery.PendingReview, time.Now())
+		return p, err
 	})
 	if err != nil {
 		t.Fatal(err)

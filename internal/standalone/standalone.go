@@ -19,6 +19,7 @@ import (
 	"github.com/kitegate/kitegate/internal/buildkite"
 	"github.com/kitegate/kitegate/internal/egress"
 	"github.com/kitegate/kitegate/internal/policy"
+	"github.com/kitegate/kitegate/internal/tools"
 )
 
 // ErrNotBuilt is returned when the binary was built without local mode.
@@ -33,8 +34,8 @@ type StoreOptions struct {
 	File string
 	// Catalog is this build's tool catalog: the discovery pass run at open
 	// brings the store in line with it, as the discovery function does in
-	// AWS.
-	Catalog []policy.Tool
+	// AWS. Nil opens the store as it is.
+	Catalog *tools.Catalog
 	// Classification gives new tools their first state (discovery's
 	// KITEGATE_DEFAULT_CLASSIFICATION); empty means the policy's default_state.
 	Classification string
@@ -47,7 +48,7 @@ type StoreOptions struct {
 // Env is what stands in for AWS and Buildkite off Lambda.
 type Env interface {
 	// PolicyStore opens the local policy store and runs one discovery
-	// pass on it. The store also keeps discovery's status records.
+	// pass on it (discovery's status records go to status.json beside it).
 	PolicyStore(ctx context.Context, o StoreOptions) (policy.Store, error)
 	// Buildkite serves the bundled Buildkite simulator on 127.0.0.1 until
 	// ctx is done and returns its base URL, the token it accepts, and the

@@ -24,6 +24,7 @@ const (
 	PolicyToolPrefix    = "TOOL#"
 	PolicyToolsetPrefix = "TOOLSET#"
 	PolicyProfilePrefix = "PROFILE#"
+	PolicyClientPrefix  = "CLIENT#"
 	PolicyVersion       = "version"    // the version item's counter
 	PolicyChangedBy     = "changed_by" // who made an item's last change
 	PolicyChangedAt     = "changed_at" // and when

@@ -30,6 +30,7 @@ import (
 	"github.com/kitegate/kitegate/internal/buildkitetest"
 	"github.com/kitegate/kitegate/internal/discovery"
 	"github.com/kitegate/kitegate/internal/policy"
+	"github.com/kitegate/kitegate/internal/policy/policystore"
 	"github.com/kitegate/kitegate/internal/secrets"
 	"github.com/kitegate/kitegate/internal/secrets/secretstest"
 	"github.com/kitegate/kitegate/internal/tables"
@@ -93,8 +94,8 @@ func (s *Stack) CreateTables(ctx context.Context, endpoint string) error {
 	if err != nil {
 		return err
 	}
-	store := policy.NewDynamoDB(s.db, s.Tables.Policy)
-	if _, err := store.Apply(ctx, policy.Reconcile(p, discovery.Catalog(catalog), p.Settings.DefaultState), "mcpenv"); err != nil {
+	p, _ = discovery.Reconcile(p, discovery.Catalog(catalog), "", time.Now())
+	if _, err := policystore.NewDynamoDB(s.db, s.Tables.Policy).Apply(ctx, p, "mcpenv"); err != nil {
 		return fmt.Errorf("mcpenv: seed policy: %w", err)
 	}
 	return nil

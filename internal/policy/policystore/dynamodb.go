@@ -1,11 +1,14 @@
-package policy
+package policystore
 
 import (
+	"github.com/kitegate/kitegate/internal/policy"
+
 	"context"
 	"errors"
 	"fmt"
 	"maps"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,8 +24,6 @@ import (
 type DynamoAPI interface {
 	Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
 	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
-	// PutItem writes the status items (SaveStatus); nothing else calls it.
-	PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
 }
 
 var _ DynamoAPI = (*dynamodb.Client)(nil)
@@ -39,7 +40,7 @@ type DynamoDB struct {
 	now    func() time.Time
 }
 
-var _ Store = (*DynamoDB)(nil)
+var _ policy.Store = (*DynamoDB)(nil)
 
 // NewDynamoDB returns the store over the policy table named table.
 func NewDynamoDB(client DynamoAPI, table string) *DynamoDB {
@@ -68,23 +69,23 @@ type (
 		ChangedAt string `dynamodbav:"changed_at,omitempty"`
 	}
 	settingsItem struct {
-		ServerDisabled bool   `dynamodbav:"server_disabled"`
-		DisabledReason string `dynamodbav:"disabled_reason,omitempty"`
-		DefaultState   State  `dynamodbav:"default_state,omitempty"`
+		ServerDisabled bool         `dynamodbav:"server_disabled"`
+		DisabledReason string       `dynamodbav:"disabled_reason,omitempty"`
+		DefaultState   policy.State `dynamodbav:"default_state,omitempty"`
 	}
 	toolItem struct {
-		State          State       `dynamodbav:"state"`
-		Hash           string      `dynamodbav:"hash,omitempty"`
-		Digest         *digestItem `dynamodbav:"digest,omitempty"`
-		Class          Class       `dynamodbav:"class,omitempty"`
-		Scopes         []string    `dynamodbav:"scopes,omitempty"`
-		ResumeState    State       `dynamodbav:"resume_state,omitempty"`
-		ApprovedHash   string      `dynamodbav:"approved_hash,omitempty"`
-		ApprovedDigest *digestItem `dynamodbav:"approved_digest,omitempty"`
-		Change         *changeItem `dynamodbav:"change,omitempty"`
-		Note           string      `dynamodbav:"note,omitempty"`
-		ChangedBy      string      `dynamodbav:"changed_by,omitempty"`
-		ChangedAt      string      `dynamodbav:"changed_at,omitempty"`
+		State          policy.State `dynamodbav:"state"`
+		Hash           string       `dynamodbav:"hash,omitempty"`
+		Digest         *digestItem  `dynamodbav:"digest,omitempty"`
+		Class          policy.Class `dynamodbav:"class,omitempty"`
+		Scopes         []string     `dynamodbav:"scopes,omitempty"`
+		ResumeState    policy.State `dynamodbav:"resume_state,omitempty"`
+		ApprovedHash   string       `dynamodbav:"approved_hash,omitempty"`
+		ApprovedDigest *digestItem  `dynamodbav:"approved_digest,omitempty"`
+		Change         *changeItem  `dynamodbav:"change,omitempty"`
+		Note           string       `dynamodbav:"note,omitempty"`
+		ChangedBy      string       `dynamodbav:"changed_by,omitempty"`
+		ChangedAt      string       `dynamodbav:"changed_at,omitempty"`
 	}
 	// digestItem is a Digest as a map (M) of short digests.
 	digestItem struct {
@@ -122,10 +123,10 @@ type (
 
 // Load implements Store: one strongly consistent Query of the partition
 // (more pages only past 1 MB of policy).
-func (d *DynamoDB) Load(ctx context.Context) (Policy, error) {
+func (d *DynamoDB) Load(ctx context.Context) (policy.Policy, error) {
 	items, err := d.query(ctx)
 	if err != nil {
-		return Policy{}, err
+		return policy.Policy{}, err
 	}
 	return decodePolicy(items)
 }
@@ -158,8 +159,8 @@ func (d *DynamoDB) query(ctx context.Context) (map[string]map[string]types.Attri
 	}
 }
 
-func decodePolicy(items map[string]map[string]types.AttributeValue) (Policy, error) {
-	var p Policy
+func decodePolicy(items map[string]map[string]types.AttributeValue) (policy.Policy, error) {
+	var p policy.Policy
 	var errs []error
 	for sk, it := range items {
 		var err error
@@ -172,7 +173,7 @@ func decodePolicy(items map[string]map[string]types.AttributeValue) (Policy, err
 		case skSettings:
 			var s settingsItem
 			if err = attributevalue.UnmarshalMap(it, &s); err == nil {
-				p.Settings = Settings(s)
+				p.Settings = policy.Settings(s)
 			}
 		case skToolPrefix:
 			var t toolItem
@@ -180,9 +181,9 @@ func decodePolicy(items map[string]map[string]types.AttributeValue) (Policy, err
 				var at time.Time
 				at, err = stampTime(t.ChangedAt)
 				if p.Tools == nil {
-					p.Tools = map[string]Tool{}
+					p.Tools = map[string]policy.Tool{}
 				}
-				tool := Tool{
+				tool := policy.Tool{
 					Name: name, Hash: t.Hash, Digest: t.Digest.digest(), Class: t.Class, Scopes: t.Scopes,
 					State: t.State, ResumeState: t.ResumeState, ApprovedHash: t.ApprovedHash, ApprovedDigest: t.ApprovedDigest.digest(),
 					ChangedBy: t.ChangedBy, ChangedAt: at, Note: t.Note,
@@ -196,17 +197,17 @@ func decodePolicy(items map[string]map[string]types.AttributeValue) (Policy, err
 			var ts toolsetItem
 			if err = attributevalue.UnmarshalMap(it, &ts); err == nil {
 				if p.Toolsets == nil {
-					p.Toolsets = map[string]Toolset{}
+					p.Toolsets = map[string]policy.Toolset{}
 				}
-				p.Toolsets[name] = Toolset{Name: name, Tools: ts.Tools}
+				p.Toolsets[name] = policy.Toolset{Name: name, Tools: ts.Tools}
 			}
 		case skProfilePrefix:
 			var pr profileItem
 			if err = attributevalue.UnmarshalMap(it, &pr); err == nil {
 				if p.Profiles == nil {
-					p.Profiles = map[string]Profile{}
+					p.Profiles = map[string]policy.Profile{}
 				}
-				p.Profiles[name] = Profile{Name: name, Toolsets: pr.Toolsets, Users: pr.Users, Groups: pr.Groups, Disabled: pr.Disabled, CallsPerMinute: pr.CallsPerMinute}
+				p.Profiles[name] = policy.Profile{Name: name, Toolsets: pr.Toolsets, Users: pr.Users, Groups: pr.Groups, Disabled: pr.Disabled, CallsPerMinute: pr.CallsPerMinute}
 			}
 		case skClientPrefix:
 			var c clientItem
@@ -214,9 +215,9 @@ func decodePolicy(items map[string]map[string]types.AttributeValue) (Policy, err
 				var at time.Time
 				at, err = stampTime(c.ChangedAt)
 				if p.Clients == nil {
-					p.Clients = map[string]Client{}
+					p.Clients = map[string]policy.Client{}
 				}
-				p.Clients[name] = Client{Name: c.Name, Disabled: c.Disabled, Note: c.Note, ChangedBy: c.ChangedBy, ChangedAt: at}
+				p.Clients[name] = policy.Client{Name: c.Name, Disabled: c.Disabled, Note: c.Note, ChangedBy: c.ChangedBy, ChangedAt: at}
 			}
 		default:
 			err = errors.New("unknown kind of item")
@@ -228,7 +229,7 @@ func decodePolicy(items map[string]map[string]types.AttributeValue) (Policy, err
 	if len(errs) > 0 {
 		// An unreadable item denies everything rather than being skipped:
 		// skipping a disabled tool's item could grant what it revoked.
-		return Policy{}, errors.Join(errs...)
+		return policy.Policy{}, errors.Join(errs...)
 	}
 	return p, nil
 }
@@ -256,35 +257,35 @@ func splitSK(sk string) (name, kind string) {
 // differs from the stored policy in one transaction (at most 99 changed
 // items per Apply: DynamoDB's transaction limit). Each written item records
 // changed_by and changed_at.
-func (d *DynamoDB) Apply(ctx context.Context, p Policy, actor string) (Policy, error) {
-	if _, err := NewSnapshot(p); err != nil {
-		return Policy{}, fmt.Errorf("apply: %w", err)
+func (d *DynamoDB) Apply(ctx context.Context, p policy.Policy, actor string) (policy.Policy, error) {
+	if _, err := policy.NewSnapshot(p); err != nil {
+		return policy.Policy{}, fmt.Errorf("apply: %w", err)
 	}
 	items, err := d.query(ctx)
 	if err != nil {
-		return Policy{}, err
+		return policy.Policy{}, err
 	}
 	cur, err := decodePolicy(items)
 	if err != nil {
-		return Policy{}, err
+		return policy.Policy{}, err
 	}
 	if cur.Version != p.Version {
-		return Policy{}, fmt.Errorf("apply version %d over version %d: %w", p.Version, cur.Version, ErrConflict)
+		return policy.Policy{}, fmt.Errorf("apply version %d over version %d: %w", p.Version, cur.Version, policy.ErrConflict)
 	}
 	now := d.now().UTC()
-	next := stamp(cur, p.clone(), actor, now)
+	next := stamp(cur, p.Clone(), actor, now)
 	next.Version = cur.Version + 1
 
 	want, err := encodePolicy(next)
 	if err != nil {
-		return Policy{}, err
+		return policy.Policy{}, err
 	}
 	stampAttrs := map[string]types.AttributeValue{
 		tables.PolicyChangedBy: &types.AttributeValueMemberS{Value: actor},
 		tables.PolicyChangedAt: &types.AttributeValueMemberS{Value: now.Format(time.RFC3339Nano)},
 	}
 	var writes []types.TransactWriteItem
-	for _, sk := range sortedKeys(want) {
+	for _, sk := range slices.Sorted(maps.Keys(want)) {
 		item := want[sk]
 		if sk == skVersion {
 			continue
@@ -297,13 +298,13 @@ func (d *DynamoDB) Apply(ctx context.Context, p Policy, actor string) (Policy, e
 		}
 		writes = append(writes, types.TransactWriteItem{Put: &types.Put{TableName: aws.String(d.table), Item: item}})
 	}
-	for _, sk := range sortedKeys(items) {
+	for _, sk := range slices.Sorted(maps.Keys(items)) {
 		if _, keep := want[sk]; !keep && sk != skVersion {
 			writes = append(writes, types.TransactWriteItem{Delete: &types.Delete{TableName: aws.String(d.table), Key: policyKey(sk)}})
 		}
 	}
 	if len(writes)+1 > maxTransactItems {
-		return Policy{}, fmt.Errorf("apply: %d items changed, more than the %d one transaction can hold; apply the change in parts", len(writes), maxTransactItems-1)
+		return policy.Policy{}, fmt.Errorf("apply: %d items changed, more than the %d one transaction can hold; apply the change in parts", len(writes), maxTransactItems-1)
 	}
 	version := want[skVersion]
 	maps.Copy(version, stampAttrs)
@@ -324,35 +325,35 @@ func (d *DynamoDB) Apply(ctx context.Context, p Policy, actor string) (Policy, e
 		if errors.As(err, &tce) {
 			for _, r := range tce.CancellationReasons {
 				if c := aws.ToString(r.Code); c == "ConditionalCheckFailed" || c == "TransactionConflict" {
-					return Policy{}, fmt.Errorf("apply version %d: another change landed first: %w", p.Version, ErrConflict)
+					return policy.Policy{}, fmt.Errorf("apply version %d: another change landed first: %w", p.Version, policy.ErrConflict)
 				}
 			}
 		}
 		var tcf *types.TransactionConflictException
 		if errors.As(err, &tcf) {
-			return Policy{}, fmt.Errorf("apply version %d: another change is in progress: %w", p.Version, ErrConflict)
+			return policy.Policy{}, fmt.Errorf("apply version %d: another change is in progress: %w", p.Version, policy.ErrConflict)
 		}
-		return Policy{}, fmt.Errorf("policy table %s: apply: %w", d.table, err)
+		return policy.Policy{}, fmt.Errorf("policy table %s: apply: %w", d.table, err)
 	}
-	return next.clone(), nil
+	return next.Clone(), nil
 }
 
-func newDigestItem(d Digest) *digestItem {
-	if d == (Digest{}) {
+func newDigestItem(d policy.Digest) *digestItem {
+	if d == (policy.Digest{}) {
 		return nil
 	}
 	it := digestItem(d)
 	return &it
 }
 
-func (it *digestItem) digest() Digest {
+func (it *digestItem) digest() policy.Digest {
 	if it == nil {
-		return Digest{}
+		return policy.Digest{}
 	}
-	return Digest(*it)
+	return policy.Digest(*it)
 }
 
-func newChangeItem(c Change) *changeItem {
+func newChangeItem(c policy.Change) *changeItem {
 	if c.FromHash == "" && c.ToHash == "" && len(c.Parts) == 0 && c.At.IsZero() {
 		return nil
 	}
@@ -363,12 +364,12 @@ func newChangeItem(c Change) *changeItem {
 	return it
 }
 
-func (it *changeItem) change() (Change, error) {
-	c := Change{FromHash: it.FromHash, ToHash: it.ToHash, Parts: it.Parts}
+func (it *changeItem) change() (policy.Change, error) {
+	c := policy.Change{FromHash: it.FromHash, ToHash: it.ToHash, Parts: it.Parts}
 	if it.At != "" {
 		at, err := time.Parse(time.RFC3339Nano, it.At)
 		if err != nil {
-			return Change{}, fmt.Errorf("change.at: %w", err)
+			return policy.Change{}, fmt.Errorf("change.at: %w", err)
 		}
 		c.At = at.UTC()
 	}
@@ -384,7 +385,7 @@ func policyKey(sk string) map[string]types.AttributeValue {
 
 // encodePolicy returns p's items by sort key, keys included; toolsets,
 // profiles and settings without their changed_by/changed_at stamps.
-func encodePolicy(p Policy) (map[string]map[string]types.AttributeValue, error) {
+func encodePolicy(p policy.Policy) (map[string]map[string]types.AttributeValue, error) {
 	out := map[string]map[string]types.AttributeValue{}
 	var errs []error
 	put := func(sk string, v any) {

@@ -76,71 +76,35 @@ func testCatalog() []Tool {
 	return out
 }
 
-func TestReconcile(t *testing.T) {
-	p := Policy{
-		Version: 3,
-		Tools: map[string]Tool{
-			"get_build":    {Name: "get_build", State: StateApproved, Hash: "old", ChangedBy: "alice", Note: "ok"},
-			"create_build": {Name: "create_build", State: StateDisabled},
-			"list_agents":  {Name: "list_agents", State: StateRemoved, Note: "was gone"},
-			"gone_tool":    {Name: "gone_tool", State: StateApproved, Class: ClassRead},
-			"dead_tool":    {Name: "dead_tool", State: StateRemoved},
-		},
-		Settings: Settings{DefaultState: StateApproved},
+// withCatalog gives p the test catalog: each tool's hash, class and
+// scopes, and the tools p lacks in state def (a sensitive one pending
+// review). It stands in for discovery's reconciliation, which this package
+// cannot import, in the tests of Decide over a whole catalog.
+func withCatalog(p Policy, def State) Policy {
+	p = p.Clone()
+	if p.Tools == nil {
+		p.Tools = map[string]Tool{}
 	}
-	catalog := []Tool{
-		{Name: "get_build", Hash: "h1", Class: ClassRead, Scopes: []string{"read_builds"}},
-		{Name: "create_build", Hash: "h2", Class: ClassWrite, Scopes: []string{"write_builds"}},
-		{Name: "list_agents", Hash: "h3", Class: ClassRead, Scopes: []string{"read_agents"}},
-		{Name: "new_tool", Hash: "h4", Class: ClassDestructive},
-	}
-	want := Policy{
-		Version: 3,
-		Tools: map[string]Tool{
-			"get_build":    {Name: "get_build", State: StateApproved, Hash: "h1", Class: ClassRead, Scopes: []string{"read_builds"}, ChangedBy: "alice", Note: "ok"},
-			"create_build": {Name: "create_build", State: StateDisabled, Hash: "h2", Class: ClassWrite, Scopes: []string{"write_builds"}},
-			"list_agents":  {Name: "list_agents", State: StatePendingReview, Hash: "h3", Class: ClassRead, Scopes: []string{"read_agents"}, Note: "was gone"},
-			"new_tool":     {Name: "new_tool", State: StatePendingReview, Hash: "h4", Class: ClassDestructive},
-			"gone_tool":    {Name: "gone_tool", State: StateRemoved, Class: ClassRead},
-			"dead_tool":    {Name: "dead_tool", State: StateRemoved},
-		},
-		Settings: Settings{DefaultState: StateApproved},
-	}
-	before := p.clone()
-	got := Reconcile(p, catalog, "")
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("Reconcile mismatch (-want +got):\n%s", diff)
-	}
-	if diff := cmp.Diff(before, p); diff != "" {
-		t.Errorf("Reconcile changed its input (-want +got):\n%s", diff)
-	}
-	if diff := cmp.Diff(got, Reconcile(got, catalog, "")); diff != "" {
-		t.Errorf("Reconcile is not idempotent (-first +second):\n%s", diff)
-	}
-
-	for _, tt := range []struct {
-		def  State
-		want State
-	}{
-		{StateApproved, StateApproved},
-		{StateDisabled, StateDisabled},
-		{"", StatePendingReview},
-		{StateRemoved, StatePendingReview},
-		{StateUnavailable, StatePendingReview},
-		{"bogus", StatePendingReview},
-	} {
-		if got := Reconcile(Policy{}, catalog, tt.def).Tools["new_tool"].State; got != tt.want {
-			t.Errorf("Reconcile with default %q: new tool state %q, want %q", tt.def, got, tt.want)
+	for _, c := range testCatalog() {
+		t, ok := p.Tools[c.Name]
+		if !ok {
+			t = Tool{Name: c.Name, State: def}
+			if c.Class == ClassSensitive {
+				t.State = StatePendingReview
+			}
 		}
+		t.Hash, t.Class, t.Scopes = c.Hash, c.Class, c.Scopes
+		p.Tools[c.Name] = t
 	}
+	return p
 }
 
-func TestReconcileInfraPolicy(t *testing.T) {
+func TestInfraPolicy(t *testing.T) {
 	p, err := LoadFile("../../infra/policy.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := mustSnapshot(t, Reconcile(p, testCatalog(), p.Settings.DefaultState))
+	s := mustSnapshot(t, withCatalog(p, StatePendingReview))
 	// The example policy approves every read tool of the catalog for
 	// everyone, and no write or sensitive one.
 	var wantRead []string
@@ -196,26 +160,5 @@ func TestReconcileInfraPolicy(t *testing.T) {
 	}
 	if pr, _ := s2.Profile("builds-operator"); pr.CallsPerMinute != 30 {
 		t.Errorf("builds-operator calls_per_minute = %d, want 30", pr.CallsPerMinute)
-	}
-}
-
-func TestReconcileNeverApprovesSensitiveTools(t *testing.T) {
-	catalog := []Tool{{Name: "get_job_env", Class: ClassSensitive, Scopes: []string{"read_job_env"}}}
-	for _, def := range []State{StateApproved, StatePendingReview, StateDisabled} {
-		got := Reconcile(Policy{}, catalog, def).Tools["get_job_env"].State
-		if got != StatePendingReview {
-			t.Errorf("default %s: sensitive tool starts %s, want pending_review", def, got)
-		}
-	}
-	p := Policy{Tools: map[string]Tool{"get_job_env": {Name: "get_job_env", State: StateApproved}}}
-	if got := Reconcile(p, catalog, StatePendingReview).Tools["get_job_env"].State; got != StateApproved {
-		t.Errorf("an admin's approval of a sensitive tool was overwritten: %s", got)
-	}
-	snap, err := NewSnapshot(Reconcile(p, catalog, StatePendingReview))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ts, _ := snap.Toolset(ToolsetReadOnly); len(ts.Tools) != 0 {
-		t.Errorf("read-only toolset holds a sensitive tool: %v", ts.Tools)
 	}
 }

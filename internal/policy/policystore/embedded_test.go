@@ -1,8 +1,9 @@
-package policy
+package policystore
 
 import (
 	"context"
 	"errors"
+	"github.com/kitegate/kitegate/internal/policy"
 	"os"
 	"path/filepath"
 	"sync"
@@ -11,6 +12,37 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 )
+
+// samplePolicy (as internal/policy tests it) has one tool in every state, a read and a write tool
+// approved, and profiles bound in every way a subject can match.
+func samplePolicy() policy.Policy {
+	return policy.Policy{
+		Version: 7,
+		Tools: map[string]policy.Tool{
+			"get_build":     {Name: "get_build", Class: policy.ClassRead, State: policy.StateApproved},
+			"list_builds":   {Name: "list_builds", Class: policy.ClassRead, State: policy.StateApproved},
+			"create_build":  {Name: "create_build", Class: policy.ClassWrite, State: policy.StateApproved},
+			"cancel_build":  {Name: "cancel_build", Class: policy.ClassDestructive, State: policy.StateApproved},
+			"no_class":      {Name: "no_class", State: policy.StateApproved},
+			"get_job_env":   {Name: "get_job_env", Class: policy.ClassRead, State: policy.StatePendingReview},
+			"list_agents":   {Name: "list_agents", Class: policy.ClassRead, State: policy.StateDisabled},
+			"old_tool":      {Name: "old_tool", Class: policy.ClassRead, State: policy.StateRemoved},
+			"list_clusters": {Name: "list_clusters", Class: policy.ClassRead, State: policy.StateUnavailable},
+		},
+		Toolsets: map[string]policy.Toolset{
+			"builds": {Name: "builds", Tools: []string{"create_build", "cancel_build", "get_job_env", "list_agents", "old_tool", "list_clusters", "not_a_tool"}},
+			"empty":  {Name: "empty"},
+		},
+		Profiles: map[string]policy.Profile{
+			"everyone":  {Name: "everyone", Toolsets: []string{policy.ToolsetReadOnly}, Groups: []string{policy.GroupEveryone}},
+			"readers":   {Name: "readers", Toolsets: []string{policy.ToolsetReadOnly}, Groups: []string{"engineering"}},
+			"operators": {Name: "operators", Toolsets: []string{policy.ToolsetReadOnly, "builds"}, Groups: []string{"oncall"}, CallsPerMinute: 30},
+			"admins":    {Name: "admins", Toolsets: []string{policy.ToolsetAllApproved}, Users: []string{"sub-admin", "Root@Example.com"}},
+			"frozen":    {Name: "frozen", Toolsets: []string{policy.ToolsetAllApproved}, Groups: []string{"frozen"}, Users: []string{"sub-frozen"}, Disabled: true},
+			"nothing":   {Name: "nothing", Toolsets: []string{"empty"}, Groups: []string{"nothing"}},
+		},
+	}
+}
 
 func fixedClock(t time.Time) func() time.Time { return func() time.Time { return t } }
 
@@ -28,10 +60,12 @@ func TestEmbeddedRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(Policy{}, empty); diff != "" {
+	if diff := cmp.Diff(policy.Policy{}, empty); diff != "" {
 		t.Errorf("empty store Load mismatch (-want +got):\n%s", diff)
 	}
-	if d := mustSnapshot(t, empty).Decide(Subject{ID: "x"}, "get_build"); d.Allowed {
+	if snap, err := policy.NewSnapshot(empty); err != nil {
+		t.Fatal(err)
+	} else if d := snap.Decide(policy.Subject{ID: "x"}, "get_build"); d.Allowed {
 		t.Errorf("empty policy allows: %+v", d)
 	}
 
@@ -65,9 +99,9 @@ func TestEmbeddedRoundTrip(t *testing.T) {
 	later := now.Add(time.Hour)
 	e.now = fixedClock(later)
 	tool := loaded.Tools["get_job_env"]
-	tool.State = StateApproved
+	tool.State = policy.StateApproved
 	loaded.Tools["get_job_env"] = tool
-	loaded.Profiles["readers"] = Profile{Name: "readers", Toolsets: []string{ToolsetAllApproved}, Groups: []string{"engineering"}}
+	loaded.Profiles["readers"] = policy.Profile{Name: "readers", Toolsets: []string{policy.ToolsetAllApproved}, Groups: []string{"engineering"}}
 	stored, err = e.Apply(ctx, loaded, "bob")
 	if err != nil {
 		t.Fatal(err)
@@ -99,8 +133,8 @@ func TestEmbeddedApplyRejectsInvalid(t *testing.T) {
 	}
 	p := samplePolicy()
 	p.Version = 0
-	p.Profiles["x"] = Profile{Name: "x", Toolsets: []string{"nope"}}
-	if _, err := e.Apply(t.Context(), p, "alice"); err == nil || errors.Is(err, ErrConflict) {
+	p.Profiles["x"] = policy.Profile{Name: "x", Toolsets: []string{"nope"}}
+	if _, err := e.Apply(t.Context(), p, "alice"); err == nil || errors.Is(err, policy.ErrConflict) {
 		t.Fatalf("Apply of an invalid policy: %v, want a validation error", err)
 	}
 	if got, _ := e.Load(t.Context()); got.Version != 0 {
@@ -111,9 +145,9 @@ func TestEmbeddedApplyRejectsInvalid(t *testing.T) {
 func TestEmbeddedSeed(t *testing.T) {
 	dir := t.TempDir()
 	calls := 0
-	seed := func() (Policy, error) {
+	seed := func() (policy.Policy, error) {
 		calls++
-		p, err := LoadFile("../../infra/policy.yaml")
+		p, err := policy.LoadFile("../../infra/policy.yaml")
 		p.Version = 41 // ignored: a seeded store starts at version 1
 		return p, err
 	}
@@ -125,7 +159,7 @@ func TestEmbeddedSeed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Version != 1 || got.Tools["get_build"].State != StateApproved || got.Tools["get_build"].ChangedBy != "seed" {
+	if got.Version != 1 || got.Tools["get_build"].State != policy.StateApproved || got.Tools["get_build"].ChangedBy != "seed" {
 		t.Errorf("seeded policy: version %d, get_build %+v", got.Version, got.Tools["get_build"])
 	}
 
@@ -140,7 +174,7 @@ func TestEmbeddedSeed(t *testing.T) {
 	// A failing seed fails the store and leaves the folder empty.
 	empty := t.TempDir()
 	boom := errors.New("boom")
-	if _, err := NewEmbedded(empty, func() (Policy, error) { return Policy{}, boom }); !errors.Is(err, boom) {
+	if _, err := NewEmbedded(empty, func() (policy.Policy, error) { return policy.Policy{}, boom }); !errors.Is(err, boom) {
 		t.Errorf("NewEmbedded with a failing seed: %v, want %v", err, boom)
 	}
 	if entries, _ := os.ReadDir(empty); len(entries) != 0 {
@@ -157,15 +191,15 @@ func TestEmbeddedSurvivesReopen(t *testing.T) {
 	}
 	p := samplePolicy()
 	p.Version = 0
-	p.Settings = Settings{ServerDisabled: true, DisabledReason: "maintenance", DefaultState: StateApproved}
+	p.Settings = policy.Settings{ServerDisabled: true, DisabledReason: "maintenance", DefaultState: policy.StateApproved}
 	stored, err := e.Apply(ctx, p, "alice")
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	reopened, err := NewEmbedded(dir, func() (Policy, error) {
+	reopened, err := NewEmbedded(dir, func() (policy.Policy, error) {
 		t.Error("seed called for a folder that holds a policy")
-		return Policy{}, nil
+		return policy.Policy{}, nil
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -184,7 +218,7 @@ func TestEmbeddedSurvivesReopen(t *testing.T) {
 
 func TestEmbeddedConflict(t *testing.T) {
 	ctx := t.Context()
-	e, err := NewEmbedded(t.TempDir(), func() (Policy, error) { return samplePolicy(), nil })
+	e, err := NewEmbedded(t.TempDir(), func() (policy.Policy, error) { return samplePolicy(), nil })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,9 +234,9 @@ func TestEmbeddedConflict(t *testing.T) {
 	start := make(chan struct{})
 	for i := range writers {
 		wg.Go(func() {
-			p := base.clone()
+			p := base.Clone()
 			p.Settings.DisabledReason = "writer"
-			p.Profiles["everyone"] = Profile{Name: "everyone", Toolsets: []string{ToolsetReadOnly}, Groups: []string{GroupEveryone}, CallsPerMinute: i + 1}
+			p.Profiles["everyone"] = policy.Profile{Name: "everyone", Toolsets: []string{policy.ToolsetReadOnly}, Groups: []string{policy.GroupEveryone}, CallsPerMinute: i + 1}
 			<-start
 			_, errs[i] = e.Apply(ctx, p, "writer")
 		})
@@ -216,7 +250,7 @@ func TestEmbeddedConflict(t *testing.T) {
 		case err == nil:
 			wins++
 			winner = i
-		case !errors.Is(err, ErrConflict):
+		case !errors.Is(err, policy.ErrConflict):
 			t.Errorf("writer %d: %v, want ErrConflict", i, err)
 		}
 	}
@@ -232,7 +266,7 @@ func TestEmbeddedConflict(t *testing.T) {
 	}
 
 	// A stale writer conflicts; one that reloads succeeds.
-	if _, err := e.Apply(ctx, base, "late"); !errors.Is(err, ErrConflict) {
+	if _, err := e.Apply(ctx, base, "late"); !errors.Is(err, policy.ErrConflict) {
 		t.Errorf("stale Apply: %v, want ErrConflict", err)
 	}
 	if _, err := e.Apply(ctx, got, "late"); err != nil {
@@ -245,14 +279,14 @@ func TestEmbeddedCorruptFile(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "policy.json"), []byte("{not json"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	e, err := NewEmbedded(dir, func() (Policy, error) { return samplePolicy(), nil })
+	e, err := NewEmbedded(dir, func() (policy.Policy, error) { return samplePolicy(), nil })
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.Load(t.Context()); err == nil {
 		t.Error("Load of a corrupt file succeeded")
 	}
-	if _, err := e.Apply(t.Context(), Policy{}, "x"); err == nil {
+	if _, err := e.Apply(t.Context(), policy.Policy{}, "x"); err == nil {
 		t.Error("Apply over a corrupt file succeeded")
 	}
 }
@@ -267,7 +301,7 @@ func TestEmbeddedCanceled(t *testing.T) {
 	if _, err := e.Load(ctx); !errors.Is(err, context.Canceled) {
 		t.Errorf("Load: %v, want context.Canceled", err)
 	}
-	if _, err := e.Apply(ctx, Policy{}, "x"); !errors.Is(err, context.Canceled) {
+	if _, err := e.Apply(ctx, policy.Policy{}, "x"); !errors.Is(err, context.Canceled) {
 		t.Errorf("Apply: %v, want context.Canceled", err)
 	}
 }

@@ -1,6 +1,11 @@
-package policy
+// Package policystore holds the stores of the policy: the DynamoDB policy
+// table (what AWS runs) and Embedded, one JSON file in a folder (local mode
+// and tests).
+package policystore
 
 import (
+	"github.com/kitegate/kitegate/internal/policy"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,22 +18,6 @@ import (
 	"time"
 )
 
-// Store loads and saves the policy.
-type Store interface {
-	// Load returns the current policy. An empty store returns a Policy with
-	// Version 0, which denies every call.
-	Load(ctx context.Context) (Policy, error)
-	// Apply stores p if the current version equals p.Version and bumps the
-	// version (optimistic concurrency); it returns ErrConflict otherwise.
-	// p must pass NewSnapshot. Tools whose state, definition or note
-	// changed are stamped with actor and the time. Apply returns the policy
-	// as stored.
-	Apply(ctx context.Context, p Policy, actor string) (Policy, error)
-}
-
-// ErrConflict is returned by Apply when the policy changed since it was loaded.
-var ErrConflict = errors.New("policy changed since it was loaded")
-
 // Embedded is the local-mode Store: one JSON file in a folder. It is safe
 // for concurrent use within one process (not across processes) and writes
 // atomically (temporary file, fsync, rename), so a crash leaves either the
@@ -40,14 +29,14 @@ type Embedded struct {
 	mu sync.Mutex
 }
 
-var _ Store = (*Embedded)(nil)
+var _ policy.Store = (*Embedded)(nil)
 
 const embeddedFile = "policy.json"
 
 // NewEmbedded opens the store in dir, creating the folder if missing. If
 // the folder holds no policy yet and seed is not nil, the seed's policy is
 // stored as version 1 (the seed's own Version is ignored).
-func NewEmbedded(dir string, seed func() (Policy, error)) (*Embedded, error) {
+func NewEmbedded(dir string, seed func() (policy.Policy, error)) (*Embedded, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("policy store: %w", err)
 	}
@@ -72,9 +61,9 @@ func NewEmbedded(dir string, seed func() (Policy, error)) (*Embedded, error) {
 }
 
 // Load returns the stored policy, or an empty Policy with Version 0.
-func (e *Embedded) Load(ctx context.Context) (Policy, error) {
+func (e *Embedded) Load(ctx context.Context) (policy.Policy, error) {
 	if err := ctx.Err(); err != nil {
-		return Policy{}, err
+		return policy.Policy{}, err
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -82,55 +71,56 @@ func (e *Embedded) Load(ctx context.Context) (Policy, error) {
 }
 
 // Apply implements Store.
-func (e *Embedded) Apply(ctx context.Context, p Policy, actor string) (Policy, error) {
+func (e *Embedded) Apply(ctx context.Context, p policy.Policy, actor string) (policy.Policy, error) {
 	if err := ctx.Err(); err != nil {
-		return Policy{}, err
+		return policy.Policy{}, err
 	}
-	if _, err := NewSnapshot(p); err != nil {
-		return Policy{}, fmt.Errorf("apply: %w", err)
+	if _, err := policy.NewSnapshot(p); err != nil {
+		return policy.Policy{}, fmt.Errorf("apply: %w", err)
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	cur, err := e.read()
 	if err != nil {
-		return Policy{}, err
+		return policy.Policy{}, err
 	}
 	if cur.Version != p.Version {
-		return Policy{}, fmt.Errorf("apply version %d over version %d: %w", p.Version, cur.Version, ErrConflict)
+		return policy.Policy{}, fmt.Errorf("apply version %d over version %d: %w", p.Version, cur.Version, policy.ErrConflict)
 	}
-	next := stamp(cur, p.clone(), actor, e.now().UTC())
+	next := stamp(cur, p.Clone(), actor, e.now().UTC())
 	next.Version = cur.Version + 1
 	if err := e.write(next); err != nil {
-		return Policy{}, err
+		return policy.Policy{}, err
 	}
-	return next.clone(), nil
+	return next.Clone(), nil
 }
 
-func (e *Embedded) read() (Policy, error) {
+func (e *Embedded) read() (policy.Policy, error) {
 	data, err := os.ReadFile(e.path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return Policy{}, nil
+		return policy.Policy{}, nil
 	}
 	if err != nil {
-		return Policy{}, fmt.Errorf("policy store: %w", err)
+		return policy.Policy{}, fmt.Errorf("policy store: %w", err)
 	}
-	var p Policy
+	var p policy.Policy
 	if err := json.Unmarshal(data, &p); err != nil {
-		return Policy{}, fmt.Errorf("policy store %s: %w", e.path, err)
+		return policy.Policy{}, fmt.Errorf("policy store %s: %w", e.path, err)
 	}
 	return p, nil
 }
 
-func (e *Embedded) write(p Policy) error {
+func (e *Embedded) write(p policy.Policy) error {
 	data, err := json.MarshalIndent(p, "", "  ")
 	if err != nil {
 		return fmt.Errorf("policy store: %w", err)
 	}
-	return writeFileAtomic(e.path, append(data, '\n'))
+	return WriteFileAtomic(e.path, append(data, '\n'))
 }
 
-// writeFileAtomic replaces path with data: temporary file, fsync, rename.
-func writeFileAtomic(path string, data []byte) error {
+// WriteFileAtomic replaces path with data: temporary file, fsync, rename,
+// so a crash leaves either the old or the new content.
+func WriteFileAtomic(path string, data []byte) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, filepath.Base(path)+".*.tmp")
 	if err != nil {
@@ -165,10 +155,10 @@ func writeFileAtomic(path string, data []byte) error {
 // approved is pinned to its current definition (ApprovedHash,
 // ApprovedDigest) unless the caller set a new pin itself: whoever approves,
 // approves the definition the policy holds at that moment.
-func stamp(prev, next Policy, actor string, now time.Time) Policy {
+func stamp(prev, next policy.Policy, actor string, now time.Time) policy.Policy {
 	for name, t := range next.Tools {
 		old, existed := prev.Tools[name]
-		if t.State == StateApproved && old.State != StateApproved && (t.ApprovedHash == "" || t.ApprovedHash == old.ApprovedHash) {
+		if t.State == policy.StateApproved && old.State != policy.StateApproved && (t.ApprovedHash == "" || t.ApprovedHash == old.ApprovedHash) {
 			t.ApprovedHash, t.ApprovedDigest = t.Hash, t.Digest
 		}
 		changed := !existed || old.State != t.State || old.Hash != t.Hash ||

@@ -1,4 +1,4 @@
-package policy
+package discovery
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -16,14 +17,16 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/kitegate/kitegate/internal/policy/policystore"
 	"github.com/kitegate/kitegate/internal/tables"
 )
 
 // Status is what the discovery function found last: the Buildkite token's
 // health and the last run that changed something. It is kept beside the
 // policy, not in it: it has no version, saving it never changes the policy
-// (or its version), and the mcp function never reads it. Admins read it in
-// the policy table (partition "STATUS") or the embedded store's status.json.
+// (or its version), and the mcp function never reads it (nor links this
+// code). Admins read it in the policy table (partition "STATUS") or in
+// status.json beside the local policy store.
 type Status struct {
 	Token     TokenHealth  `json:"token"`
 	Discovery DiscoveryRun `json:"discovery"`
@@ -201,9 +204,45 @@ func decodeStatus(items map[string]map[string]types.AttributeValue) (Status, err
 	return s, errors.Join(errs...)
 }
 
+// StatusStore keeps the Status. TableStatus and FileStatus are the two.
+type StatusStore interface {
+	// LoadStatus returns the stored status, or the zero Status.
+	LoadStatus(ctx context.Context) (Status, error)
+	// SaveStatus stores the parts of s that differ from the stored ones and
+	// returns how many of its two parts (token health, discovery run) it
+	// wrote. A zero part (Token without Status, Discovery without At) is
+	// left as stored.
+	SaveStatus(ctx context.Context, s Status) (int, error)
+}
+
+var (
+	_ StatusStore = (*TableStatus)(nil)
+	_ StatusStore = (*FileStatus)(nil)
+)
+
+// StatusAPI is the part of the DynamoDB client TableStatus uses.
+type StatusAPI interface {
+	Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+	PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+}
+
+var _ StatusAPI = (*dynamodb.Client)(nil)
+
+// TableStatus keeps the Status in the policy table's STATUS partition,
+// one item per part.
+type TableStatus struct {
+	client StatusAPI
+	table  string
+}
+
+// NewTableStatus returns the status kept in the policy table named table.
+func NewTableStatus(client StatusAPI, table string) *TableStatus {
+	return &TableStatus{client: client, table: table}
+}
+
 // LoadStatus returns the status items (partition "STATUS") with one
 // strongly consistent Query; a table without them gives the zero Status.
-func (d *DynamoDB) LoadStatus(ctx context.Context) (Status, error) {
+func (d *TableStatus) LoadStatus(ctx context.Context) (Status, error) {
 	items, err := d.queryStatus(ctx)
 	if err != nil {
 		return Status{}, err
@@ -211,7 +250,7 @@ func (d *DynamoDB) LoadStatus(ctx context.Context) (Status, error) {
 	return decodeStatus(items)
 }
 
-func (d *DynamoDB) queryStatus(ctx context.Context) (map[string]map[string]types.AttributeValue, error) {
+func (d *TableStatus) queryStatus(ctx context.Context) (map[string]map[string]types.AttributeValue, error) {
 	out, err := d.client.Query(ctx, &dynamodb.QueryInput{
 		TableName:                 aws.String(d.table),
 		KeyConditionExpression:    aws.String("#pk = :pk"),
@@ -233,10 +272,9 @@ func (d *DynamoDB) queryStatus(ctx context.Context) (map[string]map[string]types
 
 // SaveStatus writes the status items that differ from the stored ones, one
 // PutItem each, and returns how many it wrote (none when nothing differs).
-// A zero part (Token without Status, Discovery without At) is left as
-// stored. Two discovery runs saving at once each write complete items: the
-// last one stays.
-func (d *DynamoDB) SaveStatus(ctx context.Context, s Status) (int, error) {
+// Two discovery runs saving at once each write complete items: the last
+// one stays.
+func (d *TableStatus) SaveStatus(ctx context.Context, s Status) (int, error) {
 	stored, err := d.queryStatus(ctx)
 	if err != nil {
 		return 0, err
@@ -252,7 +290,7 @@ func (d *DynamoDB) SaveStatus(ctx context.Context, s Status) (int, error) {
 		delete(want, skDiscoveryLast)
 	}
 	n := 0
-	for _, sk := range sortedKeys(want) {
+	for _, sk := range sortedNames(want) {
 		if old, ok := stored[sk]; ok && reflect.DeepEqual(plain(old), plain(want[sk])) {
 			continue
 		}
@@ -264,48 +302,65 @@ func (d *DynamoDB) SaveStatus(ctx context.Context, s Status) (int, error) {
 	return n, nil
 }
 
-const embeddedStatusFile = "status.json"
+// plain is an item as Go values, to compare items whatever their
+// attribute value representation.
+func plain(item map[string]types.AttributeValue) map[string]any {
+	var out map[string]any
+	if err := attributevalue.UnmarshalMap(item, &out); err != nil {
+		return nil
+	}
+	return out
+}
 
-// LoadStatus returns the stored status (status.json beside the policy), or
-// the zero Status.
-func (e *Embedded) LoadStatus(ctx context.Context) (Status, error) {
+// StatusFile is the file FileStatus keeps in its folder, beside the local
+// policy store's policy.json.
+const StatusFile = "status.json"
+
+// FileStatus keeps the Status in one JSON file (local mode). It is safe
+// for concurrent use within one process.
+type FileStatus struct {
+	path string
+	mu   sync.Mutex
+}
+
+// NewFileStatus returns the status kept in dir/status.json.
+func NewFileStatus(dir string) *FileStatus {
+	return &FileStatus{path: filepath.Join(filepath.Clean(dir), StatusFile)}
+}
+
+// LoadStatus returns the stored status, or the zero Status.
+func (f *FileStatus) LoadStatus(ctx context.Context) (Status, error) {
 	if err := ctx.Err(); err != nil {
 		return Status{}, err
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.readStatus()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.read()
 }
 
-func (e *Embedded) statusPath() string {
-	return filepath.Join(filepath.Dir(e.path), embeddedStatusFile)
-}
-
-func (e *Embedded) readStatus() (Status, error) {
-	data, err := os.ReadFile(e.statusPath())
+func (f *FileStatus) read() (Status, error) {
+	data, err := os.ReadFile(f.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return Status{}, nil
 	}
 	if err != nil {
-		return Status{}, fmt.Errorf("policy store: %w", err)
+		return Status{}, fmt.Errorf("status: %w", err)
 	}
 	var s Status
 	if err := json.Unmarshal(data, &s); err != nil {
-		return Status{}, fmt.Errorf("policy store %s: %w", e.statusPath(), err)
+		return Status{}, fmt.Errorf("status %s: %w", f.path, err)
 	}
 	return s, nil
 }
 
-// SaveStatus stores the parts of s that differ from the stored status and
-// returns how many of its two parts (token health, discovery run) it
-// wrote. A zero part is left as stored, as in the DynamoDB store.
-func (e *Embedded) SaveStatus(ctx context.Context, s Status) (int, error) {
+// SaveStatus implements StatusStore.
+func (f *FileStatus) SaveStatus(ctx context.Context, s Status) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	cur, err := e.readStatus()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	cur, err := f.read()
 	if err != nil {
 		return 0, err
 	}
@@ -325,16 +380,10 @@ func (e *Embedded) SaveStatus(ctx context.Context, s Status) (int, error) {
 	}
 	data, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
-		return 0, fmt.Errorf("policy store: %w", err)
+		return 0, fmt.Errorf("status: %w", err)
 	}
-	if err := writeFileAtomic(e.statusPath(), append(data, '\n')); err != nil {
+	if err := policystore.WriteFileAtomic(f.path, append(data, '\n')); err != nil {
 		return 0, err
 	}
 	return n, nil
-}
-
-func sameJSON(a, b any) bool {
-	ja, errA := json.Marshal(a)
-	jb, errB := json.Marshal(b)
-	return errA == nil && errB == nil && string(ja) == string(jb)
 }
