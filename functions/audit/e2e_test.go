@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/kitegate/kitegate/internal/audit"
+	"github.com/kitegate/kitegate/internal/audit/auditstream"
 	"github.com/kitegate/kitegate/internal/dynamotest"
 	"github.com/kitegate/kitegate/internal/lambdatest"
 )
@@ -108,7 +109,7 @@ func TestLambdaAuditBatch(t *testing.T) {
 	if n := strings.Count(logs, `"audit_poison":true`); n != 2 {
 		t.Errorf("%d poison lines over two deliveries, want 2", n)
 	}
-	u, err := audit.ReadUsage(t.Context(), db, tabs.Audit, audit.ByUser, "grace", now, now)
+	u, err := auditstream.ReadUsage(t.Context(), db, tabs.Audit, auditstream.ByUser, "grace", now, now)
 	if err != nil || len(u) != 1 || u[0].Calls != 2 {
 		t.Errorf("usage %+v, %v; want 2 calls", u, err)
 	}

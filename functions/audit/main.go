@@ -2,7 +2,7 @@
 // streams of the audit table (tool calls) and the policy table (policy
 // changes), writes the audit log (one JSON line per event, on the
 // function's log) and keeps the daily usage rollups; the logic is
-// internal/audit.Processor. On Lambda it serves stream batches; elsewhere
+// internal/auditstream.Processor. On Lambda it serves stream batches; elsewhere
 // it processes the one batch read from standard input and prints the
 // batch response, so that a batch can be replayed by hand.
 package main
@@ -21,7 +21,7 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"github.com/kitegate/kitegate/internal/audit"
+	"github.com/kitegate/kitegate/internal/audit/auditstream"
 	cfgenv "github.com/kitegate/kitegate/internal/config"
 	"github.com/kitegate/kitegate/internal/serve"
 	"github.com/kitegate/kitegate/internal/version"
@@ -88,8 +88,8 @@ func run(ctx context.Context, lookup func(string) (string, bool), stdin io.Reade
 	if err != nil {
 		return fmt.Errorf("aws config: %w", err)
 	}
-	proc, err := audit.NewProcessor(dynamodb.NewFromConfig(awsCfg), audit.ProcessorOptions{
-		Tables:    audit.StreamTables{Audit: cfg.auditTable, Policy: cfg.policyTable},
+	proc, err := auditstream.NewProcessor(dynamodb.NewFromConfig(awsCfg), auditstream.ProcessorOptions{
+		Tables:    auditstream.StreamTables{Audit: cfg.auditTable, Policy: cfg.policyTable},
 		Out:       logOut,
 		Retention: cfg.retention,
 	})

@@ -15,7 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/kitegate/kitegate/internal/audit"
+	"github.com/kitegate/kitegate/internal/audit/auditstream"
 	"github.com/kitegate/kitegate/internal/dynamotest"
 )
 
@@ -59,18 +59,18 @@ func sample(t *testing.T, name string) events.DynamoDBEvent {
 // The sample batches are what the stack's streams deliver: they decode
 // to the events they show.
 func TestSampleEventsDecode(t *testing.T) {
-	tabs := audit.StreamTables{Audit: "kitegate-dev-audit", Policy: "kitegate-dev-policy"}
+	tabs := auditstream.StreamTables{Audit: "kitegate-dev-audit", Policy: "kitegate-dev-policy"}
 	var got []string
 	for _, name := range []string{"audit-insert.json", "policy-modify.json"} {
 		for _, rec := range sample(t, name).Records {
-			r, err := audit.DecodeRecord(rec, tabs)
+			r, err := auditstream.DecodeRecord(rec, tabs)
 			if err != nil {
 				t.Fatalf("%s: %v", name, err)
 			}
 			switch r.Kind {
-			case audit.RecordToolCall:
+			case auditstream.RecordToolCall:
 				got = append(got, r.ToolCall.User.Subject+" "+r.ToolCall.Tool+" "+r.ToolCall.Decision)
-			case audit.RecordPolicyChange:
+			case auditstream.RecordPolicyChange:
 				got = append(got, r.Policy.Kind+" "+r.Policy.Item+" by "+r.Policy.ChangedBy)
 			}
 		}
@@ -80,7 +80,7 @@ func TestSampleEventsDecode(t *testing.T) {
 		"00u2bob create_build denied",
 		"tool_approved TOOL#create_build by carol",
 		"version_bumped VERSION by carol",
-		"profile_bound PROFILE#builds-operator by " + audit.UnknownActor,
+		"profile_bound PROFILE#builds-operator by " + auditstream.UnknownActor,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("sample events (-want +got):\n%s", diff)
@@ -112,7 +112,7 @@ func TestRunSampleBatches(t *testing.T) {
 			ev := sample(t, tc.file)
 			for i := range ev.Records {
 				r := &ev.Records[i]
-				r.EventSourceArn = strings.Replace(r.EventSourceArn, "table/"+audit.StreamTable(r.EventSourceArn), "table/"+tc.table, 1)
+				r.EventSourceArn = strings.Replace(r.EventSourceArn, "table/"+auditstream.StreamTable(r.EventSourceArn), "table/"+tc.table, 1)
 			}
 			batch, err := json.Marshal(ev)
 			if err != nil {

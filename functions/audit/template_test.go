@@ -16,6 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/kitegate/kitegate/internal/audit"
+	"github.com/kitegate/kitegate/internal/audit/auditstream"
 	"github.com/kitegate/kitegate/internal/dynamotest"
 )
 
@@ -138,7 +139,7 @@ func TestTemplateAuditFunction(t *testing.T) {
 func TestTemplateGrantsWhatTheProcessorCalls(t *testing.T) {
 	db, counter := dynamotest.CountingClient(t)
 	tabs := dynamotest.NewTables(t, db)
-	proc, err := audit.NewProcessor(db, audit.ProcessorOptions{Tables: audit.StreamTables{Audit: tabs.Audit, Policy: tabs.Policy}, Out: io.Discard})
+	proc, err := auditstream.NewProcessor(db, auditstream.ProcessorOptions{Tables: auditstream.StreamTables{Audit: tabs.Audit, Policy: tabs.Policy}, Out: io.Discard})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +205,7 @@ func TestTemplateGrantsWhatTheProcessorCalls(t *testing.T) {
 	if diff := cmp.Diff(iam, granted); diff != "" {
 		t.Errorf("granted on the audit table vs called (-called +granted):\n%s", diff)
 	}
-	if !cmp.Equal(leading, []any{audit.SeenPrefix + "*", audit.UsagePrefix + "*"}) {
+	if !cmp.Equal(leading, []any{auditstream.SeenPrefix + "*", auditstream.UsagePrefix + "*"}) {
 		t.Errorf("audit table grant limited to %v, want the processor's own items", leading)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/kitegate/kitegate/internal/audit"
+	"github.com/kitegate/kitegate/internal/audit/auditstream"
 	"github.com/kitegate/kitegate/internal/discovery"
 	"github.com/kitegate/kitegate/internal/policy"
 )
@@ -43,7 +44,7 @@ type Admin struct {
 	// AuditFile is the local audit file the audit commands read when no
 	// audit table is set (KITEGATE_AUDIT_FILE, default .local/audit.jsonl).
 	AuditFile string
-	Rollups   audit.BatchGetAPI
+	Rollups   auditstream.BatchGetAPI
 	// Clients is gateway mode's AI-client registry (nil without an
 	// authorization table).
 	Clients ClientRegistry

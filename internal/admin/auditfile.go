@@ -10,6 +10,7 @@ import (
 	"slices"
 
 	"github.com/kitegate/kitegate/internal/audit"
+	"github.com/kitegate/kitegate/internal/audit/auditstream"
 )
 
 // fileEvents reads the local audit file (make run's .local/audit.jsonl, or
@@ -60,7 +61,7 @@ func readAuditFile(path string) ([]audit.Event, error) {
 			Audit string `json:"audit"`
 			audit.Event
 		}
-		if json.Unmarshal(sc.Bytes(), &l) != nil || l.ID == "" || (l.Audit != "" && l.Audit != audit.RecordToolCall) || seen[l.ID] {
+		if json.Unmarshal(sc.Bytes(), &l) != nil || l.ID == "" || (l.Audit != "" && l.Audit != auditstream.RecordToolCall) || seen[l.ID] {
 			continue
 		}
 		seen[l.ID] = true
@@ -71,29 +72,29 @@ func readAuditFile(path string) ([]audit.Event, error) {
 
 // fileUsage computes, from the local audit file, the daily rollups the
 // audit function keeps in the table: one per day from r.From to r.To.
-func fileUsage(path, by, key string, r Range) ([]audit.Usage, error) {
+func fileUsage(path, by, key string, r Range) ([]auditstream.Usage, error) {
 	all, err := readAuditFile(path)
 	if err != nil {
 		return nil, err
 	}
-	dim := audit.ByUser
+	dim := auditstream.ByUser
 	if by == "tool" {
-		dim = audit.ByTool
+		dim = auditstream.ByTool
 	}
-	days := map[string]*audit.Usage{}
-	from, to := r.From.UTC().Format(audit.DayLayout), r.To.UTC().Format(audit.DayLayout)
+	days := map[string]*auditstream.Usage{}
+	from, to := r.From.UTC().Format(auditstream.DayLayout), r.To.UTC().Format(auditstream.DayLayout)
 	for _, e := range all {
 		k := e.User.Subject
 		if by == "tool" {
 			k = e.Tool
 		}
-		day := e.Time.UTC().Format(audit.DayLayout)
+		day := e.Time.UTC().Format(auditstream.DayLayout)
 		if k != key || day < from || day > to {
 			continue
 		}
 		u := days[day]
 		if u == nil {
-			u = &audit.Usage{By: dim, Key: key, Day: day, Outcomes: map[string]int64{}}
+			u = &auditstream.Usage{By: dim, Key: key, Day: day, Outcomes: map[string]int64{}}
 			days[day] = u
 		}
 		u.Calls++
@@ -109,9 +110,9 @@ func fileUsage(path, by, key string, r Range) ([]audit.Usage, error) {
 			u.Email = e.User.Email
 		}
 	}
-	var out []audit.Usage
-	for d := r.From.UTC(); d.Format(audit.DayLayout) <= to; d = d.AddDate(0, 0, 1) {
-		if u, ok := days[d.Format(audit.DayLayout)]; ok {
+	var out []auditstream.Usage
+	for d := r.From.UTC(); d.Format(auditstream.DayLayout) <= to; d = d.AddDate(0, 0, 1) {
+		if u, ok := days[d.Format(auditstream.DayLayout)]; ok {
 			out = append(out, *u)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kitegate/kitegate/internal/audit"
+	"github.com/kitegate/kitegate/internal/audit/auditstream"
 )
 
 // TestAuditCommandsReadTheLocalFile: without an audit table, audit and
@@ -32,10 +33,10 @@ func TestAuditCommandsReadTheLocalFile(t *testing.T) {
 		lines = append(lines, string(b))
 	}
 	add(ev("e1", "alice", "list_builds", audit.Allowed, audit.OutcomeOK, today.Add(-2*time.Minute), 10))
-	add(audit.ToolCallLine{Level: "INFO", Msg: "tool call", Audit: audit.RecordToolCall, StreamEventID: "s2",
+	add(auditstream.ToolCallLine{Level: "INFO", Msg: "tool call", Audit: auditstream.RecordToolCall, StreamEventID: "s2",
 		Event: ev("e2", "alice", "create_build", audit.Denied, audit.OutcomeDenied, today.Add(-time.Minute), 2)})
 	// The same event as make run wrote it and as the audit function logged it.
-	add(audit.ToolCallLine{Level: "INFO", Msg: "tool call", Audit: audit.RecordToolCall, StreamEventID: "s1",
+	add(auditstream.ToolCallLine{Level: "INFO", Msg: "tool call", Audit: auditstream.RecordToolCall, StreamEventID: "s1",
 		Event: ev("e1", "alice", "list_builds", audit.Allowed, audit.OutcomeOK, today.Add(-2*time.Minute), 10)})
 	add(map[string]any{"level": "INFO", "msg": "policy change", "audit": "policy_change", "id": "not-an-event", "user": map[string]string{"sub": "alice"}})
 	add(ev("e3", "bob", "list_builds", audit.Allowed, audit.OutcomeOK, today.AddDate(0, 0, -1), 30))
@@ -49,7 +50,7 @@ func TestAuditCommandsReadTheLocalFile(t *testing.T) {
 		t.Errorf("audit -user alice: want e2 then e1, newest first, once each:\n%s", out)
 	}
 	out = c.must("usage", "-user", "alice", "-days", "2")
-	if !strings.Contains(out, today.Format(audit.DayLayout)) || !strings.Contains(out, "2 calls") {
+	if !strings.Contains(out, today.Format(auditstream.DayLayout)) || !strings.Contains(out, "2 calls") {
 		t.Errorf("usage -user alice: want today's rollup of 2 calls:\n%s", out)
 	}
 	if !strings.Contains(out, "denied=1") || !strings.Contains(out, "ok=1") || !strings.Contains(out, "6.0") {

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/kitegate/kitegate/internal/audit"
+	"github.com/kitegate/kitegate/internal/audit/auditstream"
 	"github.com/kitegate/kitegate/internal/tables"
 )
 
@@ -39,7 +40,7 @@ func ParseWhen(s string, now time.Time, end bool) (time.Time, error) {
 			return now.AddDate(0, 0, -n).UTC(), nil
 		}
 	}
-	if t, err := time.Parse(audit.DayLayout, s); err == nil {
+	if t, err := time.Parse(auditstream.DayLayout, s); err == nil {
 		if end {
 			return t.AddDate(0, 0, 1).Add(-time.Microsecond), nil
 		}
@@ -131,19 +132,19 @@ func printEvents(a *Admin, events []audit.Event, more bool) error {
 
 // Usage prints the daily usage rollups of a user or a tool (by is "user" or
 // "tool") from the first to the last day of r, oldest first.
-func (a *Admin) Usage(ctx context.Context, by, key string, r Range) ([]audit.Usage, error) {
-	dim := audit.ByUser
+func (a *Admin) Usage(ctx context.Context, by, key string, r Range) ([]auditstream.Usage, error) {
+	dim := auditstream.ByUser
 	if by == "tool" {
-		dim = audit.ByTool
+		dim = auditstream.ByTool
 	} else if by != "user" {
 		return nil, fmt.Errorf("usage by %q: want user or tool", by)
 	}
-	var days []audit.Usage
+	var days []auditstream.Usage
 	var err error
 	if a.AuditTable == "" {
 		days, err = fileUsage(a.AuditFile, by, key, r)
 	} else {
-		days, err = audit.ReadUsage(ctx, a.Rollups, a.AuditTable, dim, key, r.From, r.To)
+		days, err = auditstream.ReadUsage(ctx, a.Rollups, a.AuditTable, dim, key, r.From, r.To)
 	}
 	if err != nil {
 		return nil, err
@@ -159,7 +160,7 @@ func (a *Admin) Usage(ctx context.Context, by, key string, r Range) ([]audit.Usa
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.1f\t%d\t%s\n", u.Day, u.Calls, u.Allowed, u.Denied, u.MeanLatencyMS(), u.BuildkiteCalls, strings.Join(outs, " "))
 	}
-	fmt.Fprintf(tw, "(%s %s: %d calls from %s to %s)\n", by, key, total, r.From.UTC().Format(audit.DayLayout), r.To.UTC().Format(audit.DayLayout))
+	fmt.Fprintf(tw, "(%s %s: %d calls from %s to %s)\n", by, key, total, r.From.UTC().Format(auditstream.DayLayout), r.To.UTC().Format(auditstream.DayLayout))
 	return days, tw.Flush()
 }
 
@@ -177,14 +178,14 @@ type LogQuery struct {
 func (q LogQuery) Text() (string, error) {
 	kind := q.Kind
 	if kind == "" {
-		kind = audit.RecordToolCall
+		kind = auditstream.RecordToolCall
 	}
 	var filters []string
 	fields := "@timestamp, audit, user.sub, user.email, client.name, tool, decision, reason, outcome, latency_ms, buildkite_token_uuid, request_id, policy_version"
 	switch kind {
-	case audit.RecordToolCall:
+	case auditstream.RecordToolCall:
 		filters = append(filters, `audit = "tool_call"`)
-	case audit.RecordPolicyChange:
+	case auditstream.RecordPolicyChange:
 		fields = "@timestamp, kind, item, changed_by, msg, diff.0, diff.1, diff.2"
 		filters = append(filters, `audit = "policy_change"`)
 	case "poison":

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/kitegate/kitegate/internal/audit"
+	"github.com/kitegate/kitegate/internal/audit/auditstream"
 	"github.com/kitegate/kitegate/internal/dynamotest"
 )
 
@@ -79,7 +80,7 @@ func TestAuditRangeAndUsage(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	proc, err := audit.NewProcessor(db, audit.ProcessorOptions{Tables: audit.StreamTables{Audit: tabs.Audit, Policy: tabs.Policy}, Out: io.Discard})
+	proc, err := auditstream.NewProcessor(db, auditstream.ProcessorOptions{Tables: auditstream.StreamTables{Audit: tabs.Audit, Policy: tabs.Policy}, Out: io.Discard})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package policystore
 
 import (
 	"errors"
-	"github.com/kitegate/kitegate/internal/policy"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/kitegate/kitegate/internal/dynamotest"
+	"github.com/kitegate/kitegate/internal/policy"
 	"github.com/kitegate/kitegate/internal/tables"
 )
 

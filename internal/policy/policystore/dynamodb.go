@@ -1,8 +1,6 @@
 package policystore
 
 import (
-	"github.com/kitegate/kitegate/internal/policy"
-
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/kitegate/kitegate/internal/policy"
 	"github.com/kitegate/kitegate/internal/tables"
 )
 

@@ -4,8 +4,6 @@
 package policystore
 
 import (
-	"github.com/kitegate/kitegate/internal/policy"
-
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,6 +14,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/kitegate/kitegate/internal/policy"
 )
 
 // Embedded is the local-mode Store: one JSON file in a folder. It is safe

@@ -3,7 +3,6 @@ package policystore
 import (
 	"context"
 	"errors"
-	"github.com/kitegate/kitegate/internal/policy"
 	"os"
 	"path/filepath"
 	"sync"
@@ -11,6 +10,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/kitegate/kitegate/internal/policy"
 )
 
 // samplePolicy (as internal/policy tests it) has one tool in every state, a read and a write tool

@@ -1,4 +1,4 @@
-package audit
+package auditstream
 
 import (
 	"bufio"
@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/kitegate/kitegate/internal/audit"
 	"github.com/kitegate/kitegate/internal/dynamotest"
 	"github.com/kitegate/kitegate/internal/policy"
 	"github.com/kitegate/kitegate/internal/policy/policystore"
@@ -29,7 +30,7 @@ import (
 
 func readTestdata(t testing.TB, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "functions", "audit", "testdata", name))
+	b, err := os.ReadFile(filepath.Join("..", "..", "..", "functions", "audit", "testdata", name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +106,7 @@ type fixture struct {
 	tables dynamotest.Tables
 	log    *logBuffer
 	proc   *Processor
-	writer *DynamoDB
+	writer *audit.DynamoDB
 }
 
 func newFixture(t *testing.T, client StreamAPI) *fixture {
@@ -120,14 +121,14 @@ func newFixture(t *testing.T, client StreamAPI) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.writer, err = NewDynamoDB(db, f.tables.Audit, DynamoDBOptions{Fallback: io.Discard})
+	f.writer, err = audit.NewDynamoDB(db, f.tables.Audit, audit.DynamoDBOptions{Fallback: io.Discard})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return f
 }
 
-func (f *fixture) write(t *testing.T, events ...Event) {
+func (f *fixture) write(t *testing.T, events ...audit.Event) {
 	t.Helper()
 	for _, e := range events {
 		if err := f.writer.Write(t.Context(), e); err != nil {
@@ -173,21 +174,21 @@ func TestStreamToolCalls(t *testing.T) {
 	stream := dynamotest.NewStream(t, f.db, f.tables.Audit)
 	day := time.Now().UTC().Truncate(time.Hour)
 
-	ev := func(id, sub, tool, decision, outcome string, latency float64) Event {
+	ev := func(id, sub, tool, decision, outcome string, latency float64) audit.Event {
 		e := callEvent(id, sub, tool)
 		e.Time = day.Add(time.Duration(len(id)) * time.Minute)
 		e.Decision, e.Outcome, e.LatencyMS = decision, outcome, latency
-		if decision == Denied {
+		if decision == audit.Denied {
 			e.Reason, e.BuildkiteCalls, e.BuildkiteStatus, e.RateLimitRemaining, e.TokenUUID = "tool_disabled", 0, 0, nil, ""
 		}
 		return e
 	}
-	calls := []Event{
-		ev("a1", "alice", "list_builds", Allowed, OutcomeOK, 10),
-		ev("a2", "alice", "list_builds", Allowed, OutcomeOK, 20),
-		ev("a3", "alice", "create_build", Denied, OutcomeDenied, 0.5),
-		ev("b1", "bob", "list_builds", Allowed, OutcomeOK, 30),
-		ev("b2", "bob", "get_build", Allowed, OutcomeToolError, 40),
+	calls := []audit.Event{
+		ev("a1", "alice", "list_builds", audit.Allowed, audit.OutcomeOK, 10),
+		ev("a2", "alice", "list_builds", audit.Allowed, audit.OutcomeOK, 20),
+		ev("a3", "alice", "create_build", audit.Denied, audit.OutcomeDenied, 0.5),
+		ev("b1", "bob", "list_builds", audit.Allowed, audit.OutcomeOK, 30),
+		ev("b2", "bob", "get_build", audit.Allowed, audit.OutcomeToolError, 40),
 	}
 	f.write(t, calls...)
 	batch := stream.NextEvent(t)
@@ -326,7 +327,7 @@ func TestStreamPoisonInTheMiddle(t *testing.T) {
 	f := newFixture(t, nil)
 	stream := dynamotest.NewStream(t, f.db, f.tables.Audit)
 	now := time.Now().UTC()
-	mk := func(id string) Event { e := callEvent(id, "dana", "list_builds"); e.Time = now; return e }
+	mk := func(id string) audit.Event { e := callEvent(id, "dana", "list_builds"); e.Time = now; return e }
 	f.write(t, mk("p1"), mk("p2"))
 	// Written by hand, past the writer: its time is not a time.
 	_, err := f.db.PutItem(t.Context(), &dynamodb.PutItemInput{TableName: aws.String(f.tables.Audit), Item: map[string]types.AttributeValue{
@@ -631,7 +632,7 @@ func TestReadUsageRange(t *testing.T) {
 	f := newFixture(t, nil)
 	stream := dynamotest.NewStream(t, f.db, f.tables.Audit)
 	today := truncDay(time.Now())
-	var calls []Event
+	var calls []audit.Event
 	for i, d := range []int{0, 0, 1, 3} { // days ago
 		e := callEvent(fmt.Sprintf("r%d", i), "frank", "list_builds")
 		e.Time = today.AddDate(0, 0, -d).Add(time.Hour)

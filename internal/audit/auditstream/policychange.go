@@ -1,4 +1,4 @@
-package audit
+package auditstream
 
 import (
 	"fmt"

@@ -1,4 +1,9 @@
-package audit
+// Package auditstream is the audit function's stream processor: it turns the
+// DynamoDB stream records of the audit table (tool calls) and the policy
+// table (policy changes) into audit log lines and daily usage rollups. The
+// mcp function writes audit events with internal/audit and links none of
+// this.
+package auditstream
 
 import (
 	"context"
@@ -17,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/kitegate/kitegate/internal/audit"
 	"github.com/kitegate/kitegate/internal/tables"
 )
 
@@ -340,7 +346,7 @@ func (p *Processor) logAndMark(ctx context.Context, r Record, line any) (string,
 		UpdateExpression:          aws.String("SET #state = :logged, #at = :at"),
 		ConditionExpression:       aws.String("attribute_exists(#id)"),
 		ExpressionAttributeNames:  map[string]string{"#state": attrState, "#at": attrLoggedAt, "#id": tables.AuditID},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":logged": &types.AttributeValueMemberS{Value: stateLogged}, ":at": &types.AttributeValueMemberS{Value: p.opts.Now().UTC().Format(TimeLayout)}},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":logged": &types.AttributeValueMemberS{Value: stateLogged}, ":at": &types.AttributeValueMemberS{Value: p.opts.Now().UTC().Format(audit.TimeLayout)}},
 	})
 	if err != nil {
 		p.line(map[string]any{"level": "WARN", "msg": "audit line written, marker not updated: a redelivery may write it again", "audit": "mark_failed", "stream_event_id": r.EventID, "err": err.Error()})
@@ -356,7 +362,7 @@ type ToolCallLine struct {
 	Msg           string `json:"msg"`
 	Audit         string `json:"audit"` // "tool_call"
 	StreamEventID string `json:"stream_event_id"`
-	Event
+	audit.Event
 }
 
 func toolCallLine(r Record) ToolCallLine {

@@ -1,4 +1,4 @@
-package audit
+package auditstream
 
 import (
 	"errors"
@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/kitegate/kitegate/internal/audit"
 	"github.com/kitegate/kitegate/internal/tables"
 )
 
@@ -44,7 +45,7 @@ type Record struct {
 	// when the record has none).
 	Time time.Time
 	// ToolCall is set for RecordToolCall.
-	ToolCall *Event
+	ToolCall *audit.Event
 	// Policy is set for RecordPolicyChange.
 	Policy *PolicyChange
 	// ItemID is the audit item's id (RecordAuditModified, RecordAuditDeleted).
@@ -114,7 +115,7 @@ func decodeAudit(r *Record, rec events.DynamoDBEventRecord, op string, keys, new
 		if newImg == nil {
 			return fmt.Errorf("audit item %s: INSERT without a new image (the stream must be NEW_IMAGE)", id)
 		}
-		e, err := EventFromItem(newImg)
+		e, err := audit.EventFromItem(newImg)
 		if err != nil {
 			return err
 		}

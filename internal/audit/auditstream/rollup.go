@@ -1,4 +1,4 @@
-package audit
+package auditstream
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/kitegate/kitegate/internal/audit"
 	"github.com/kitegate/kitegate/internal/tables"
 )
 
@@ -97,9 +98,9 @@ func (u Usage) MeanLatencyMS() float64 {
 
 // rollupUpdate is the transaction action that counts e in one rollup:
 // ADDs are atomic, so concurrent calls on the same day and key add up.
-func rollupUpdate(table, by, key string, e Event, expires time.Time) types.TransactWriteItem {
+func rollupUpdate(table, by, key string, e audit.Event, expires time.Time) types.TransactWriteItem {
 	decision := e.Decision
-	if decision != Allowed && decision != Denied {
+	if decision != audit.Allowed && decision != audit.Denied {
 		decision = "decision_other"
 	}
 	names := map[string]string{
@@ -236,7 +237,7 @@ func usageFromItem(item map[string]types.AttributeValue) (Usage, error) {
 		}
 		return 0
 	}
-	u.Calls, u.Allowed, u.Denied = int64(num(attrCalls)), int64(num(Allowed)), int64(num(Denied))
+	u.Calls, u.Allowed, u.Denied = int64(num(attrCalls)), int64(num(audit.Allowed)), int64(num(audit.Denied))
 	u.LatencyMSTotal, u.BuildkiteCalls = num(attrLatencyTotal), int64(num(attrBuildkiteCall))
 	for name := range item {
 		if o, ok := strings.CutPrefix(name, attrOutcomePrefix); ok {

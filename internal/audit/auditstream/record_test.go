@@ -1,4 +1,4 @@
-package audit
+package auditstream
 
 import (
 	"encoding/json"
@@ -9,6 +9,8 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/kitegate/kitegate/internal/audit"
 )
 
 const (
@@ -226,9 +228,9 @@ func TestDescribePolicyChange(t *testing.T) {
 }
 
 // toolCallRecord is a stream record of a tool-call item, as Lambda delivers it.
-func toolCallRecord(t testing.TB, e Event, eventID, seq string) events.DynamoDBEventRecord {
+func toolCallRecord(t testing.TB, e audit.Event, eventID, seq string) events.DynamoDBEventRecord {
 	t.Helper()
-	it, err := Item(e, time.Now().Add(time.Hour))
+	it, err := audit.Item(e, time.Now().Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,15 +277,15 @@ func lambdaAttr(v types.AttributeValue) events.DynamoDBAttributeValue {
 	return events.NewNullAttribute()
 }
 
-func callEvent(id, sub, tool string) Event {
+func callEvent(id, sub, tool string) audit.Event {
 	remaining := 42
-	return Event{
+	return audit.Event{
 		ID: id, Time: time.Date(2026, 3, 1, 12, 0, 0, 123456000, time.UTC), RequestID: "req-" + id,
-		User:   User{Subject: sub, Email: sub + "@example.com", Groups: []string{"eng"}},
-		Client: Client{Name: "claude-code", Version: "2.1.0", ID: "client-1", ProtocolVersion: "2025-06-18"},
+		User:   audit.User{Subject: sub, Email: sub + "@example.com", Groups: []string{"eng"}},
+		Client: audit.Client{Name: "claude-code", Version: "2.1.0", ID: "client-1", ProtocolVersion: "2025-06-18"},
 		Tool:   tool, Arguments: json.RawMessage(`{"org":"acme"}`),
-		Decision: Allowed, Reason: "allowed", Profiles: []string{"readers"}, PolicyVersion: 7,
-		Outcome: OutcomeOK, BuildkiteCalls: 1, BuildkiteStatus: 200, RateLimitRemaining: &remaining,
+		Decision: audit.Allowed, Reason: "allowed", Profiles: []string{"readers"}, PolicyVersion: 7,
+		Outcome: audit.OutcomeOK, BuildkiteCalls: 1, BuildkiteStatus: 200, RateLimitRemaining: &remaining,
 		TokenUUID: "3f1c0000-0000-4000-8000-000000000001", LatencyMS: 12.5,
 	}
 }
