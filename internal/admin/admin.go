@@ -32,6 +32,8 @@ type QueryAPI interface {
 // Admin runs the operator commands.
 type Admin struct {
 	Store policy.Store
+	// Discovered is what discovery recorded beside the policy (status).
+	Discovered StatusLoader
 	// Catalog is this build's tool catalog: definition hash, class and
 	// scopes of every tool (what the mcp function serves).
 	Catalog []policy.Tool

@@ -127,11 +127,7 @@ func Run(ctx context.Context, args []string, env Env) error {
 		if err != nil {
 			return err
 		}
-		st, ok := a.Store.(StatusLoader)
-		if !ok {
-			return errors.New("status: this policy store keeps no status")
-		}
-		return a.Status(ctx, st, data, time.Now())
+		return a.Status(ctx, a.Discovered, data, time.Now())
 	case "who-can":
 		var gs []string
 		for _, g := range strings.Split(*groups, ",") {
@@ -233,8 +229,9 @@ func newAdmin(ctx context.Context, env Env, cmd string) (*Admin, *dynamodb.Clien
 	// Without a policy table the commands act on the embedded store that
 	// `make run` uses (KITEGATE_STATE_DIR, default .local/state).
 	var store policy.Store
+	var discovered StatusLoader
 	if table := get("KITEGATE_POLICY_TABLE"); table != "" {
-		store = policystore.NewDynamoDB(db, table)
+		store, discovered = policystore.NewDynamoDB(db, table), discovery.NewTableStatus(db, table)
 	} else if needPolicy {
 		dir := get("KITEGATE_STATE_DIR")
 		if dir == "" {
@@ -243,6 +240,7 @@ func newAdmin(ctx context.Context, env Env, cmd string) (*Admin, *dynamodb.Clien
 		if store, err = (local.Env{}).PolicyStore(ctx, standalone.StoreOptions{Dir: dir, File: get("KITEGATE_POLICY_FILE"), Catalog: tc}); err != nil {
 			return nil, nil, err
 		}
+		discovered = discovery.NewFileStatus(dir)
 		fmt.Fprintf(env.Stdout, "policy: the local embedded store in %s (set KITEGATE_POLICY_TABLE for the stack's table)\n", dir)
 	}
 	var registry ClientRegistry
@@ -252,7 +250,7 @@ func newAdmin(ctx context.Context, env Env, cmd string) (*Admin, *dynamodb.Clien
 		return nil, nil, errors.New("KITEGATE_AUTH_TABLE is not set (the AuthTableName output of the stack)")
 	}
 	return &Admin{
-		Store: store, Catalog: catalog, Actor: actor, Clients: registry,
+		Store: store, Discovered: discovered, Catalog: catalog, Actor: actor, Clients: registry,
 		Audit: db, AuditTable: get("KITEGATE_AUDIT_TABLE"), AuditFile: localAuditFile(get), Rollups: db, Out: env.Stdout,
 	}, db, nil
 }

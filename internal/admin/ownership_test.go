@@ -33,7 +33,7 @@ func TestApplyNeverUndoesAnAdmin(t *testing.T) {
 	}
 	tool := func(name string) policy.Tool {
 		t.Helper()
-		store, err := local.PolicyStore(dir, "", nil)
+		store, err := local.Open(dir, "")
 		if err != nil {
 			t.Fatal(err)
 		}

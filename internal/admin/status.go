@@ -9,12 +9,13 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/kitegate/kitegate/internal/discovery"
 	"github.com/kitegate/kitegate/internal/policy"
 )
 
 // StatusLoader reads what discovery recorded (the STATUS items).
 type StatusLoader interface {
-	LoadStatus(ctx context.Context) (policy.Status, error)
+	LoadStatus(ctx context.Context) (discovery.Status, error)
 }
 
 // Status prints what an operator checks first: the Buildkite token's

@@ -18,13 +18,13 @@ import (
 	"github.com/kitegate/kitegate/internal/audit"
 	"github.com/kitegate/kitegate/internal/buildkite"
 	"github.com/kitegate/kitegate/internal/buildkitetest"
-	"github.com/kitegate/kitegate/internal/discovery"
 	"github.com/kitegate/kitegate/internal/identity"
 	"github.com/kitegate/kitegate/internal/local"
 	"github.com/kitegate/kitegate/internal/mcpserver"
 	"github.com/kitegate/kitegate/internal/policy"
 	"github.com/kitegate/kitegate/internal/redact"
 	"github.com/kitegate/kitegate/internal/secrets"
+	"github.com/kitegate/kitegate/internal/standalone"
 	"github.com/kitegate/kitegate/internal/tools"
 )
 
@@ -137,7 +137,7 @@ func TestSecurityM2TokenNeverInResultsErrorsAuditOrLogs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := local.PolicyStore(filepath.Join(dir, "state"), "", discovery.Catalog(catalog)) // every read tool for everyone
+	store, err := (local.Env{}).PolicyStore(t.Context(), standalone.StoreOptions{Dir: filepath.Join(dir, "state"), Catalog: catalog}) // every read tool for everyone
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,8 +33,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 
 	"github.com/kitegate/kitegate/internal/admin"
+	"github.com/kitegate/kitegate/internal/discovery"
 	"github.com/kitegate/kitegate/internal/dynamotest"
-	"github.com/kitegate/kitegate/internal/policy"
+	"github.com/kitegate/kitegate/internal/policy/policystore"
 	"github.com/kitegate/kitegate/internal/tables"
 )
 
@@ -114,7 +115,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	var plan bytes.Buffer
-	a := &admin.Admin{Store: policy.NewDynamoDB(db, policyTable), Catalog: catalog, Actor: "run-aws", Out: &plan}
+	a := &admin.Admin{Store: policystore.NewDynamoDB(db, policyTable), Discovered: discovery.NewTableStatus(db, policyTable), Catalog: catalog, Actor: "run-aws", Out: &plan}
 	if _, err := a.Apply(ctx, file, false, true); err != nil {
 		return fmt.Errorf("policy-apply %s: %w\n%s", *policyFile, err, plan.String())
 	}
