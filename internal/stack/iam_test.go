@@ -19,10 +19,10 @@ type function struct {
 
 // Why an operation in a function's package graph is not granted to it.
 const (
-	policyWrites   = "policy writes (internal/policy Apply and SaveStatus): make policy-apply, approve, disable and the discovery function"
-	policyStatus   = "the status items beside the policy (internal/policy LoadStatus): written and read by discovery and admin"
-	auditProcessor = "internal/audit's stream processor (markers and rollups): only the audit function runs it"
-	auditRollups   = "usage rollup reads (internal/audit rollup.go): make usage-user and usage-tool"
+	policyWrites   = "policy writes (internal/policy/policystore Apply, internal/discovery SaveStatus): make policy-apply, approve, disable and the discovery function"
+	policyStatus   = "the status items beside the policy (internal/discovery LoadStatus): written and read by discovery and admin"
+	auditProcessor = "internal/audit/auditstream's stream processor (markers and rollups): only the audit function runs it"
+	auditRollups   = "usage rollup reads (internal/audit/auditstream rollup.go): make usage-user and usage-tool"
 	auditWriter    = "the audit writer's PutItem on the audit table: only the mcp function writes tool-call events"
 	rotationSteps  = "rotation steps and staging (internal/secrets rotation.go, stage.go): the rotation function and make rotate-token"
 	stagingOnly    = "staging a token (internal/secrets stage.go): make rotate-token"
@@ -53,7 +53,6 @@ var functions = map[string]function{
 		},
 		notCalled: map[string]string{
 			"dynamodb:Scan":                           clientRegistry,
-			"dynamodb:BatchGetItem":                   auditRollups,
 			"secretsmanager:DescribeSecret":           rotationSteps,
 			"secretsmanager:PutSecretValue":           rotationSteps,
 			"secretsmanager:UpdateSecretVersionStage": rotationSteps,
@@ -71,7 +70,6 @@ var functions = map[string]function{
 			"dynamodb:Query": {"!GetAtt PolicyTable.Arn"},
 		},
 		notCalled: map[string]string{
-			"dynamodb:PutItem":            policyWrites,
 			"secretsmanager:RotateSecret": stagingOnly,
 		},
 	},

@@ -148,7 +148,7 @@ func TestEmbeddedSeed(t *testing.T) {
 	calls := 0
 	seed := func() (policy.Policy, error) {
 		calls++
-		p, err := policy.LoadFile("../../infra/policy.yaml")
+		p, err := policy.LoadFile("../../../infra/policy.yaml")
 		p.Version = 41 // ignored: a seeded store starts at version 1
 		return p, err
 	}
