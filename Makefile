@@ -12,7 +12,7 @@ LDFLAGS    = -s -w -X github.com/kitegate/kitegate/internal/version.version=$(VE
 BIN        = bin
 
 .DEFAULT_GOAL := help
-.PHONY: help run run-aws run-signin test test-short test-security guard vet lint fmt fuzz bench e2e build build-arm64 build-amd64 bootstrap build-McpFunction build-RotationFunction build-AuditFunction build-DiscoveryFunction discover rotate-token deploy deploy-prod clean policy-diff policy-apply tools status who-can approve disable clients client-disable client-enable audit-user audit-tool audit-replay audit-log usage-user usage-tool version
+.PHONY: coldstart help run run-aws run-signin test test-short test-security guard vet lint fmt fuzz bench e2e build build-arm64 build-amd64 bootstrap build-McpFunction build-RotationFunction build-AuditFunction build-DiscoveryFunction discover rotate-token deploy deploy-prod clean policy-diff policy-apply tools status who-can approve disable clients client-disable client-enable audit-user audit-tool audit-replay audit-log usage-user usage-tool version
 
 help: ## List the targets.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -141,13 +141,18 @@ fmt: ## Format the code.
 # calls per request beside DynamoDB Local.
 COLDSTART_RUNS ?= 7
 BENCH = $(GO) test -run '^$$' -benchmem
-bench: ## Run the Go benchmarks (loopback only, bounded; a few minutes), then COLDSTART_RUNS (7) cold starts under the Lambda emulator.
+bench: ## Run the Go benchmarks (loopback only, bounded; a few minutes), then the cold start (coldstart).
 	$(BENCH) -bench . -skip 'GovernanceOverhead|Throughput|SearchFiftyMegabyteLog|AWSCallsPerRequest' ./...
 	$(BENCH) -bench GovernanceOverhead -benchtime 2000x ./internal/mcpserver
 	$(BENCH) -bench Throughput -benchtime 2s -cpu 1,2 ./internal/mcpserver
 	$(BENCH) -bench SearchFiftyMegabyteLog -benchtime 5x ./internal/tools
 	infra/local/dynamodb.sh $(BENCH) -bench AWSCallsPerRequest -benchtime 200x ./functions/mcp
-	infra/local/dynamodb.sh $(GO) run ./internal/lambdatest/coldstart -runs $(COLDSTART_RUNS)
+	$(MAKE) --no-print-directory coldstart
+
+# COLDSTART_BASE=<commit> also measures that commit's mcp function (built
+# from a git archive of it), run for run beside this tree's.
+coldstart: ## COLDSTART_RUNS (7) cold starts of the mcp function under the Lambda emulator, as deployed (policy table on DynamoDB Local); COLDSTART_BASE=commit compares.
+	infra/local/dynamodb.sh $(GO) run ./internal/lambdatest/coldstart -runs $(COLDSTART_RUNS) $(if $(COLDSTART_BASE),-base $(COLDSTART_BASE))
 
 e2e: ## Run the bootstraps under the Lambda Runtime Interface Emulator (also part of test).
 	$(GO) test -count=1 ./internal/lambdatest/...

@@ -78,13 +78,19 @@ func (b *Builder) cached(key string, fn func() (string, error)) (string, error) 
 // github.com/kitegate/kitegate/functions/mcp) for linux/goarch and returns
 // the path of its bootstrap binary.
 func (b *Builder) Bootstrap(ctx context.Context, pkg, goarch string) (string, error) {
-	return b.cached("bootstrap "+pkg+" "+goarch, func() (string, error) {
-		out := filepath.Join(b.dir, "bootstrap-"+goarch+"-"+strings.ReplaceAll(pkg, "/", "_"), "bootstrap")
-		dir, err := moduleRoot(ctx)
-		if err != nil {
-			return "", err
-		}
-		err = goCommand(ctx, dir, []string{"GOOS=linux", "GOARCH=" + goarch, "CGO_ENABLED=0"},
+	dir, err := moduleRoot(ctx)
+	if err != nil {
+		return "", err
+	}
+	return b.BootstrapIn(ctx, dir, pkg, goarch)
+}
+
+// BootstrapIn is Bootstrap for the module in dir: another checkout of
+// kitegate, such as an older commit's exported tree.
+func (b *Builder) BootstrapIn(ctx context.Context, dir, pkg, goarch string) (string, error) {
+	return b.cached("bootstrap "+dir+" "+pkg+" "+goarch, func() (string, error) {
+		out := filepath.Join(b.dir, "bootstrap-"+goarch+"-"+strings.ReplaceAll(dir+"/"+pkg, "/", "_"), "bootstrap")
+		err := goCommand(ctx, dir, []string{"GOOS=linux", "GOARCH=" + goarch, "CGO_ENABLED=0"},
 			"build", "-trimpath", "-ldflags=-s -w", "-tags", BuildTags, "-o", out, pkg)
 		if err != nil {
 			return "", fmt.Errorf("build %s for linux/%s: %w", pkg, goarch, err)

@@ -4,7 +4,15 @@
 // the first and warm invocation latencies, the binary sizes (amd64, arm64)
 // and the bootstrap's peak resident memory. Everything listens on 127.0.0.1.
 //
-//	go run ./internal/lambdatest/coldstart -runs 7
+//	infra/local/dynamodb.sh go run ./internal/lambdatest/coldstart -runs 7 [-base 6c45cdd]
+//
+// The function runs as deployed: its policy table on DynamoDB Local (which
+// infra/local/dynamodb.sh starts), its token in a Secrets Manager fake, its
+// callers' tokens from a local OIDC issuer. With -base, the same program
+// builds the mcp function of that commit (exported with git archive into a
+// temporary folder) and starts it cold beside this tree's, run for run,
+// with the floor in between, so that the two shares of init come from one
+// run on one machine and their ratio is what to compare across machines.
 //
 // Init duration is the emulator's INIT REPORT (the same measure as Lambda's
 // "Init Duration"): from just before the emulator execs the bootstrap until
@@ -21,6 +29,7 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -45,13 +54,14 @@ func main() {
 	runs := flag.Int("runs", 7, "cold starts to measure (1-50)")
 	warm := flag.Int("warm", 20, "warm invocations after each cold one before reading peak RSS (0-1000)")
 	testdata := flag.String("events", "functions/mcp/testdata", "directory of the API Gateway v2 events")
+	base := flag.String("base", "", "a commit whose mcp function to measure beside this tree's (git archive)")
 	flag.Parse()
 	if *runs < 1 || *runs > 50 || *warm < 0 || *warm > 1000 {
 		log.Fatal("coldstart: -runs must be 1-50 and -warm 0-1000")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	if err := run(ctx, *runs, *warm, *testdata); err != nil {
+	if err := run(ctx, *runs, *warm, *testdata, *base); err != nil {
 		log.Fatalf("coldstart: %v", err)
 	}
 }
@@ -62,7 +72,7 @@ type sample struct {
 	logs              string
 }
 
-func run(ctx context.Context, runs, warm int, testdata string) error {
+func run(ctx context.Context, runs, warm int, testdata, base string) error {
 	dir, err := os.MkdirTemp("", "kitegate-coldstart-")
 	if err != nil {
 		return err
@@ -103,7 +113,37 @@ func run(ctx context.Context, runs, warm int, testdata string) error {
 		return err
 	}
 
-	var samples []sample
+	floorBin, err := b.Bootstrap(ctx, baselinePkg, runtime.GOARCH)
+	if err != nil {
+		return err
+	}
+	var baseBin string
+	baseSizes := map[string]int64{}
+	if base != "" {
+		src, err := exportCommit(ctx, dir, base)
+		if err != nil {
+			return err
+		}
+		for _, arch := range []string{"amd64", "arm64"} {
+			p, err := b.BootstrapIn(ctx, src, pkg, arch)
+			if err != nil {
+				return fmt.Errorf("base %s: %w", base, err)
+			}
+			fi, err := os.Stat(p)
+			if err != nil {
+				return err
+			}
+			baseSizes[arch] = fi.Size()
+			if arch == runtime.GOARCH {
+				baseBin = p
+			}
+		}
+	}
+
+	// Run for run: this tree, the base, the floor, so that a change in the
+	// machine's load falls on all three alike.
+	var samples, baseSamples []sample
+	var floors []time.Duration
 	for i := range runs {
 		s, err := coldStart(ctx, rie, native, filepath.Join(dir, "state-"+strconv.Itoa(i)), list, call, warm, nil)
 		if err != nil {
@@ -112,6 +152,22 @@ func run(ctx context.Context, runs, warm int, testdata string) error {
 		samples = append(samples, s)
 		fmt.Printf("run %d: init %s, first invocation %s, warm invocation %s, peak RSS %s\n",
 			i+1, ms(s.init), ms(s.first), ms(s.warm), mib(s.peakRSS))
+		if baseBin != "" {
+			// No warm calls: the base's catalog differs from the policy
+			// table's, so some of its tools are not callable; init is what
+			// is compared.
+			bs, err := coldStart(ctx, rie, baseBin, tablePrefix+"base-"+strconv.Itoa(i), list, call, 0, nil)
+			if err != nil {
+				return fmt.Errorf("base run %d: %w", i+1, err)
+			}
+			baseSamples = append(baseSamples, bs)
+			fmt.Printf("run %d, base %s: init %s, first invocation %s\n", i+1, base, ms(bs.init), ms(bs.first))
+		}
+		d, err := baselineInit(ctx, rie, floorBin, list)
+		if err != nil {
+			return fmt.Errorf("floor: %w", err)
+		}
+		floors = append(floors, d)
 	}
 
 	inits := collect(samples, func(s sample) time.Duration { return s.init })
@@ -129,21 +185,19 @@ func run(ctx context.Context, runs, warm int, testdata string) error {
 	fmt.Printf("  peak RSS (VmHWM) after 1 cold + %d warm invocations: max %s   target fits 128 MB\n", warm, mib(peak))
 
 	// The floor: the smallest Go function, started the same way.
-	base, err := b.Bootstrap(ctx, baselinePkg, runtime.GOARCH)
-	if err != nil {
-		return err
-	}
-	var floors []time.Duration
-	for range runs {
-		d, err := baselineInit(ctx, rie, base, list)
-		if err != nil {
-			return fmt.Errorf("baseline: %w", err)
-		}
-		floors = append(floors, d)
-	}
 	slices.Sort(floors)
+	share := median(inits) - median(floors)
 	fmt.Printf("  floor, the smallest Go function under the same emulator: init median %s (min %s); kitegate's own share of init: %s\n",
-		ms(median(floors)), ms(floors[0]), ms(median(inits)-median(floors)))
+		ms(median(floors)), ms(floors[0]), ms(share))
+	if baseBin != "" {
+		baseInits := collect(baseSamples, func(s sample) time.Duration { return s.init })
+		baseShare := median(baseInits) - median(floors)
+		fmt.Printf("  base %s, same run: init median %s (min %s, max %s); its share of init: %s; bootstrap linux/amd64 %s, linux/arm64 %s\n",
+			base, ms(median(baseInits)), ms(baseInits[0]), ms(baseInits[len(baseInits)-1]), ms(baseShare), mb(baseSizes["amd64"]), mb(baseSizes["arm64"]))
+		if baseShare > 0 {
+			fmt.Printf("  kitegate's share of init, this tree / base %s: %.2f   target <= 0.50\n", base, float64(share)/float64(baseShare))
+		}
+	}
 
 	// One more, unmeasured start with the Go runtime's package-init trace,
 	// to show how much of init is package initialization and where it goes.
@@ -347,3 +401,32 @@ func loadAverage() string {
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
 func mb(n int64) string         { return fmt.Sprintf("%.1f MB (%d bytes)", float64(n)/1e6, n) }
 func mib(n int64) string        { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+
+// exportCommit writes commit's tree (git archive) under dir and returns its
+// folder: a copy to build, with no checkout touched.
+func exportCommit(ctx context.Context, dir, commit string) (string, error) {
+	out := filepath.Join(dir, "base-src")
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return "", err
+	}
+	archive := exec.CommandContext(ctx, "git", "archive", "--format=tar", commit)
+	tar := exec.CommandContext(ctx, "tar", "-x", "-C", out)
+	pipe, err := archive.StdoutPipe()
+	if err != nil {
+		return "", err
+	}
+	tar.Stdin = pipe
+	var stderr strings.Builder
+	archive.Stderr, tar.Stderr = &stderr, &stderr
+	if err := tar.Start(); err != nil {
+		return "", err
+	}
+	if err := archive.Run(); err != nil {
+		_ = tar.Wait()
+		return "", fmt.Errorf("git archive %s: %w %s", commit, err, stderr.String())
+	}
+	if err := tar.Wait(); err != nil {
+		return "", fmt.Errorf("untar %s: %w %s", commit, err, stderr.String())
+	}
+	return out, nil
+}
