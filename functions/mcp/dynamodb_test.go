@@ -15,8 +15,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/smithy-go/middleware"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -91,14 +89,9 @@ func startWithDynamoDB(t testing.TB, endpoint string, env map[string]string) *dy
 	if endpoint == "" {
 		endpoint = dynamotest.Endpoint(t)
 	}
-	awsOptions = []func(*awsconfig.LoadOptions) error{
-		awsconfig.WithRegion("us-east-1"),
-		awsconfig.WithBaseEndpoint(endpoint),
-		awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("local", "local", "")),
-		awsconfig.WithAPIOptions([]func(*middleware.Stack) error{e.calls.Middleware}),
-	}
+	awsAPIOptions = []func(*middleware.Stack) error{e.calls.Middleware}
 	auditFallback = e.replay
-	t.Cleanup(func() { awsOptions, auditFallback = nil, os.Stdout })
+	t.Cleanup(func() { awsAPIOptions, auditFallback = nil, os.Stdout })
 
 	sim := httptest.NewServer(buildkitetest.NewHandler(buildkitetest.WithUserRateLimit(1_000_000), buildkitetest.WithOrgRateLimit(1_000_000)).Handler())
 	t.Cleanup(sim.Close)
@@ -133,6 +126,10 @@ func startWithDynamoDB(t testing.TB, endpoint string, env map[string]string) *dy
 		"BUILDKITE_API_URL":         sim.URL + "/",
 		"BUILDKITE_API_TOKEN":       buildkitetest.DefaultToken,
 		"KITEGATE_LOG_LEVEL":        "error",
+		"AWS_REGION":                "us-east-1",
+		"AWS_ACCESS_KEY_ID":         "local",
+		"AWS_SECRET_ACCESS_KEY":     "local",
+		"AWS_ENDPOINT_URL":          endpoint,
 	}
 	for k, v := range env {
 		vars[k] = v

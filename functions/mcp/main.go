@@ -19,13 +19,14 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/kitegate/kitegate/internal/audit"
 	"github.com/kitegate/kitegate/internal/authz"
+	"github.com/kitegate/kitegate/internal/awsenv"
 	"github.com/kitegate/kitegate/internal/buildkite"
 	"github.com/kitegate/kitegate/internal/config"
 	"github.com/kitegate/kitegate/internal/egress"
@@ -66,9 +67,15 @@ func run(ctx context.Context, lookup func(string) (string, bool)) error {
 		return fmt.Errorf("configuration: %w", err)
 	}
 	logger := newLogger(cfg)
-	// The AWS config is loaded once, at cold start, and only when needed.
-	awsCfg := sync.OnceValues(func() (aws.Config, error) { return awsconfig.LoadDefaultConfig(ctx, awsOptions...) })
-	ddb := sync.OnceValues(func() (*dynamodb.Client, error) { return dynamoClient(awsCfg) })
+	// The AWS config and the DynamoDB client are made once, on first use:
+	// not before the runtime starts (the policy load below is their first
+	// use, beside it).
+	awsCfg := sync.OnceValues(func() (aws.Config, error) {
+		c, err := awsenv.Load(lookup)
+		c.APIOptions = append(c.APIOptions, awsAPIOptions...)
+		return c, err
+	})
+	ddb := lazyDynamo(sync.OnceValues(func() (*dynamodb.Client, error) { return dynamoClient(awsCfg) }))
 
 	tokens, baseURL, downloads, err := buildkiteTarget(ctx, cfg, logger, awsCfg)
 	if err != nil {
@@ -94,11 +101,7 @@ func run(ctx context.Context, lookup func(string) (string, bool)) error {
 		// The policy table is written by `make policy-apply` and the
 		// discovery function, never by this function: a cold start makes no
 		// write, and an unreachable table only denies calls (fail closed).
-		db, err := ddb()
-		if err != nil {
-			return err
-		}
-		store = policystore.NewDynamoDB(db, cfg.PolicyTable)
+		store = policystore.NewDynamoDB(ddb, cfg.PolicyTable)
 	} else {
 		local, err := standalone.Local()
 		if err != nil {
@@ -112,9 +115,14 @@ func run(ctx context.Context, lookup func(string) (string, bool)) error {
 		}
 	}
 	cache := policy.NewCache(store, cfg.PolicyTTL, nil)
-	if _, err := cache.Snapshot(ctx); err != nil {
-		logger.Error("kitegate: no policy loaded at start; every call is denied until it loads", "err", err)
-	}
+	// The policy loads while the runtime starts, not before it: the first
+	// request waits for this load (the cache loads once for all callers)
+	// instead of making its own.
+	go func() {
+		if _, err := cache.Snapshot(ctx); err != nil {
+			logger.Error("kitegate: no policy loaded at start; every call is denied until it loads", "err", err)
+		}
+	}()
 	var (
 		auth identity.Authenticator
 		as   *authz.Server // gateway mode: kitegate is the authorization server
@@ -135,11 +143,7 @@ func run(ctx context.Context, lookup func(string) (string, bool)) error {
 	}
 	var limiter mcpserver.RateLimiter
 	if cfg.RateLimitTable != "" {
-		db, err := ddb()
-		if err != nil {
-			return err
-		}
-		limiter = ratelimit.NewDynamoDB(db, cfg.RateLimitTable, ratelimit.Limits{
+		limiter = ratelimit.NewDynamoDB(ddb, cfg.RateLimitTable, ratelimit.Limits{
 			TokenPerMinute: cfg.BuildkiteCallsPerMinute, OrgPerMinute: cfg.BuildkiteOrgCallsPerMinute, CallerPerMinute: cfg.CallerCallsPerMinute,
 		}, nil)
 	}
@@ -339,13 +343,9 @@ func authenticator(ctx context.Context, cfg config.Config, logger *slog.Logger) 
 	return dev, nil
 }
 
-func auditWriter(cfg config.Config, ddb func() (*dynamodb.Client, error)) (mcpserver.AuditWriter, error) {
+func auditWriter(cfg config.Config, ddb lazyDynamo) (mcpserver.AuditWriter, error) {
 	if cfg.AuditTable != "" {
-		db, err := ddb()
-		if err != nil {
-			return nil, err
-		}
-		return audit.NewDynamoDB(db, cfg.AuditTable, audit.DynamoDBOptions{
+		return audit.NewDynamoDB(ddb, cfg.AuditTable, audit.DynamoDBOptions{
 			Retention: time.Duration(cfg.AuditRetentionDays) * 24 * time.Hour,
 			Fallback:  auditFallback,
 			Metrics:   metrics.Lambda(cfg.OnLambda, os.Stdout),
@@ -357,11 +357,11 @@ func auditWriter(cfg config.Config, ddb func() (*dynamodb.Client, error)) (mcpse
 	return audit.OpenFile(cfg.AuditFile)
 }
 
-// awsOptions, kmsOptions and auditFallback are the seams tests use to point
-// the AWS clients at DynamoDB Local and local-kms (and count their calls)
-// and to read replay lines.
+// awsAPIOptions, kmsOptions and auditFallback are the seams tests use to
+// count the AWS clients' calls, point KMS at local-kms and read replay lines
+// (the other endpoints are the environment's).
 var (
-	awsOptions    []func(*awsconfig.LoadOptions) error
+	awsAPIOptions []func(*middleware.Stack) error
 	kmsOptions    []func(*kms.Options)
 	auditFallback io.Writer = os.Stdout
 )
@@ -373,6 +373,49 @@ func dynamoClient(loadAWS func() (aws.Config, error)) (*dynamodb.Client, error) 
 		return nil, fmt.Errorf("aws config: %w", err)
 	}
 	return dynamodb.NewFromConfig(awsCfg), nil
+}
+
+// lazyDynamo is the DynamoDB client made on its first call (the AWS
+// config loaded then), so that a cold start loads no AWS configuration
+// before the runtime starts. It has the calls the stores make.
+type lazyDynamo func() (*dynamodb.Client, error)
+
+var (
+	_ policystore.DynamoAPI = lazyDynamo(nil)
+	_ audit.PutAPI          = lazyDynamo(nil)
+	_ ratelimit.UpdateAPI   = lazyDynamo(nil)
+)
+
+func (l lazyDynamo) Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	c, err := l()
+	if err != nil {
+		return nil, err
+	}
+	return c.Query(ctx, in, opts...)
+}
+
+func (l lazyDynamo) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+	c, err := l()
+	if err != nil {
+		return nil, err
+	}
+	return c.TransactWriteItems(ctx, in, opts...)
+}
+
+func (l lazyDynamo) PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	c, err := l()
+	if err != nil {
+		return nil, err
+	}
+	return c.PutItem(ctx, in, opts...)
+}
+
+func (l lazyDynamo) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	c, err := l()
+	if err != nil {
+		return nil, err
+	}
+	return c.UpdateItem(ctx, in, opts...)
 }
 
 func nonEmpty(s ...string) []string {
