@@ -18,7 +18,8 @@ import (
 	"github.com/kitegate/kitegate/internal/tools"
 )
 
-// callRecord is filled in by the tool handler for the guard to audit.
+// callRecord is what running a tool did, filled in by the tool handler
+// (in the request) for the guard to audit.
 type callRecord struct {
 	ran   bool
 	err   error
@@ -26,8 +27,6 @@ type callRecord struct {
 	// limited is set when a rate limit held the call back.
 	limited *ratelimit.Result
 }
-
-type callRecordKey struct{}
 
 // guard decides every tools/call against the request's policy snapshot —
 // the server was chosen by the same snapshot, so this is the re-check — and
@@ -52,8 +51,8 @@ func (h *Handler) guard(next mcp.MethodHandler) mcp.MethodHandler {
 		if res, limited := h.rateLimit(ctx, rq, call, start, d); limited {
 			return res, nil
 		}
-		rec := &callRecord{}
-		res, err := next(context.WithValue(ctx, callRecordKey{}, rec), method, req)
+		res, err := next(ctx, method, req)
+		rec := &rq.call
 		if err != nil && rec.err == nil {
 			rec.err = err
 		}
@@ -134,8 +133,8 @@ func (h *Handler) toolHandler(t *tools.Tool) mcp.ToolHandler {
 	return func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		ctx, stats := buildkite.WithStats(ctx)
 		res, err := t.Call(ctx, req.Params.Arguments)
-		if rec, ok := ctx.Value(callRecordKey{}).(*callRecord); ok {
-			rec.ran, rec.err, rec.stats = true, err, stats
+		if rq := fromContext(ctx); rq != nil {
+			rq.call = callRecord{ran: true, err: err, stats: stats}
 		}
 		if err != nil {
 			h.logger.WarnContext(ctx, "mcp: tool failed", "tool", t.Name(), "err", err)

@@ -197,6 +197,10 @@ func (h *Handler) healthz(w http.ResponseWriter, r *http.Request) {
 }
 
 // request is what one HTTP request carries to the SDK's server callbacks.
+// request is everything kitegate keeps about one HTTP request, in one
+// place: who calls, the policy snapshot it is decided by, the server
+// chosen from it and, for a tools/call (one per request: batches are
+// refused), what running the tool did, for the audit event.
 type request struct {
 	caller   identity.Caller
 	subject  policy.Subject
@@ -205,6 +209,7 @@ type request struct {
 	server   *mcp.Server
 	id       string // the platform's, or kitegate's own
 	callerID string // X-Request-Id as the caller sent it, capped
+	call     callRecord
 	// audited is set once the guard wrote this request's audit event.
 	audited atomic.Bool
 }
