@@ -11,6 +11,7 @@ import (
 	"github.com/kitegate/kitegate/internal/audit"
 	"github.com/kitegate/kitegate/internal/mcpserver"
 	"github.com/kitegate/kitegate/internal/policy"
+	"github.com/kitegate/kitegate/internal/policy/policystore"
 )
 
 // Finding L3: a tools/call named "x"*900000 was echoed whole in the
@@ -98,7 +99,7 @@ func TestSecurityL4RequestIDIsThePlatformsNotTheCallers(t *testing.T) {
 func TestSecurityI5MissingPolicyIsUnhealthy(t *testing.T) {
 	dir := t.TempDir()
 	s := newStack(t, func(_ *stack, c *mcpserver.Config) {
-		st, err := policy.NewEmbedded(dir, nil) // no seed: no policy file
+		st, err := policystore.NewEmbedded(dir, nil) // no seed: no policy file
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -156,7 +156,7 @@ func run(ctx context.Context, runs, warm int, testdata, base string) error {
 			// No warm calls: the base's catalog differs from the policy
 			// table's, so some of its tools are not callable; init is what
 			// is compared.
-			bs, err := coldStart(ctx, rie, baseBin, tablePrefix+"base-"+strconv.Itoa(i), list, call, 0, nil)
+			bs, err := coldStart(ctx, rie, baseBin, filepath.Join(dir, "state-base-"+strconv.Itoa(i)), list, call, 0, nil)
 			if err != nil {
 				return fmt.Errorf("base run %d: %w", i+1, err)
 			}
