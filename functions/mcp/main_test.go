@@ -10,6 +10,10 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	// The tests run the function by hand, with its stand-ins for AWS
+	// and Buildkite, whatever the build tags.
+	_ "github.com/kitegate/kitegate/internal/local"
 )
 
 // TestRunLocalDefault starts the function as `make run` does — no token, no

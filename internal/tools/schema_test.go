@@ -149,3 +149,6 @@ func unportable(v any, schema, path string) []string {
 	}
 	return problems
 }
+
+// CheckResult is checkResult for the tests of package tools_test.
+var CheckResult = checkResult
