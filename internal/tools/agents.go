@@ -114,7 +114,7 @@ func shapeAgent(a buildkite.Agent, level string) agentOut {
 	return out
 }
 
-func agentTools(bk Buildkite) ([]*Tool, error) {
+func agentTools(bk agentAPI) ([]*Tool, error) {
 	var d definer
 	add(&d, Spec{
 		Name:  "list_agents",

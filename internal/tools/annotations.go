@@ -80,7 +80,7 @@ func shapeAnnotation(a buildkite.Annotation, jobID string, limit int) annotation
 	return out
 }
 
-func annotationTools(bk Buildkite) ([]*Tool, error) {
+func annotationTools(bk annotationAPI) ([]*Tool, error) {
 	var d definer
 	add(&d, Spec{
 		Name:  "list_annotations",

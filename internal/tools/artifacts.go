@@ -109,7 +109,7 @@ func textual(mime string) bool {
 	return false
 }
 
-func artifactTools(bk Buildkite) ([]*Tool, error) {
+func artifactTools(bk artifactAPI) ([]*Tool, error) {
 	var d definer
 	add(&d, Spec{
 		Name:  "list_artifacts_for_build",

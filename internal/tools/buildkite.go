@@ -1,50 +1,52 @@
 package tools
 
 import (
-	"encoding/json"
-	"reflect"
-
 	"context"
+	"encoding/json"
 	"fmt"
-	"github.com/google/jsonschema-go/jsonschema"
+	"reflect"
 	"strings"
 	"time"
+
+	"github.com/google/jsonschema-go/jsonschema"
 
 	"github.com/kitegate/kitegate/internal/buildkite"
 )
 
-// Buildkite is what the catalog's tools call: the methods of
-// *buildkite.Client they use, and no more.
+// Buildkite is every call the catalog's tools make: the union of the
+// areas' own interfaces (userAPI, buildAPI, logAPI, ...), each declared
+// beside the tools that call it. *buildkite.Client satisfies it.
 type Buildkite interface {
-	CurrentUser(ctx context.Context) (buildkite.User, error)
-	Organizations(ctx context.Context, opt buildkite.ListOptions) ([]buildkite.Organization, buildkite.Pagination, error)
-	AccessToken(ctx context.Context) (buildkite.AccessToken, error)
-	ListPipelines(ctx context.Context, org string, opt buildkite.PipelineListOptions) ([]buildkite.Pipeline, buildkite.Pagination, error)
-	GetPipeline(ctx context.Context, org, pipeline string) (buildkite.Pipeline, error)
-	ListBuilds(ctx context.Context, org, pipeline string, opt buildkite.BuildListOptions) ([]buildkite.Build, buildkite.Pagination, error)
-	GetBuild(ctx context.Context, org, pipeline, number string, opt buildkite.BuildOptions) (buildkite.Build, error)
-	CreateBuild(ctx context.Context, org, pipeline string, b buildkite.NewBuild) (buildkite.Build, error)
-	ListJobs(ctx context.Context, org, pipeline, number string, opt buildkite.JobListOptions) (buildkite.JobPage, error)
-	GetJob(ctx context.Context, org, pipeline, number, jobID string) (buildkite.Job, error)
-	JobLogTail(ctx context.Context, org, pipeline, number, jobID string, n int64) (buildkite.LogTail, error)
+	userAPI
+	pipelineAPI
 	buildAPI
 	logAPI
 	testAPI
+	investigationAPI
 	clusterAPI
 	agentAPI
-	pipelineEditAPI
-	scheduleAPI
 	artifactAPI
 	annotationAPI
-	investigationAPI
 }
 
-// Default is the catalog this build ships, its tools calling bk.
+// Default is the catalog this build ships, its tools calling bk. Each area
+// is handed bk as the small interface it calls.
 func Default(bk Buildkite) (*Catalog, error) {
 	var all []*Tool
-	for _, area := range []func(Buildkite) ([]*Tool, error){userTools, pipelineTools, buildTools, logTools, testTools, investigationTools,
-		clusterTools, agentTools, artifactTools, annotationTools, skillTools} {
-		ts, err := area(bk)
+	for _, area := range []func() ([]*Tool, error){
+		func() ([]*Tool, error) { return userTools(bk) },
+		func() ([]*Tool, error) { return pipelineTools(bk) },
+		func() ([]*Tool, error) { return buildTools(bk) },
+		func() ([]*Tool, error) { return logTools(bk) },
+		func() ([]*Tool, error) { return testTools(bk) },
+		func() ([]*Tool, error) { return investigationTools(bk) },
+		func() ([]*Tool, error) { return clusterTools(bk) },
+		func() ([]*Tool, error) { return agentTools(bk) },
+		func() ([]*Tool, error) { return artifactTools(bk) },
+		func() ([]*Tool, error) { return annotationTools(bk) },
+		skillTools,
+	} {
+		ts, err := area()
 		if err != nil {
 			return nil, err
 		}

@@ -249,7 +249,7 @@ type jobList struct {
 	PrevCursor string `json:"prev_cursor,omitempty"`
 }
 
-func buildTools(bk Buildkite) ([]*Tool, error) {
+func buildTools(bk buildAPI) ([]*Tool, error) {
 	var d definer
 	add(&d, Spec{
 		Name:  "list_builds",
@@ -385,9 +385,13 @@ func buildTools(bk Buildkite) ([]*Tool, error) {
 	return d.done()
 }
 
-// buildAPI is what the build tools call besides the Buildkite methods
-// listed in the Buildkite interface itself.
+// buildAPI is what the build and job tools call.
 type buildAPI interface {
+	ListBuilds(ctx context.Context, org, pipeline string, opt buildkite.BuildListOptions) ([]buildkite.Build, buildkite.Pagination, error)
+	GetBuild(ctx context.Context, org, pipeline, number string, opt buildkite.BuildOptions) (buildkite.Build, error)
+	CreateBuild(ctx context.Context, org, pipeline string, b buildkite.NewBuild) (buildkite.Build, error)
+	ListJobs(ctx context.Context, org, pipeline, number string, opt buildkite.JobListOptions) (buildkite.JobPage, error)
+	GetJob(ctx context.Context, org, pipeline, number, jobID string) (buildkite.Job, error)
 	BuildAnnotations(ctx context.Context, org, pipeline, number string, opt buildkite.ListOptions) ([]buildkite.Annotation, buildkite.Pagination, error)
 	CancelBuild(ctx context.Context, org, pipeline, number string) (buildkite.Build, error)
 	RebuildBuild(ctx context.Context, org, pipeline, number string) (buildkite.Build, error)
@@ -526,7 +530,7 @@ func shapeStepUpload(u buildkite.StepUpload) stepUploadOut {
 // server, it counts as finished.
 var finalBuildStates = []string{"passed", "failed", "canceled", "skipped", "not_run", "blocked"}
 
-func moreBuildTools(d *definer, bk Buildkite, wl waitLimits) {
+func moreBuildTools(d *definer, bk buildAPI, wl waitLimits) {
 	add(d, Spec{
 		Name:  "get_build_test_engine_runs",
 		Title: "Test Engine runs of a build",

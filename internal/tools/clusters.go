@@ -141,7 +141,7 @@ func shapeQueue(clusterID string, q buildkite.ClusterQueue) queueOut {
 	return out
 }
 
-func clusterTools(bk Buildkite) ([]*Tool, error) {
+func clusterTools(bk clusterAPI) ([]*Tool, error) {
 	var d definer
 	add(&d, Spec{
 		Name:  "list_clusters",

@@ -96,7 +96,7 @@ const (
 	maxSummaryCommand = 1000
 )
 
-func investigationTools(bk Buildkite) ([]*Tool, error) {
+func investigationTools(bk investigationAPI) ([]*Tool, error) {
 	var d definer
 	add(&d, Spec{
 		Name:  "get_build_failure_summary",
@@ -122,13 +122,17 @@ func clampArg(v, def, hi int) int {
 
 func boolArg(v *bool) bool { return v == nil || *v }
 
-// investigationAPI is what the failure summary calls besides the build and
-// log calls.
+// investigationAPI is what the failure summary calls: the build, its
+// promised failures, annotations, failed tests and job logs.
 type investigationAPI interface {
+	GetBuild(ctx context.Context, org, pipeline, number string, opt buildkite.BuildOptions) (buildkite.Build, error)
 	PromisedFailures(ctx context.Context, org, pipeline, number string) ([]buildkite.PromisedFailure, error)
+	BuildAnnotations(ctx context.Context, org, pipeline, number string, opt buildkite.ListOptions) ([]buildkite.Annotation, buildkite.Pagination, error)
+	FailedExecutions(ctx context.Context, org, suite, runID string, opt buildkite.FailedExecutionOptions) ([]buildkite.FailedExecution, buildkite.Pagination, error)
+	logAPI
 }
 
-func failureSummary(ctx context.Context, bk Buildkite, in failureSummaryArgs) (failureSummaryOut, error) {
+func failureSummary(ctx context.Context, bk investigationAPI, in failureSummaryArgs) (failureSummaryOut, error) {
 	logTail := clampArg(in.LogTail, defaultSummaryLogTail, maxSummaryLogTail)
 	maxJobs := clampArg(in.MaxJobs, defaultSummaryJobs, maxSummaryJobs)
 	maxAnn := clampArg(in.MaxAnnotations, defaultSummaryAnns, maxSummaryAnns)

@@ -175,7 +175,7 @@ const (
 	maxContext = 100
 )
 
-func logTools(bk Buildkite) ([]*Tool, error) { return logToolsWith(bk, defaultLogLimits) }
+func logTools(bk logAPI) ([]*Tool, error) { return logToolsWith(bk, defaultLogLimits) }
 
 func logToolsWith(bk logAPI, lim logLimits) ([]*Tool, error) {
 	var d definer

@@ -98,7 +98,15 @@ func shapePipeline(p buildkite.Pipeline, level string) pipelineOut {
 	return out
 }
 
-func pipelineTools(bk Buildkite) ([]*Tool, error) {
+// pipelineAPI is what the pipeline tools call: reads, edits and schedules.
+type pipelineAPI interface {
+	ListPipelines(ctx context.Context, org string, opt buildkite.PipelineListOptions) ([]buildkite.Pipeline, buildkite.Pagination, error)
+	GetPipeline(ctx context.Context, org, pipeline string) (buildkite.Pipeline, error)
+	pipelineEditAPI
+	scheduleAPI
+}
+
+func pipelineTools(bk pipelineAPI) ([]*Tool, error) {
 	var d definer
 	add(&d, Spec{
 		Name:  "list_pipelines",
@@ -198,7 +206,7 @@ type createdPipelineOut struct {
 	Webhook *webhookOut `json:"webhook,omitempty"`
 }
 
-func pipelineEditTools(d *definer, bk Buildkite) {
+func pipelineEditTools(d *definer, bk pipelineEditAPI) {
 	add(d, Spec{
 		Name:  "create_pipeline",
 		Title: "Create a pipeline",
@@ -349,7 +357,7 @@ func shapeSchedule(s buildkite.PipelineSchedule) scheduleOut {
 	return out
 }
 
-func scheduleTools(d *definer, bk Buildkite) {
+func scheduleTools(d *definer, bk scheduleAPI) {
 	add(d, Spec{
 		Name:  "list_pipeline_schedules",
 		Title: "List a pipeline's schedules",

@@ -101,7 +101,7 @@ type skillOut struct {
 	Content string `json:"content"`
 }
 
-func skillTools(Buildkite) ([]*Tool, error) {
+func skillTools() ([]*Tool, error) {
 	skills, err := loadSkills()
 	if err != nil {
 		return nil, fmt.Errorf("skills: %w", err)

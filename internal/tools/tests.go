@@ -212,7 +212,7 @@ func cutText(s string, limit int) (string, bool) {
 	return s[:cut] + "…", true
 }
 
-func testTools(bk Buildkite) ([]*Tool, error) {
+func testTools(bk testAPI) ([]*Tool, error) {
 	var d definer
 	add(&d, Spec{
 		Name:  "list_tests",

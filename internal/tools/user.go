@@ -35,7 +35,14 @@ type accessTokenOut struct {
 	} `json:"user"`
 }
 
-func userTools(bk Buildkite) ([]*Tool, error) {
+// userAPI is what the user tools call.
+type userAPI interface {
+	CurrentUser(ctx context.Context) (buildkite.User, error)
+	Organizations(ctx context.Context, opt buildkite.ListOptions) ([]buildkite.Organization, buildkite.Pagination, error)
+	AccessToken(ctx context.Context) (buildkite.AccessToken, error)
+}
+
+func userTools(bk userAPI) ([]*Tool, error) {
 	var d definer
 	add(&d, Spec{
 		Name:  "current_user",
