@@ -40,12 +40,16 @@ func (h *Handler) guard(next mcp.MethodHandler) mcp.MethodHandler {
 		start := h.cfg.Now()
 		rq := fromContext(ctx)
 		if rq == nil || call.Params == nil {
+			if rq != nil {
+				rq.ownError.Store(true)
+			}
 			return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "missing tool call parameters"}
 		}
 		name := call.Params.Name
 		d := h.decide(rq.snapshot, rq.subject, name)
 		if !d.Allowed {
 			h.record(ctx, rq, call, start, d, &callRecord{})
+			rq.ownError.Store(true)
 			return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf("tool %q is not available to you: %s", shownName(name), d.Detail)}
 		}
 		if res, limited := h.rateLimit(ctx, rq, call, start, d); limited {

@@ -210,8 +210,12 @@ type request struct {
 	id       string // the platform's, or kitegate's own
 	callerID string // X-Request-Id as the caller sent it, capped
 	call     callRecord
+	protocol string // the MCP-Protocol-Version header
 	// audited is set once the guard wrote this request's audit event.
 	audited atomic.Bool
+	// ownError is set when kitegate, not the SDK, wrote the request's
+	// JSON-RPC error (answer.go keeps its message).
+	ownError atomic.Bool
 }
 
 type requestKey struct{}
@@ -246,22 +250,19 @@ func (h *Handler) serveMCP(w http.ResponseWriter, r *http.Request) {
 		rpcError(w, http.StatusBadRequest, jsonrpc.CodeParseError, "malformed JSON")
 		return
 	}
-	var msg struct {
-		ID     json.RawMessage `json:"id"`
-		Method string          `json:"method"`
-	}
-	if trimmed[0] != '{' || json.Unmarshal(trimmed, &msg) != nil {
+	msg, ok := readMessage(trimmed)
+	if !ok {
 		rpcError(w, http.StatusBadRequest, jsonrpc.CodeInvalidRequest, "a JSON-RPC message must be a JSON object")
 		return
 	}
-	if msg.Method != "" && len(msg.ID) > 0 && !knownMethods[msg.Method] {
+	if msg.refusal == nil && msg.method != "" && msg.id != nil && !knownMethods[msg.method] {
 		// The SDK refuses unknown methods with a bare 400; a JSON-RPC
 		// client is owed a JSON-RPC answer with its id.
 		status := http.StatusOK
 		if r.Header.Get("Mcp-Protocol-Version") >= newestProtocol {
 			status = http.StatusNotFound // SEP-2575
 		}
-		writeRPC(w, status, msg.ID, jsonrpc.CodeMethodNotFound, fmt.Sprintf("method %q is not supported", truncate(msg.Method, 64)))
+		writeRPC(w, status, msg.id, jsonrpc.CodeMethodNotFound, fmt.Sprintf("method %q is not supported", truncate(msg.method, 64)))
 		return
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
@@ -272,6 +273,7 @@ func (h *Handler) serveMCP(w http.ResponseWriter, r *http.Request) {
 		subject:  policy.Subject{ID: caller.Subject, Email: caller.Email, Groups: caller.Groups, ClientID: caller.ClientID},
 		id:       h.requestID(r),
 		callerID: audit.Clip(r.Header.Get("X-Request-Id"), maxCallerRequestID),
+		protocol: r.Header.Get("Mcp-Protocol-Version"),
 	}
 	req.snapshot, err = h.cfg.Policy.Snapshot(r.Context())
 	if err != nil {
@@ -279,40 +281,27 @@ func (h *Handler) serveMCP(w http.ResponseWriter, r *http.Request) {
 		h.logger.ErrorContext(r.Context(), "mcp: policy unavailable", "err", err, "request_id", req.id)
 		req.snapshot = nil
 	}
-	req.profiles = req.snapshot.Profiles(req.subject)
-	req.server = h.servers.get(req.snapshot, req.profiles)
-	if msg.Method != "tools/call" {
-		h.sdk.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestKey{}, req)))
+	if f := msg.refusal; f != nil {
+		// Refused before the SDK reads it: an id it would misread, a
+		// missing id, a wrong version tag, JSON nested too deeply.
+		if msg.method == "tools/call" {
+			h.recordRejected(r.Context(), req, trimmed, f.status)
+		}
+		rpcError(w, f.status, f.code, f.msg)
 		return
 	}
+	req.profiles = req.snapshot.Profiles(req.subject)
+	req.server = h.servers.get(req.snapshot, req.profiles)
+	a := newAnswer(w, req, msg)
+	h.sdk.ServeHTTP(a, r.WithContext(context.WithValue(r.Context(), requestKey{}, req)))
+	a.finish()
 	// A tools/call the SDK refuses before kitegate's guard sees it (params
-	// not an object, a name that is not a string, no id, a bad header…)
-	// ran nothing, but it was received: it is audited all the same.
-	rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
-	h.sdk.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), requestKey{}, req)))
-	if !req.audited.Load() {
-		h.recordRejected(r.Context(), req, trimmed, rec.code)
+	// not an object, a name that is not a string, a bad header…) ran
+	// nothing, but it was received: it is audited all the same.
+	if msg.method == "tools/call" && !req.audited.Load() {
+		h.recordRejected(r.Context(), req, trimmed, a.code)
 	}
 }
-
-// statusRecorder remembers the status of the answer it passes on.
-type statusRecorder struct {
-	http.ResponseWriter
-	code int
-}
-
-func (s *statusRecorder) WriteHeader(code int) {
-	s.code = code
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusRecorder) Flush() {
-	if f, ok := s.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
-func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 func (h *Handler) serverFor(r *http.Request) *mcp.Server {
 	if req := fromContext(r.Context()); req != nil {
@@ -367,11 +356,7 @@ func writeRPC(w http.ResponseWriter, status int, id json.RawMessage, code int64,
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]any{
-		"jsonrpc": "2.0",
-		"id":      id,
-		"error":   map[string]any{"code": code, "message": msg},
-	})
+	_, _ = w.Write(encodeRPC(id, &rpcErr{Code: code, Message: msg}))
 }
 
 // minLevel passes on records at or above its level.
