@@ -242,6 +242,10 @@ func gateway(ctx context.Context, cfg config.Config, logger *slog.Logger, loadAW
 		return nil, nil, err
 	}
 	secret := upstreamSecret(cfg, awsCfg)
+	metadata, err := authz.NewMetadataFetcher(metadataOptions...)
+	if err != nil {
+		return nil, nil, err
+	}
 	s, err := authz.New(authz.Config{
 		Issuer:   cfg.Issuer,
 		Resource: cfg.ResourceURL,
@@ -251,6 +255,7 @@ func gateway(ctx context.Context, cfg config.Config, logger *slog.Logger, loadAW
 			Issuer: cfg.UpstreamIssuer, ClientID: cfg.UpstreamClientID, ClientSecret: secret,
 			Scopes: cfg.UpstreamScopes, GroupClaim: cfg.GroupClaim, UserInfo: cfg.UpstreamUserInfo,
 		},
+		ClientMetadata: metadata,
 		AccessTokenTTL: cfg.AccessTokenTTL,
 		SignInTTL:      cfg.SignInTTL,
 		// The consent page names the tools the user would get, under the
@@ -357,13 +362,16 @@ func auditWriter(cfg config.Config, ddb lazyDynamo) (mcpserver.AuditWriter, erro
 	return audit.OpenFile(cfg.AuditFile)
 }
 
-// awsAPIOptions, kmsOptions and auditFallback are the seams tests use to
-// count the AWS clients' calls, point KMS at local-kms and read replay lines
-// (the other endpoints are the environment's).
+// awsAPIOptions, kmsOptions, metadataOptions and auditFallback are the
+// seams tests use to count the AWS clients' calls, point KMS at local-kms,
+// reach a client metadata document served on loopback (through
+// egress.ResolveForTesting, which still applies the address rules) and
+// read replay lines (the other endpoints are the environment's).
 var (
-	awsAPIOptions []func(*middleware.Stack) error
-	kmsOptions    []func(*kms.Options)
-	auditFallback io.Writer = os.Stdout
+	awsAPIOptions   []func(*middleware.Stack) error
+	kmsOptions      []func(*kms.Options)
+	metadataOptions []egress.Option
+	auditFallback   io.Writer = os.Stdout
 )
 
 // dynamoClient returns a DynamoDB client over the cold-start AWS config.

@@ -36,7 +36,7 @@ type env struct {
 
 const clientRedirect = "http://127.0.0.1:9/callback"
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T, opts ...func(*authz.Config)) *env {
 	t.Helper()
 	authztest.Dir(t)
 	db := dynamotest.Client(t)
@@ -53,7 +53,7 @@ func newEnv(t *testing.T) *env {
 	base := "http://" + ln.Addr().String()
 	e := &env{base: base, resource: base + "/mcp", store: authz.NewStore(db, table), kmsCalls: calls}
 	idp := authztest.IdP(t, "kitegate", "upstream-secret", base+"/oauth/callback")
-	e.srv, err = authz.New(authz.Config{
+	cfg := authz.Config{
 		Issuer:   base,
 		Resource: e.resource,
 		Store:    e.store,
@@ -63,7 +63,11 @@ func newEnv(t *testing.T) *env {
 			ClientSecret: func(context.Context) (string, error) { return "upstream-secret", nil },
 			Scopes:       []string{"openid", "email", "groups"},
 		},
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	e.srv, err = authz.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

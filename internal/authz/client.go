@@ -60,7 +60,13 @@ func (s *Server) client(ctx context.Context, id string) (Client, error) {
 	if id == "" || len(id) > 512 {
 		return Client{}, oidc.ErrInvalidClient().WithDescription("unknown client")
 	}
-	c, err := s.store.Client(ctx, id)
+	var c Client
+	var err error
+	if isMetadataURL(id) && s.cfg.ClientMetadata != nil {
+		c, err = s.metadataClient(ctx, id)
+	} else {
+		c, err = s.store.Client(ctx, id)
+	}
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
 			return Client{}, oidc.ErrInvalidClient().WithDescription("unknown client")
@@ -209,7 +215,7 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 		SoftwareID:      reg.SoftwareID,
 		SoftwareVersion: reg.SoftwareVersion,
 		RedirectURIs:    reg.RedirectURIs,
-		Source:          "dynamic",
+		Source:          SourceDynamic,
 		State:           ClientActive,
 		Created:         now,
 		ExpiresAt:       now.Add(unusedClientLifetime).Unix(),

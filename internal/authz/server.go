@@ -58,6 +58,9 @@ type Config struct {
 	Upstream       UpstreamConfig
 	AccessTokenTTL time.Duration // default 15m
 	SignInTTL      time.Duration // a refresh family's whole life, default 30 days
+	// ClientMetadata fetches Client ID Metadata Documents
+	// (NewMetadataFetcher); nil turns them off.
+	ClientMetadata MetadataFetcher
 	// Tools, if set, names the tools a user would get under the current
 	// policy, for the consent page.
 	Tools  func(ctx context.Context, u User) ([]string, error)
@@ -170,7 +173,7 @@ func (s *Server) Handler(next http.Handler) http.Handler {
 // metadata is the RFC 8414 document (also served at the OpenID discovery path).
 func (s *Server) metadata() map[string]any {
 	iss := s.cfg.Issuer
-	return map[string]any{
+	m := map[string]any{
 		"issuer":                                     iss,
 		"authorization_endpoint":                     iss + pathAuthorize,
 		"token_endpoint":                             iss + pathToken,
@@ -188,6 +191,10 @@ func (s *Server) metadata() map[string]any {
 		"id_token_signing_alg_values_supported":      []string{string(signing.Algorithm)},
 		"resource_parameter_supported":               true,
 	}
+	if s.cfg.ClientMetadata != nil {
+		m["client_id_metadata_document_supported"] = true
+	}
+	return m
 }
 
 func (s *Server) handleMetadata(w http.ResponseWriter, r *http.Request) {
@@ -230,6 +237,18 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := s.checkResource(form); err != nil {
 		plainError(w, http.StatusBadRequest, "invalid_target", err.Error())
+		return
+	}
+	// The client is looked up here too, so that a refused one (unknown,
+	// switched off, a metadata document kitegate will not use) is told why;
+	// op would say only "unable to retrieve client by id".
+	if _, err := s.client(r.Context(), form.Get("client_id")); err != nil {
+		if oe, ok := errors.AsType[*oidc.Error](err); ok {
+			plainError(w, http.StatusBadRequest, string(oe.ErrorType), oe.Description)
+			return
+		}
+		s.log.ErrorContext(r.Context(), "authz: look up client", "err", err)
+		plainError(w, http.StatusInternalServerError, "server_error", "the client could not be looked up")
 		return
 	}
 	// Every client gets a refresh token: ask for it on the client's behalf.

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -61,13 +62,22 @@ type Client struct {
 	SoftwareID      string    `dynamodbav:"software_id,omitempty"`
 	SoftwareVersion string    `dynamodbav:"software_version,omitempty"`
 	RedirectURIs    []string  `dynamodbav:"redirect_uris"`
-	Source          string    `dynamodbav:"source"` // "dynamic", "metadata" or "preregistered"
+	Source          string    `dynamodbav:"source"` // SourceDynamic, SourceMetadata or SourcePreregistered
 	State           string    `dynamodbav:"state"`
 	Created         time.Time `dynamodbav:"created"`
 	LastUsed        time.Time `dynamodbav:"last_used,omitempty"`
 	Users           []string  `dynamodbav:"users,stringset,omitempty"`
 	ExpiresAt       int64     `dynamodbav:"expires_at,omitempty"`
+	// MetadataUntil is when a metadata document's copy goes stale (Unix).
+	MetadataUntil int64 `dynamodbav:"metadata_until,omitempty"`
 }
+
+// Where a client in the registry came from.
+const (
+	SourceDynamic       = "dynamic"       // RFC 7591 registration
+	SourceMetadata      = "metadata"      // a Client ID Metadata Document
+	SourcePreregistered = "preregistered" // declared by an administrator
+)
 
 // authRequest is a pending authorization: the client's request, then the
 // upstream sign-in's state, then the signed-in user.
@@ -224,6 +234,54 @@ func (s *Store) Clients(ctx context.Context) ([]Client, error) {
 		in.ExclusiveStartKey = res.LastEvaluatedKey
 	}
 	return nil, errors.New("scan clients: too many pages")
+}
+
+// putMetadataClient writes a metadata document's copy into the registry:
+// the document's fields only, so a state an administrator set, the users
+// and the last use stay as they are. A new entry gets c's state, creation
+// time and expiry.
+func (s *Store) putMetadataClient(ctx context.Context, c Client, isNew bool) (Client, error) {
+	set := map[string]any{
+		"client_id": c.ID, "client_name": c.Name, "client_uri": c.URI, "software_id": c.SoftwareID,
+		"software_version": c.SoftwareVersion, "redirect_uris": c.RedirectURIs, "source": c.Source,
+		"metadata_until": c.MetadataUntil,
+	}
+	if isNew {
+		set["expires_at"] = c.ExpiresAt
+	}
+	names := map[string]string{"#state": "state", "#created": "created"}
+	values := map[string]types.AttributeValue{
+		":state":   &types.AttributeValueMemberS{Value: c.State},
+		":created": &types.AttributeValueMemberS{Value: c.Created.Format(time.RFC3339Nano)},
+	}
+	parts := []string{"#state = if_not_exists(#state, :state)", "#created = if_not_exists(#created, :created)"}
+	i := 0
+	for k, v := range set {
+		av, err := attributevalue.Marshal(v)
+		if err != nil {
+			return Client{}, fmt.Errorf("write client: %w", err)
+		}
+		i++
+		n, val := fmt.Sprintf("#a%d", i), fmt.Sprintf(":a%d", i)
+		names[n], values[val] = k, av
+		parts = append(parts, n+" = "+val)
+	}
+	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(s.table),
+		Key:                       key(kindClient, c.ID),
+		UpdateExpression:          aws.String("SET " + strings.Join(parts, ", ")),
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: values,
+		ReturnValues:              types.ReturnValueAllNew,
+	})
+	if err != nil {
+		return Client{}, fmt.Errorf("update client: %w", err)
+	}
+	var stored Client
+	if err := attributevalue.UnmarshalMap(out.Attributes, &stored); err != nil {
+		return Client{}, fmt.Errorf("read client: %w", err)
+	}
+	return stored, nil
 }
 
 // SetClientState changes a client's state; disabling or closing also

@@ -87,6 +87,7 @@ type Option func(*options)
 type options struct {
 	loopback bool
 	roots    *x509.CertPool
+	hosts    map[string]netip.Addr
 }
 
 // AllowLoopbackForTesting lets a Client connect to 127.0.0.0/8 and ::1, and
@@ -96,6 +97,23 @@ type options struct {
 // it; TestSecurityM1LoopbackOptionOnlyInTestsAndSimulator checks that.
 func AllowLoopbackForTesting(roots *x509.CertPool) Option {
 	return func(o *options) { o.loopback, o.roots = true, roots }
+}
+
+// ResolveForTesting stands in for DNS and the network, for a test that
+// must reach a server on loopback through a public-looking https URL: a
+// host name resolves only through hosts (an IP literal to itself), the
+// address it resolves to is checked by the production rules (so a name
+// mapped to 127.0.0.1 or 10.0.0.1 is still refused), and a connection that
+// passes goes to 127.0.0.1 at the URL's port. roots are trusted for TLS.
+// Production wiring never sets it; TestSecurityM1LoopbackOptionOnlyInTestsAndSimulator
+// checks that.
+func ResolveForTesting(hosts map[string]netip.Addr, roots *x509.CertPool) Option {
+	return func(o *options) {
+		o.hosts, o.roots = make(map[string]netip.Addr, len(hosts)), roots
+		for h, ip := range hosts {
+			o.hosts[strings.ToLower(h)] = ip
+		}
+	}
 }
 
 // New makes a Client.
@@ -133,9 +151,13 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 			return checkAddress(address, o.loopback)
 		},
 	}
+	dial := dialer.DialContext
+	if o.hosts != nil {
+		dial = o.testDial(cfg.Timeout)
+	}
 	tr := &http.Transport{
 		Proxy:                  nil, // a proxy would make the dialed address the proxy's
-		DialContext:            dialer.DialContext,
+		DialContext:            dial,
 		TLSClientConfig:        &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: o.roots},
 		TLSHandshakeTimeout:    cfg.Timeout,
 		ResponseHeaderTimeout:  cfg.Timeout,
@@ -156,6 +178,27 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		},
 	}
 	return &Client{hc: hc, guard: rt, maxBytes: cfg.MaxBytes}, nil
+}
+
+// testDial is ResolveForTesting's stand-in for DNS and the network.
+func (o *options) testDial(timeout time.Duration) func(ctx context.Context, network, address string) (net.Conn, error) {
+	d := &net.Dialer{Timeout: timeout}
+	return func(ctx context.Context, network, address string) (net.Conn, error) {
+		host, port, err := net.SplitHostPort(address)
+		if err != nil {
+			return nil, fmt.Errorf("%w: unexpected address %q", ErrRefused, address)
+		}
+		ip, ok := o.hosts[strings.ToLower(host)]
+		if !ok {
+			if ip, err = netip.ParseAddr(host); err != nil {
+				return nil, fmt.Errorf("lookup %s: no such host (test resolver)", host)
+			}
+		}
+		if err := checkAddress(netip.AddrPortFrom(ip, 0).String(), o.loopback); err != nil {
+			return nil, err
+		}
+		return d.DialContext(ctx, network, net.JoinHostPort("127.0.0.1", port))
+	}
 }
 
 // HTTPClient returns an *http.Client that applies every rule of the Client,

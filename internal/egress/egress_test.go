@@ -242,3 +242,30 @@ func TestConfigErrors(t *testing.T) {
 		t.Error("New with a bad pattern: want an error")
 	}
 }
+
+// The test resolver reaches a loopback server through a public-looking
+// name, and still applies the address rules to what the name resolves to.
+func TestResolveForTesting(t *testing.T) {
+	srv, hits, pool := tlsServer(t, hello)
+	port := srv.URL[strings.LastIndex(srv.URL, ":"):]
+	c := mustNew(t, egress.Config{AnyPublicHost: true}, egress.ResolveForTesting(map[string]netip.Addr{
+		"example.com":        netip.MustParseAddr("93.184.215.14"),
+		"inside.example.com": netip.MustParseAddr("10.0.0.7"),
+		"local.example.com":  netip.MustParseAddr("127.0.0.1"),
+	}, pool))
+	resp, err := c.Get(context.Background(), "https://example.com"+port+"/doc")
+	if err != nil || string(resp.Body) != "hello" {
+		t.Fatalf("a public name: %v %v", resp, err)
+	}
+	for _, u := range []string{"https://inside.example.com" + port, "https://local.example.com" + port, "https://127.0.0.1" + port} {
+		if _, err := c.Get(context.Background(), u); !errors.Is(err, egress.ErrRefused) {
+			t.Errorf("Get(%s): %v, want ErrRefused", u, err)
+		}
+	}
+	if _, err := c.Get(context.Background(), "https://unknown.example.org"+port); err == nil || errors.Is(err, egress.ErrRefused) {
+		t.Errorf("an unknown name: %v, want a lookup error", err)
+	}
+	if n := hits.Load(); n != 1 {
+		t.Errorf("the server saw %d requests, want 1", n)
+	}
+}

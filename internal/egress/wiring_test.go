@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-// The loopback option exists for tests and the bundled simulator only. No
+// The loopback and resolver options exist for tests and the bundled simulator only. No
 // other non-test file in the repository may set it: production wiring
 // builds its egress clients from egress.Config alone.
 func TestSecurityM1LoopbackOptionOnlyInTestsAndSimulator(t *testing.T) {
@@ -38,6 +38,9 @@ func TestSecurityM1LoopbackOptionOnlyInTestsAndSimulator(t *testing.T) {
 			if !allowed[rel] {
 				t.Errorf("%s sets egress.AllowLoopbackForTesting outside tests and the simulator", rel)
 			}
+		}
+		if strings.Contains(string(b), "ResolveForTesting(") && rel != filepath.Join("internal", "egress", "egress.go") {
+			t.Errorf("%s sets egress.ResolveForTesting outside tests", rel)
 		}
 		return nil
 	})
