@@ -135,9 +135,15 @@ func (h *Handler) decide(snap *policy.Snapshot, sub policy.Subject, name string)
 // toolHandler runs one catalog tool with Buildkite call statistics attached.
 func (h *Handler) toolHandler(t *tools.Tool) mcp.ToolHandler {
 	return func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		rq := fromContext(ctx)
+		if rq != nil {
+			var stop func()
+			ctx, stop = rq.whileConnected(ctx)
+			defer stop()
+		}
 		ctx, stats := buildkite.WithStats(ctx)
 		res, err := t.Call(ctx, req.Params.Arguments)
-		if rq := fromContext(ctx); rq != nil {
+		if rq != nil {
 			rq.call = callRecord{ran: true, err: err, stats: stats}
 		}
 		if err != nil {

@@ -211,6 +211,9 @@ type request struct {
 	callerID string // X-Request-Id as the caller sent it, capped
 	call     callRecord
 	protocol string // the MCP-Protocol-Version header
+	// carrier is the context of the HTTP request carrying the call: done
+	// when its client goes away or its deadline passes.
+	carrier context.Context
 	// audited is set once the guard wrote this request's audit event.
 	audited atomic.Bool
 	// ownError is set when kitegate, not the SDK, wrote the request's
@@ -219,6 +222,19 @@ type request struct {
 }
 
 type requestKey struct{}
+
+// whileConnected returns ctx, cancelled too when the HTTP request carrying
+// the call ends. The SDK runs a handler on its session's context, which a
+// stateless server closes only once the handler has returned: without this
+// a tool would go on calling Buildkite for a client that has left.
+func (r *request) whileConnected(ctx context.Context) (context.Context, func()) {
+	if r.carrier == nil {
+		return ctx, func() {}
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	stop := context.AfterFunc(r.carrier, func() { cancel(context.Cause(r.carrier)) })
+	return ctx, func() { stop(); cancel(nil) }
+}
 
 func fromContext(ctx context.Context) *request {
 	r, _ := ctx.Value(requestKey{}).(*request)
@@ -274,6 +290,7 @@ func (h *Handler) serveMCP(w http.ResponseWriter, r *http.Request) {
 		id:       h.requestID(r),
 		callerID: audit.Clip(r.Header.Get("X-Request-Id"), maxCallerRequestID),
 		protocol: r.Header.Get("Mcp-Protocol-Version"),
+		carrier:  r.Context(),
 	}
 	req.snapshot, err = h.cfg.Policy.Snapshot(r.Context())
 	if err != nil {

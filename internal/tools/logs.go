@@ -399,6 +399,9 @@ func searchLog(ctx context.Context, bk logAPI, in searchLogsArgs, lim logLimits)
 		}
 	}
 	out.ScannedRows = sc.n
+	if err := ctx.Err(); err != nil {
+		return searchOut{}, err // the caller is gone: no partial answer for nobody
+	}
 	if err := sc.err(); err != nil {
 		// What was found before the read failed is still worth having.
 		if sc.n == 0 {
@@ -480,6 +483,9 @@ func readLog(ctx context.Context, bk logAPI, in readLogsArgs, lim logLimits) (re
 		}
 		out.Entries = append(out.Entries, sc.row())
 		held += len(sc.text)
+	}
+	if err := ctx.Err(); err != nil {
+		return readOut{}, err // the caller is gone: no partial answer for nobody
 	}
 	if err := sc.err(); err != nil {
 		if len(out.Entries) == 0 {
