@@ -12,7 +12,7 @@ LDFLAGS    = -s -w -X github.com/kitegate/kitegate/internal/version.version=$(VE
 BIN        = bin
 
 .DEFAULT_GOAL := help
-.PHONY: coldstart help run run-aws run-signin test test-short test-security guard vet lint fmt fuzz bench e2e build build-arm64 build-amd64 bootstrap build-McpFunction build-RotationFunction build-AuditFunction build-DiscoveryFunction discover rotate-token deploy deploy-prod clean policy-diff policy-apply tools status who-can approve disable clients client-disable client-enable audit-user audit-tool audit-replay audit-log usage-user usage-tool version
+.PHONY: coldstart help run run-aws run-signin test test-short test-security guard vet lint fmt fuzz bench e2e build build-arm64 build-amd64 bootstrap build-McpFunction build-RotationFunction build-AuditFunction build-DiscoveryFunction discover rotate-token deploy deploy-prod clean policy-diff policy-apply tools status who-can approve disable clients client-add client-disable client-enable audit-user audit-tool audit-replay audit-log usage-user usage-tool version
 
 help: ## List the targets.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -97,6 +97,9 @@ disable: ## Disable a tool: make disable TOOL=name [NOTE="..."].
 # Gateway mode's AI-client registry: set KITEGATE_AUTH_TABLE (AuthTableName output) too.
 clients: ## List the AI clients registered with kitegate's authorization server, with their users and state.
 	$(ADMIN) clients
+
+client-add: ## Pre-register an AI client with a fixed id: make client-add CLIENT=id NAME="Claude Desktop" REDIRECTS="http://127.0.0.1/callback ...".
+	$(ADMIN) client-add "$(CLIENT)" -name "$(NAME)" -redirects "$(REDIRECTS)"
 
 client-disable: ## Kill switch for one AI client: make client-disable CLIENT=id [NOTE="..."] (tokens refused within the policy TTL).
 	$(ADMIN) client-disable "$(CLIENT)" -note "$(NOTE)"

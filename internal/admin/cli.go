@@ -45,6 +45,7 @@ const usage = `usage: kitegate-admin COMMAND [flags]
   clients                                             list the AI-client registry (gateway mode)
   client-disable CLIENT [-note TEXT]                  kill switch: refuse a client's tokens and sign-ins
   client-enable CLIENT                                undo client-disable
+  client-add CLIENT -name NAME -redirects "URI ..."   pre-register a client with a fixed id and redirect URIs
   audit (-user SUB | -tool NAME) [-n 20] [-since WHEN] [-until WHEN]
                                                       audit events, newest first (from the table's indexes)
   usage (-user SUB | -tool NAME) [-days 7 | -since WHEN [-until WHEN]]
@@ -77,6 +78,8 @@ func Run(ctx context.Context, args []string, env Env) error {
 	days := fs.Int("days", 7, "days of usage, today included (usage, without -since)")
 	kind := fs.String("kind", "", "tool_call (default), policy_change, poison or all (audit-log)")
 	groups := fs.String("groups", "", "comma-separated groups of the person (who-can)")
+	name := fs.String("name", "", "the client's name, shown on the consent page (client-add)")
+	redirects := fs.String("redirects", "", "space-separated redirect URIs (client-add)")
 	// Flags may come before or after the one positional argument.
 	var pos []string
 	for {
@@ -147,6 +150,11 @@ func Run(ctx context.Context, args []string, env Env) error {
 		return a.SetState(ctx, pos[0], state, *note)
 	case "clients":
 		return a.ListClients(ctx)
+	case "client-add":
+		if len(pos) != 1 {
+			return errors.New("client-add: name one client id")
+		}
+		return a.AddClient(ctx, pos[0], *name, strings.Fields(*redirects))
 	case "client-disable", "client-enable":
 		if len(pos) != 1 {
 			return fmt.Errorf("%s: name one client (make clients lists them)", cmd)
@@ -204,7 +212,7 @@ func Run(ctx context.Context, args []string, env Env) error {
 
 func newAdmin(ctx context.Context, env Env, cmd string) (*Admin, *dynamodb.Client, error) {
 	get := func(k string) string { v, _ := env.Lookup(k); return v }
-	needPolicy := cmd == "policy-apply" || cmd == "tools" || cmd == "approve" || cmd == "disable" || cmd == "status" || cmd == "who-can" || cmd == "client-disable" || cmd == "client-enable"
+	needPolicy := cmd == "policy-apply" || cmd == "tools" || cmd == "approve" || cmd == "disable" || cmd == "status" || cmd == "who-can" || cmd == "client-disable" || cmd == "client-enable" || cmd == "client-add"
 	needAudit := cmd == "audit" || cmd == "audit-replay" || cmd == "usage"
 	if cmd == "audit-replay" && get("KITEGATE_AUDIT_TABLE") == "" {
 		return nil, nil, errors.New("KITEGATE_AUDIT_TABLE is not set (the AuditTableName output of the stack)")
@@ -246,7 +254,7 @@ func newAdmin(ctx context.Context, env Env, cmd string) (*Admin, *dynamodb.Clien
 	var registry ClientRegistry
 	if table := get("KITEGATE_AUTH_TABLE"); table != "" {
 		registry = authz.NewStore(db, table)
-	} else if cmd == "clients" {
+	} else if cmd == "clients" || cmd == "client-add" {
 		return nil, nil, errors.New("KITEGATE_AUTH_TABLE is not set (the AuthTableName output of the stack)")
 	}
 	return &Admin{

@@ -19,6 +19,61 @@ import (
 type ClientRegistry interface {
 	Clients(ctx context.Context) ([]authz.Client, error)
 	SetClientState(ctx context.Context, id, state string) (authz.Client, error)
+	AddClient(ctx context.Context, c authz.Client) error
+}
+
+// AddClient declares a pre-registered client: an id the administrator
+// chooses, its name and its redirect URIs, for AI clients configured with a
+// fixed client id. It goes into the registry, and into the policy as an
+// enabled CLIENT item, so the addition is a policy change the audit
+// function records (by whom); make client-disable switches it off like any
+// other client.
+func (a *Admin) AddClient(ctx context.Context, id, name string, redirectURIs []string) error {
+	if a.Clients == nil || a.Store == nil {
+		return errors.New("client-add: needs KITEGATE_AUTH_TABLE and KITEGATE_POLICY_TABLE (the stack's AuthTableName and PolicyTableName outputs)")
+	}
+	c, err := authz.Preregistered(id, name, redirectURIs, time.Now())
+	if err != nil {
+		return fmt.Errorf("client-add: %w", err)
+	}
+	if err := a.Clients.AddClient(ctx, c); err != nil {
+		return fmt.Errorf("client-add %s: %w", id, err)
+	}
+	note := "pre-registered, redirects to " + strings.Join(redirectURIs, " ")
+	if _, err := a.changeClient(ctx, func(p *policy.Policy) bool {
+		p.Clients[id] = policy.Client{Name: name, Note: note, ChangedBy: a.Actor, ChangedAt: time.Now().UTC()}
+		return true
+	}); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.Out, "client %s (%s) is pre-registered by %s; redirect URIs: %s\n", id, name, a.Actor, strings.Join(redirectURIs, " "))
+	return nil
+}
+
+// changeClient applies change to the policy's clients and stores it,
+// retrying on a concurrent change, and returns the new policy version;
+// change returns false when there is nothing to do.
+func (a *Admin) changeClient(ctx context.Context, change func(p *policy.Policy) bool) (int64, error) {
+	for attempt := 1; ; attempt++ {
+		p, err := a.Store.Load(ctx)
+		if err != nil {
+			return 0, err
+		}
+		if p.Clients == nil {
+			p.Clients = map[string]policy.Client{}
+		}
+		if !change(&p) {
+			return p.Version, nil
+		}
+		stored, err := a.Store.Apply(ctx, p, a.Actor)
+		if errors.Is(err, policy.ErrConflict) && attempt < conflictRetries {
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		return stored.Version, nil
+	}
 }
 
 // ListClients prints the registry: each client with its software, where it
@@ -104,32 +159,28 @@ func (a *Admin) SetClientDisabled(ctx context.Context, id string, disabled bool,
 	} else {
 		fmt.Fprintln(a.Out, "KITEGATE_AUTH_TABLE is not set: only the policy's kill switch is changed")
 	}
-	for attempt := 1; ; attempt++ {
-		p, err := a.Store.Load(ctx)
-		if err != nil {
-			return err
-		}
+	changed := false
+	version, err := a.changeClient(ctx, func(p *policy.Policy) bool {
 		cur, listed := p.Clients[id]
-		if listed == disabled && (!disabled || cur.Disabled) {
-			fmt.Fprintf(a.Out, "client %s is already %s in the policy\n", id, verb)
-			return nil
-		}
-		if p.Clients == nil {
-			p.Clients = map[string]policy.Client{}
+		if (disabled && cur.Disabled) || (!disabled && !cur.Disabled) {
+			return false
 		}
 		if disabled {
 			p.Clients[id] = policy.Client{Name: name, Disabled: true, Note: note, ChangedBy: a.Actor, ChangedAt: time.Now().UTC()}
-		} else {
-			delete(p.Clients, id)
+		} else if listed {
+			cur.Disabled, cur.Note, cur.ChangedBy, cur.ChangedAt = false, note, a.Actor, time.Now().UTC()
+			p.Clients[id] = cur
 		}
-		stored, err := a.Store.Apply(ctx, p, a.Actor)
-		if errors.Is(err, policy.ErrConflict) && attempt < conflictRetries {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(a.Out, "client %s (%s) is now %s (policy version %d, by %s)\n", id, orDash(name), verb, stored.Version, a.Actor)
+		changed = true
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	if !changed {
+		fmt.Fprintf(a.Out, "client %s is already %s in the policy\n", id, verb)
 		return nil
 	}
+	fmt.Fprintf(a.Out, "client %s (%s) is now %s (policy version %d, by %s)\n", id, orDash(name), verb, version, a.Actor)
+	return nil
 }

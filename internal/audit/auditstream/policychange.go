@@ -27,6 +27,7 @@ const (
 	ChangeProfileUnbound  = "profile_unbound" // a deleted profile, or only removed bindings
 	ChangeProfileChanged  = "profile_changed"
 	ChangeKillSwitch      = "kill_switch_flipped" // server_disabled, or a profile's disabled
+	ChangeClientAdded     = "client_added"        // a pre-registered OAuth client (make client-add)
 	ChangeSettingsChanged = "settings_changed"
 	ChangeSettingsDeleted = "settings_deleted"
 	ChangeVersionBumped   = "version_bumped"
@@ -166,6 +167,9 @@ func policyKind(op, sk string, old, new map[string]types.AttributeValue) (kind, 
 	case strings.HasPrefix(sk, policySKClientPrefix):
 		// An OAuth client's kill switch (make client-disable, client-enable).
 		target = "client " + strings.TrimPrefix(sk, policySKClientPrefix)
+		if op == streamInsert && !boolean(new, policyAttrDisabled) {
+			return ChangeClientAdded, target, "pre-registered"
+		}
 		if op != streamRemove && boolean(new, policyAttrDisabled) {
 			return ChangeKillSwitch, target, "disabled (kill switch on: its tokens stop working)"
 		}

@@ -159,6 +159,8 @@ func TestDescribePolicyChange(t *testing.T) {
 			kind: ChangeKillSwitch, by: "ops", diff: []string{"disabled: (none) → true", "name: (none) → Rogue"},
 			summary: "client c1 disabled (kill switch on: its tokens stop working) by ops",
 		},
+		{name: "client pre-registered", op: "INSERT", new: policyItem("CLIENT#claude-desktop", attrs{"disabled": b(false), "changed_by": s("ops")}),
+			kind: ChangeClientAdded, by: "ops", diff: []string{"disabled: (none) → false"}},
 		{name: "client kill switch off", op: "REMOVE", old: policyItem("CLIENT#c1", attrs{"disabled": b(true)}), kind: ChangeKillSwitch, by: unknownActorDeleted, diff: []string{"disabled: true → (none)"}},
 		{name: "new profile", op: "INSERT", new: policyItem("PROFILE#p", attrs{"users": l("a")}), kind: ChangeProfileBound, by: UnknownActor, diff: []string{"users: (none) → [a] (+a)"}},
 		{name: "profile deleted", op: "REMOVE", old: policyItem("PROFILE#p", attrs{"users": l("a")}), kind: ChangeProfileUnbound, by: unknownActorDeleted, diff: []string{"users: [a] → (none) (-a)"}},

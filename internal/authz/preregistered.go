@@ -1,0 +1,52 @@
+package authz
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/kitegate/kitegate/internal/tables"
+)
+
+// preregisteredID is the shape of a client id an administrator chooses:
+// it cannot look like a metadata document URL or a registered id's base64.
+var preregisteredID = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{2,63}$`)
+
+// ErrExists means the registry already holds a client with that id.
+var ErrExists = errors.New("already in the registry")
+
+// Preregistered checks a client an administrator declares (make
+// client-add): an id of 3 to 64 lowercase letters, digits, dots and
+// dashes, a name, and redirect URIs by the rules of registration. Such a
+// client is public (PKCE, no secret), like every client of kitegate, and is
+// kept until an administrator disables it.
+func Preregistered(id, name string, redirectURIs []string, now time.Time) (Client, error) {
+	if !preregisteredID.MatchString(id) {
+		return Client{}, fmt.Errorf("client id %q: use 3 to 64 lowercase letters, digits, dots and dashes (for example claude-desktop)", id)
+	}
+	reg := registration{RedirectURIs: redirectURIs, ClientName: name}
+	if name == "" {
+		return Client{}, errors.New("a pre-registered client needs a name (shown on the consent page)")
+	}
+	if err := reg.check(); err != nil {
+		return Client{}, err
+	}
+	return Client{
+		ID: id, Name: name, RedirectURIs: redirectURIs, Source: SourcePreregistered,
+		State: ClientActive, Created: now.UTC(),
+	}, nil
+}
+
+// AddClient puts a new client into the registry; ErrExists when its id is
+// taken.
+func (s *Store) AddClient(ctx context.Context, c Client) error {
+	err := s.put(ctx, kindClient, c.ID, c, "attribute_not_exists("+tables.AuthKey+")")
+	if _, ok := errors.AsType[*types.ConditionalCheckFailedException](err); ok {
+		return ErrExists
+	}
+	return err
+}
