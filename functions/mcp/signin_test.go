@@ -2,12 +2,16 @@ package main
 
 import (
 	"bytes"
+	"crypto/x509"
 	"encoding/json"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/netip"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,6 +23,7 @@ import (
 	"github.com/kitegate/kitegate/internal/admin"
 	"github.com/kitegate/kitegate/internal/authz/authztest"
 	"github.com/kitegate/kitegate/internal/dynamotest"
+	"github.com/kitegate/kitegate/internal/egress"
 	"github.com/kitegate/kitegate/internal/policy"
 	"github.com/kitegate/kitegate/internal/signing/signingtest"
 	"github.com/kitegate/kitegate/internal/tables"
@@ -105,6 +110,7 @@ type clientRun struct {
 	AfterReplay       map[string]any    `json:"after_replay"`
 	SignInRequests    map[string]int    `json:"signin_requests"`
 	ConsentListsTools bool              `json:"consent_lists_tools"`
+	RegisterCalls     int               `json:"register_calls"`
 	Error             string            `json:"error"`
 }
 
@@ -234,5 +240,121 @@ func TestGatewayMetadata(t *testing.T) {
 	_ = json.NewDecoder(resp.Body).Decode(&prm)
 	if prm.Resource != g.url+"/mcp" || !slices.Equal(prm.AuthorizationServers, []string{g.url}) || !slices.Equal(prm.Scopes, []string{"mcp", "offline_access"}) {
 		t.Errorf("PRM %+v", prm)
+	}
+}
+
+// signedIn checks what every sign-in path must give the TypeScript SDK's
+// client: its tools, a working call, a silent refresh after its access
+// token stops working, and an audit event naming the client.
+func (g *gatewayEnv) signedIn(t *testing.T, r clientRun, clientID, clientName string) {
+	t.Helper()
+	if r.ClientID != clientID {
+		t.Errorf("client id %q, want %q", r.ClientID, clientID)
+	}
+	if !slices.Contains(r.Tools, "list_builds") || r.FirstCallError {
+		t.Errorf("tools %v, first call error %v", r.Tools, r.FirstCallError)
+	}
+	if !r.HasRefreshToken || !r.Refreshed || r.AfterExpiryErr || r.AuthorizeCount != 1 {
+		t.Errorf("refresh: has %v, refreshed %v, call error %v, authorizations %d", r.HasRefreshToken, r.Refreshed, r.AfterExpiryErr, r.AuthorizeCount)
+	}
+	var named bool
+	for _, ev := range g.auditEvents(t) {
+		named = named || (ev.Tool == "list_builds" && ev.Client.ID == clientID && ev.Client.Name == clientName)
+	}
+	if !named {
+		t.Errorf("no audit event of list_builds names the client %s (%s)", clientID, clientName)
+	}
+}
+
+// The TypeScript SDK's OAuth client signs in with a Client ID Metadata
+// Document: its client_id is an https URL kitegate fetches, no
+// registration. A metadata URL must be https on a public address, which a
+// test on loopback cannot serve; so the document is served by a TLS server
+// on 127.0.0.1 under the name example.com (httptest's certificate is valid
+// for it, and only kitegate's fetcher trusts that certificate), and the
+// fetcher gets egress.ResolveForTesting through the function's unexported
+// metadataOptions seam: example.com resolves to a public address, which
+// the production address rules still judge and pass, and the connection
+// then goes to the loopback server. The same document under a name mapped
+// to 127.0.0.1 is refused. The production rules themselves (no test
+// resolver: loopback, private, size, mismatched client_id) are tested in
+// internal/authz.
+func TestSignInTypeScriptSDKMetadataDocument(t *testing.T) {
+	var fetches atomic.Int64
+	var docURL string
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fetches.Add(1)
+		if r.URL.Path != "/kitegate-client.json" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "max-age=600")
+		_ = json.NewEncoder(w).Encode(map[string]any{
+			"client_id": docURL, "client_name": "kitegate metadata client", "software_id": "kitegate-signin-test",
+			"redirect_uris": []string{"http://127.0.0.1:45678/callback"}, "token_endpoint_auth_method": "none",
+			"grant_types": []string{"authorization_code", "refresh_token"}, "response_types": []string{"code"},
+		})
+	}))
+	t.Cleanup(srv.Close)
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+	port := srv.URL[strings.LastIndex(srv.URL, ":"):]
+	docURL = "https://example.com" + port + "/kitegate-client.json"
+	metadataOptions = []egress.Option{egress.ResolveForTesting(map[string]netip.Addr{
+		"example.com":       netip.MustParseAddr("93.184.215.14"),
+		"local.example.com": netip.MustParseAddr("127.0.0.1"),
+	}, pool)}
+	t.Cleanup(func() { metadataOptions = nil })
+	g := startGateway(t)
+
+	r := g.signIn(t, "dev", "--metadata-url", docURL)
+	t.Logf("sign-in HTTP round trips with a metadata document: %v", r.SignInRequests)
+	if want := []string{"metadata document URL as client id", "authorize", "kitegate consent page", "signed in"}; !slices.Equal(r.Steps, want) {
+		t.Errorf("steps %v, want %v", r.Steps, want)
+	}
+	if r.RegisterCalls != 0 {
+		t.Errorf("the client registered %d times, want none", r.RegisterCalls)
+	}
+	g.signedIn(t, r, docURL, "kitegate metadata client")
+	if n := fetches.Load(); n != 1 {
+		t.Errorf("kitegate fetched the document %d times, want once (kept for its max-age)", n)
+	}
+	if list := g.admin(t, "clients"); !strings.Contains(list, docURL) || !strings.Contains(list, "metadata") {
+		t.Errorf("make clients:\n%s", list)
+	}
+
+	resp, err := http.Get(g.url + "/oauth/authorize?response_type=code&client_id=https%3A%2F%2Flocal.example.com%3A" + strings.TrimPrefix(port, ":") +
+		"%2Fkitegate-client.json&redirect_uri=http%3A%2F%2F127.0.0.1%3A45678%2Fcallback&code_challenge=abcdefghijabcdefghijabcdefghijabcdefghij123&code_challenge_method=S256&scope=mcp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "loopback") {
+		t.Errorf("authorize with a document on a loopback address: %d %q, want 400 saying loopback", resp.StatusCode, body)
+	}
+	if n := fetches.Load(); n != 1 {
+		t.Errorf("the refused document was fetched (%d fetches)", n)
+	}
+}
+
+// The TypeScript SDK's OAuth client signs in as a pre-registered client:
+// an administrator declares it (make client-add), the client is configured
+// with that id and never registers.
+func TestSignInTypeScriptSDKPreregistered(t *testing.T) {
+	g := startGateway(t)
+	g.admin(t, "client-add", "kitegate-cli", "-name", "kitegate CLI", "-redirects", "http://127.0.0.1/callback")
+	r := g.signIn(t, "dev", "--client-id", "kitegate-cli")
+	t.Logf("sign-in HTTP round trips as a pre-registered client: %v", r.SignInRequests)
+	if want := []string{"authorize", "kitegate consent page", "pre-registered id bound to the issuer", "signed in"}; !slices.Equal(r.Steps, want) {
+		t.Errorf("steps %v, want %v", r.Steps, want)
+	}
+	if r.RegisterCalls != 0 {
+		t.Errorf("the client registered %d times, want none", r.RegisterCalls)
+	}
+	g.signedIn(t, r, "kitegate-cli", "kitegate CLI")
+	if list := g.admin(t, "clients"); !strings.Contains(list, "kitegate-cli") || !strings.Contains(list, "preregistered") {
+		t.Errorf("make clients:\n%s", list)
 	}
 }

@@ -24,6 +24,7 @@ globalThis.fetch = (input, init) => {
   const u = new URL(input instanceof Request ? input.url : input);
   const who = u.host === kitegateHost ? 'kitegate' : 'idp';
   out.requests[who] = (out.requests[who] ?? 0) + 1;
+  if (who === 'kitegate' && u.pathname === '/oauth/register') out.register_calls = (out.register_calls ?? 0) + 1;
   return realFetch(input, init);
 };
 const step = (s) => out.steps.push(s);
@@ -89,7 +90,13 @@ const provider = {
   },
   clientMetadataUrl: mode === '--metadata-url' ? modeArg : undefined,
   clientInformation() { return store.client; },
-  saveClientInformation(info) { store.client = info; step('registered'); },
+  saveClientInformation(info) {
+    store.client = info;
+    // The SDK saves a metadata URL as the client id, and stamps a
+    // pre-registered id with the issuer; anything else is a registration.
+    if (mode && info.client_id === modeArg) step(mode === '--metadata-url' ? 'metadata document URL as client id' : 'pre-registered id bound to the issuer');
+    else step('registered');
+  },
   tokens() { return store.tokens; },
   saveTokens(t) { store.tokens = t; tokenSaves++; },
   async redirectToAuthorization(url) {
