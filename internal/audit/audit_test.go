@@ -37,6 +37,21 @@ func TestRedact(t *testing.T) {
 			if truncated != tt.truncated {
 				t.Errorf("truncated = %v, want %v", truncated, tt.truncated)
 			}
+			// RedactValue redacts the decoded arguments alike, and leaves
+			// them as they were: the tool reads them too.
+			var v any
+			if json.Unmarshal([]byte(tt.in), &v) != nil {
+				return
+			}
+			got, truncated = RedactValue(v, tt.max)
+			if diff := cmp.Diff(tt.want, string(got)); diff != "" || truncated != tt.truncated {
+				t.Errorf("RedactValue truncated %v (-want +got):\n%s", truncated, diff)
+			}
+			var again any
+			_ = json.Unmarshal([]byte(tt.in), &again)
+			if diff := cmp.Diff(again, v); diff != "" {
+				t.Errorf("RedactValue changed its input (-before +after):\n%s", diff)
+			}
 		})
 	}
 }

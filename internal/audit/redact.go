@@ -29,6 +29,12 @@ func Redact(args json.RawMessage, max int) (out json.RawMessage, truncated bool)
 		b, _ := json.Marshal(map[string]any{"unparsable_bytes": len(args)})
 		return b, false
 	}
+	return RedactValue(v, max)
+}
+
+// RedactValue is Redact for arguments already decoded from JSON. It leaves
+// v as it is: what it redacts it copies.
+func RedactValue(v any, max int) (out json.RawMessage, truncated bool) {
 	b, err := json.Marshal(redactValue(v))
 	if err != nil {
 		return nil, false
@@ -44,19 +50,21 @@ func Redact(args json.RawMessage, max int) (out json.RawMessage, truncated bool)
 func redactValue(v any) any {
 	switch v := v.(type) {
 	case map[string]any:
+		out := make(map[string]any, len(v))
 		for k, e := range v {
 			if secretKey.MatchString(k) {
-				v[k] = Redacted
+				out[k] = Redacted
 				continue
 			}
-			v[k] = redactValue(e)
+			out[k] = redactValue(e)
 		}
-		return v
+		return out
 	case []any:
+		out := make([]any, len(v))
 		for i, e := range v {
-			v[i] = redactValue(e)
+			out[i] = redactValue(e)
 		}
-		return v
+		return out
 	case string:
 		// A value holding the token or anything credential-shaped is
 		// dropped whole (internal/redact decides what that is).

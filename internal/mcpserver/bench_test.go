@@ -17,6 +17,7 @@ import (
 	"github.com/kitegate/kitegate/internal/buildkitetest"
 	"github.com/kitegate/kitegate/internal/mcpserver"
 	"github.com/kitegate/kitegate/internal/policy"
+	"github.com/kitegate/kitegate/internal/tools"
 )
 
 type discardAudit struct{}
@@ -39,7 +40,7 @@ func plainServer(t testing.TB, s *stack, cfg mcpserver.Config) string {
 	for _, tl := range cfg.Catalog.Tools() {
 		tool := tl
 		srv.AddTool(tool.Definition(), func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-			res, _ := tool.Call(ctx, req.Params.Arguments)
+			res, _ := tool.Call(ctx, tools.ReadArguments(req.Params.Arguments))
 			return res, nil
 		})
 	}
@@ -113,7 +114,7 @@ func plainHandler(cfg mcpserver.Config) http.Handler {
 	for _, tl := range cfg.Catalog.Tools() {
 		tool := tl
 		srv.AddTool(tool.Definition(), func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-			res, _ := tool.Call(ctx, req.Params.Arguments)
+			res, _ := tool.Call(ctx, tools.ReadArguments(req.Params.Arguments))
 			return res, nil
 		})
 	}

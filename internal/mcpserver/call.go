@@ -18,26 +18,29 @@ import (
 	"github.com/kitegate/kitegate/internal/tools"
 )
 
-// callRecord is what running a tool did, filled in by the tool handler
-// (in the request) for the guard to audit.
-type callRecord struct {
-	ran   bool
-	err   error
-	stats *buildkite.Stats
+// toolCall is the request's one tools/call (batches are refused) as
+// kitegate handles it, for its one audit event: the arguments read once,
+// the decision made once, and what running the tool did.
+type toolCall struct {
+	start    time.Time
+	args     tools.Arguments
+	decision policy.Decision
+	err      error
+	stats    *buildkite.Stats
 	// limited is set when a rate limit held the call back.
 	limited *ratelimit.Result
 }
 
-// guard decides every tools/call against the request's policy snapshot —
-// the server was chosen by the same snapshot, so this is the re-check — and
-// writes the call's one audit event, whatever happens to it.
+// guard decides every tools/call and writes the call's one audit event,
+// whatever happens to it. The decision was made with the caller's offer
+// (servers.go): a granted tool is allowed by a lookup; anything else is
+// denied, with policy's reason for it.
 func (h *Handler) guard(next mcp.MethodHandler) mcp.MethodHandler {
 	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
 		call, ok := req.(*mcp.CallToolRequest)
 		if method != "tools/call" || !ok {
 			return next(ctx, method, req)
 		}
-		start := h.cfg.Now()
 		rq := fromContext(ctx)
 		if rq == nil || call.Params == nil {
 			if rq != nil {
@@ -45,27 +48,31 @@ func (h *Handler) guard(next mcp.MethodHandler) mcp.MethodHandler {
 			}
 			return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "missing tool call parameters"}
 		}
+		c := &rq.call
+		c.start = h.cfg.Now()
+		c.args = tools.ReadArguments(call.Params.Arguments)
 		name := call.Params.Name
-		d := h.decide(rq.snapshot, rq.subject, name)
-		if !d.Allowed {
-			h.record(ctx, rq, call, start, d, &callRecord{})
+		g, granted := rq.offer.grants[name]
+		if !granted {
+			c.decision = h.refusal(rq.snapshot, rq.subject, name)
+			h.record(ctx, rq, call)
 			rq.ownError.Store(true)
-			return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf("tool %q is not available to you: %s", shownName(name), d.Detail)}
+			return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf("tool %q is not available to you: %s", shownName(name), c.decision.Detail)}
 		}
-		if res, limited := h.rateLimit(ctx, rq, call, start, d); limited {
+		c.decision = g.decision
+		if res, limited := h.rateLimit(ctx, rq, call, g); limited {
 			return res, nil
 		}
 		res, err := next(ctx, method, req)
-		rec := &rq.call
-		if err != nil && rec.err == nil {
-			rec.err = err
+		if err != nil && c.err == nil {
+			c.err = err
 		}
-		if h.cfg.RateLimiter != nil && rec.stats != nil {
-			if s := rec.stats.Snapshot(); s.RateLimitRemaining >= 0 {
+		if h.cfg.RateLimiter != nil && c.stats != nil {
+			if s := c.stats.Snapshot(); s.RateLimitRemaining >= 0 {
 				h.cfg.RateLimiter.Observe(s.RateLimitRemaining, s.RateLimitReset)
 			}
 		}
-		h.record(ctx, rq, call, start, d, rec)
+		h.record(ctx, rq, call)
 		return res, err
 	}
 }
@@ -74,22 +81,14 @@ func (h *Handler) guard(next mcp.MethodHandler) mcp.MethodHandler {
 // limit is reached it audits the call as rate_limited and returns the tool
 // error that tells the caller when to retry. A limiter that cannot count
 // lets the call through: Buildkite still enforces its own limits.
-func (h *Handler) rateLimit(ctx context.Context, rq *request, call *mcp.CallToolRequest, start time.Time, d policy.Decision) (*mcp.CallToolResult, bool) {
+func (h *Handler) rateLimit(ctx context.Context, rq *request, call *mcp.CallToolRequest, g grant) (*mcp.CallToolResult, bool) {
 	if h.cfg.RateLimiter == nil {
 		return nil, false
 	}
-	c := ratelimit.Call{Subject: rq.caller.Subject, Org: orgOf(call)}
-	for i, name := range d.Profiles {
-		p, _ := rq.snapshot.Profile(name)
-		if p.CallsPerMinute <= 0 { // a granting profile without a limit: none applies
-			c.Profile, c.ProfileLimit = "", 0
-			break
-		}
-		if i == 0 || p.CallsPerMinute > c.ProfileLimit {
-			c.Profile, c.ProfileLimit = name, p.CallsPerMinute
-		}
-	}
-	r, err := h.cfg.RateLimiter.Take(ctx, c)
+	r, err := h.cfg.RateLimiter.Take(ctx, ratelimit.Call{
+		Subject: rq.caller.Subject, Org: rq.call.args.String("org_slug"),
+		Profile: g.profile, ProfileLimit: g.limit,
+	})
 	if err != nil {
 		h.logger.WarnContext(ctx, "mcp: rate limiter unavailable; call not limited", "err", err)
 		return nil, false
@@ -98,54 +97,63 @@ func (h *Handler) rateLimit(ctx context.Context, rq *request, call *mcp.CallTool
 		return nil, false
 	}
 	msg := r.Message(h.cfg.Now())
-	h.record(ctx, rq, call, start, d, &callRecord{limited: &r, err: errors.New(msg)})
+	rq.call.limited, rq.call.err = &r, errors.New(msg)
+	h.record(ctx, rq, call)
 	return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: msg}}}, true
 }
 
-// orgOf returns the call's org_slug argument, if any.
-func orgOf(call *mcp.CallToolRequest) string {
-	var args struct {
-		Org string `json:"org_slug"`
-	}
-	if len(call.Params.Arguments) == 0 || json.Unmarshal(call.Params.Arguments, &args) != nil {
-		return ""
-	}
-	return args.Org
-}
-
-// decide is policy's decision, narrowed by what only this build knows: a
-// tool missing from the catalog, or one whose definition is no longer the
-// one an admin approved (definition pinning: the change waits for review,
-// whether or not discovery has run since the deploy).
-func (h *Handler) decide(snap *policy.Snapshot, sub policy.Subject, name string) policy.Decision {
+// refusal is why name is not in the caller's offer: policy's decision, or,
+// where policy allows the tool, what only this build knows (inBuild).
+func (h *Handler) refusal(snap *policy.Snapshot, sub policy.Subject, name string) policy.Decision {
 	d := snap.Decide(sub, name)
 	if !d.Allowed {
 		return d
 	}
-	t, ok := h.cfg.Catalog.Lookup(name)
-	if !ok {
-		return policy.Decision{Reason: "tool_unknown", Detail: fmt.Sprintf("tool %q is not part of this kitegate build", shownName(name)), Profiles: d.Profiles}
+	if _, d := h.inBuild(snap, d, name); !d.Allowed {
+		return d
 	}
-	if pt, _ := snap.Tool(name); pt.ApprovedHash != "" && pt.ApprovedHash != t.Hash() {
-		return policy.Decision{Reason: "tool_definition_changed", Detail: fmt.Sprintf("tool %q changed since it was approved and awaits review", shownName(name)), Profiles: d.Profiles}
-	}
-	return d
+	// The offer and Decide read the same snapshot, so this is not reached;
+	// were it, the tool was not offered, and that stands.
+	return policy.Decision{Reason: policy.ReasonToolUnknown, Detail: fmt.Sprintf("tool %q is not offered to you", shownName(name)), Profiles: d.Profiles}
 }
 
-// toolHandler runs one catalog tool with Buildkite call statistics attached.
+// inBuild narrows a decision that allows name by what only this build
+// knows: a tool missing from the catalog, one whose definition cannot be
+// built, or one whose definition is no longer the one an admin approved
+// (definition pinning: the change waits for review, whether or not
+// discovery has run since the deploy). It returns the tool when the
+// decision stands.
+func (h *Handler) inBuild(snap *policy.Snapshot, d policy.Decision, name string) (*tools.Tool, policy.Decision) {
+	t, ok := h.cfg.Catalog.Lookup(name)
+	if !ok {
+		return nil, policy.Decision{Reason: policy.ReasonToolUnknown, Detail: fmt.Sprintf("tool %q is not part of this kitegate build", shownName(name)), Profiles: d.Profiles}
+	}
+	if err := t.Ready(); err != nil {
+		h.logger.Error("mcp: tool definition failed; tool not offered", "tool", name, "err", err)
+		return nil, policy.Decision{Reason: policy.ReasonToolUnknown, Detail: fmt.Sprintf("tool %q could not be defined in this kitegate build", shownName(name)), Profiles: d.Profiles}
+	}
+	if pt, _ := snap.Tool(name); pt.ApprovedHash != "" && pt.ApprovedHash != t.Hash() {
+		return nil, policy.Decision{Reason: "tool_definition_changed", Detail: fmt.Sprintf("tool %q changed since it was approved and awaits review", shownName(name)), Profiles: d.Profiles}
+	}
+	return t, d
+}
+
+// toolHandler runs one catalog tool on the arguments the guard read, with
+// Buildkite call statistics attached, and leaves what happened in the
+// request's state. Only the guard's calls reach it: without the request's
+// state it runs nothing.
 func (h *Handler) toolHandler(t *tools.Tool) mcp.ToolHandler {
 	return func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		rq := fromContext(ctx)
-		if rq != nil {
-			var stop func()
-			ctx, stop = rq.whileConnected(ctx)
-			defer stop()
+		if rq == nil {
+			return nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: "tool call outside a request"}
 		}
-		ctx, stats := buildkite.WithStats(ctx)
-		res, err := t.Call(ctx, req.Params.Arguments)
-		if rq != nil {
-			rq.call = callRecord{ran: true, err: err, stats: stats}
-		}
+		ctx, stop := rq.whileConnected(ctx)
+		defer stop()
+		c := &rq.call
+		ctx, c.stats = buildkite.WithStats(ctx)
+		res, err := t.Call(ctx, c.args)
+		c.err = err
 		if err != nil {
 			h.logger.WarnContext(ctx, "mcp: tool failed", "tool", t.Name(), "err", err)
 		}
@@ -153,10 +161,12 @@ func (h *Handler) toolHandler(t *tools.Tool) mcp.ToolHandler {
 	}
 }
 
-func (h *Handler) record(ctx context.Context, rq *request, call *mcp.CallToolRequest, start time.Time, d policy.Decision, rec *callRecord) {
+// record writes the request's tools/call audit event.
+func (h *Handler) record(ctx context.Context, rq *request, call *mcp.CallToolRequest) {
+	c, d := &rq.call, rq.call.decision
 	e := audit.Event{
 		ID:              audit.NewID(),
-		Time:            start.UTC(),
+		Time:            c.start.UTC(),
 		RequestID:       rq.id,
 		CallerRequestID: rq.callerID,
 		User:            audit.User{Subject: rq.caller.Subject, Email: rq.caller.Email, Groups: rq.caller.Groups},
@@ -172,24 +182,24 @@ func (h *Handler) record(ctx context.Context, rq *request, call *mcp.CallToolReq
 	if rq.snapshot != nil {
 		e.PolicyVersion = rq.snapshot.Version()
 	}
-	e.Arguments, e.ArgumentsTruncated = audit.Redact(call.Params.Arguments, h.cfg.AuditArgumentBytes)
+	e.Arguments, e.ArgumentsTruncated = h.auditArguments(c.args)
 	if d.Allowed {
 		e.Decision = audit.Allowed
-		e.Outcome = outcome(rec.err)
+		e.Outcome = outcome(c.err)
 	}
-	if rec.limited != nil {
+	if c.limited != nil {
 		e.Outcome = audit.OutcomeRateLimited
-		e.RetryAfterMS = max(rec.limited.RetryAt.Sub(h.cfg.Now()).Milliseconds(), 0)
+		e.RetryAfterMS = max(c.limited.RetryAt.Sub(h.cfg.Now()).Milliseconds(), 0)
 	}
-	if rec.err != nil {
-		e.Error = rec.err.Error()
+	if c.err != nil {
+		e.Error = c.err.Error()
 		var bke *buildkite.Error
-		if errors.As(rec.err, &bke) {
+		if errors.As(c.err, &bke) {
 			e.BuildkiteStatus = bke.Status
 		}
 	}
-	if rec.stats != nil {
-		s := rec.stats.Snapshot()
+	if c.stats != nil {
+		s := c.stats.Snapshot()
 		e.BuildkiteCalls = s.Calls
 		if e.BuildkiteStatus == 0 {
 			e.BuildkiteStatus = s.LastStatus
@@ -198,7 +208,7 @@ func (h *Handler) record(ctx context.Context, rq *request, call *mcp.CallToolReq
 			e.RateLimitRemaining = &s.RateLimitRemaining
 		}
 	}
-	e.LatencyMS = float64(h.cfg.Now().Sub(start).Microseconds()) / 1000
+	e.LatencyMS = float64(h.cfg.Now().Sub(c.start).Microseconds()) / 1000
 	rq.audited.Store(true)
 	e = e.Bounded() // for the log line below as much as for the writer
 	if err := h.cfg.Audit.Write(context.WithoutCancel(ctx), e); err != nil {
@@ -207,6 +217,17 @@ func (h *Handler) record(ctx context.Context, rq *request, call *mcp.CallToolReq
 		h.logger.ErrorContext(ctx, "mcp: audit write failed", "err", err, "audit_replay", true, "event", e)
 	}
 	h.emit(ctx, e)
+}
+
+// auditArguments are the call's arguments as the audit keeps them:
+// redacted and capped, from the values the guard read; arguments that are
+// not JSON are kept only as their size.
+func (h *Handler) auditArguments(a tools.Arguments) (json.RawMessage, bool) {
+	v, err := a.Value()
+	if err != nil || len(a.Raw()) == 0 {
+		return audit.Redact(a.Raw(), h.cfg.AuditArgumentBytes)
+	}
+	return audit.RedactValue(v, h.cfg.AuditArgumentBytes)
 }
 
 func outcome(err error) string {

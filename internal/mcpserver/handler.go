@@ -101,7 +101,7 @@ type Handler struct {
 	sdkLogger *slog.Logger
 	mux       *http.ServeMux
 	sdk       *mcp.StreamableHTTPHandler
-	servers   *serverCache
+	offers    *offerCache
 }
 
 // New builds the handler.
@@ -129,7 +129,7 @@ func New(cfg Config) (*Handler, error) {
 		h.logger = slog.New(slog.DiscardHandler)
 	}
 	h.sdkLogger = slog.New(minLevel{h.logger.Handler(), slog.LevelWarn})
-	h.servers = newServerCache(cfg.MaxServers, h.buildServer)
+	h.offers = newOfferCache(cfg.MaxServers, h.buildOffer)
 	h.sdk = mcp.NewStreamableHTTPHandler(h.serverFor, &mcp.StreamableHTTPOptions{
 		Stateless:    true,
 		JSONResponse: true,
@@ -196,20 +196,19 @@ func (h *Handler) healthz(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(map[string]string{"status": status, "version": h.cfg.Version})
 }
 
-// request is what one HTTP request carries to the SDK's server callbacks.
 // request is everything kitegate keeps about one HTTP request, in one
-// place: who calls, the policy snapshot it is decided by, the server
-// chosen from it and, for a tools/call (one per request: batches are
-// refused), what running the tool did, for the audit event.
+// place, and the one value it puts in the request's context (beside the
+// caller, which identity's middleware put there): who calls, the policy
+// snapshot it is decided by, the caller's offer under it (the decisions
+// and the MCP server) and, for a tools/call, the call (toolCall).
 type request struct {
 	caller   identity.Caller
 	subject  policy.Subject
 	snapshot *policy.Snapshot // nil when no policy could be loaded
-	profiles []string
-	server   *mcp.Server
+	offer    *offer
 	id       string // the platform's, or kitegate's own
 	callerID string // X-Request-Id as the caller sent it, capped
-	call     callRecord
+	call     toolCall
 	protocol string // the MCP-Protocol-Version header
 	// carrier is the context of the HTTP request carrying the call: done
 	// when its client goes away or its deadline passes.
@@ -307,8 +306,7 @@ func (h *Handler) serveMCP(w http.ResponseWriter, r *http.Request) {
 		rpcError(w, f.status, f.code, f.msg)
 		return
 	}
-	req.profiles = req.snapshot.Profiles(req.subject)
-	req.server = h.servers.get(req.snapshot, req.profiles)
+	req.offer = h.offers.get(req.snapshot, req.snapshot.Profiles(req.subject))
 	a := newAnswer(w, req, msg)
 	h.sdk.ServeHTTP(a, r.WithContext(context.WithValue(r.Context(), requestKey{}, req)))
 	a.finish()
@@ -322,7 +320,7 @@ func (h *Handler) serveMCP(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) serverFor(r *http.Request) *mcp.Server {
 	if req := fromContext(r.Context()); req != nil {
-		return req.server
+		return req.offer.server
 	}
 	return nil
 }

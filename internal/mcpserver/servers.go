@@ -11,74 +11,95 @@ import (
 	"github.com/kitegate/kitegate/internal/tools"
 )
 
-// serverCache keeps one MCP server per (policy snapshot, profile set):
-// callers with the same profiles share a server, so tool definitions and
-// schemas are built once per snapshot, never per request. Snapshots are
+// offer is what one profile set may call under one policy snapshot,
+// decided once, when a caller with that set first comes: each granted
+// tool's decision, and the MCP server holding exactly those tools. A
+// tools/call is then decided by a lookup in grants (call.go).
+type offer struct {
+	server *mcp.Server
+	grants map[string]grant
+}
+
+// grant is what a call of one offered tool gets: policy's decision and the
+// per-profile rate limit that applies.
+type grant struct {
+	decision policy.Decision
+	// profile and limit are the most generous limit of the granting
+	// profiles; none ("" and 0) when one of them has no limit.
+	profile string
+	limit   int
+}
+
+// offerCache keeps one offer per (policy snapshot, profile set): callers
+// with the same profiles share it, so decisions, tool definitions and
+// schemas are made once per snapshot, never per request. Snapshots are
 // keyed by identity, not version: the policy cache makes a new snapshot
 // whenever the content changes, including a hand edit that left the version
 // alone.
-type serverCache struct {
+type offerCache struct {
 	max   int
-	build func(*policy.Snapshot, []string) *mcp.Server
+	build func(*policy.Snapshot, []string) *offer
 
-	mu      sync.RWMutex
-	servers map[serverKey]*mcp.Server
+	mu     sync.RWMutex
+	offers map[offerKey]*offer
 }
 
-type serverKey struct {
+type offerKey struct {
 	snap     *policy.Snapshot // nil: no policy, no tools
 	profiles string
 }
 
-func newServerCache(max int, build func(*policy.Snapshot, []string) *mcp.Server) *serverCache {
-	return &serverCache{max: max, build: build, servers: map[serverKey]*mcp.Server{}}
+func newOfferCache(max int, build func(*policy.Snapshot, []string) *offer) *offerCache {
+	return &offerCache{max: max, build: build, offers: map[offerKey]*offer{}}
 }
 
-func cacheKey(snap *policy.Snapshot, profiles []string) serverKey {
-	return serverKey{snap, strings.Join(profiles, "\x00")}
-}
-
-func (c *serverCache) get(snap *policy.Snapshot, profiles []string) *mcp.Server {
-	key := cacheKey(snap, profiles)
+func (c *offerCache) get(snap *policy.Snapshot, profiles []string) *offer {
+	key := offerKey{snap, strings.Join(profiles, "\x00")}
 	c.mu.RLock()
-	s, ok := c.servers[key]
+	o, ok := c.offers[key]
 	c.mu.RUnlock()
 	if ok {
-		return s
+		return o
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if s, ok := c.servers[key]; ok {
-		return s
+	if o, ok := c.offers[key]; ok {
+		return o
 	}
-	if len(c.servers) >= c.max {
-		// Servers of older snapshots are never asked for again;
-		// starting over is simpler than tracking them and just as cheap.
-		clear(c.servers)
+	if len(c.offers) >= c.max {
+		// Offers of older snapshots are never asked for again; starting
+		// over is simpler than tracking them and just as cheap.
+		clear(c.offers)
 	}
-	s = c.build(snap, profiles)
-	c.servers[key] = s
-	return s
+	o = c.build(snap, profiles)
+	c.offers[key] = o
+	return o
 }
 
-// buildServer makes an MCP server holding exactly the tools these profiles
-// may call under snap (none when snap is nil).
-func (h *Handler) buildServer(snap *policy.Snapshot, profiles []string) *mcp.Server {
+// buildOffer decides what these profiles may call under snap (nothing when
+// snap is nil) and makes the MCP server holding exactly those tools.
+func (h *Handler) buildOffer(snap *policy.Snapshot, profiles []string) *offer {
+	o := &offer{grants: map[string]grant{}}
 	var offered []*tools.Tool
 	var names []string
-	for _, name := range snap.Allowed(profiles) {
-		t, ok := h.cfg.Catalog.Lookup(name)
-		if !ok {
-			continue
+	for _, pg := range snap.Grants(profiles) {
+		t, d := h.inBuild(snap, pg.Decision(), pg.Tool)
+		if !d.Allowed {
+			continue // a call of it is refused with this reason (refusal)
 		}
-		if err := t.Ready(); err != nil {
-			h.logger.Error("mcp: tool definition failed; tool not offered", "tool", name, "err", err)
-			continue
+		g := grant{decision: d}
+		for i, name := range pg.Profiles {
+			p, _ := snap.Profile(name)
+			if p.CallsPerMinute <= 0 { // a granting profile without a limit: none applies
+				g.profile, g.limit = "", 0
+				break
+			}
+			if i == 0 || p.CallsPerMinute > g.limit {
+				g.profile, g.limit = name, p.CallsPerMinute
+			}
 		}
-		if pt, _ := snap.Tool(name); pt.ApprovedHash != "" && pt.ApprovedHash != t.Hash() {
-			continue // changed since approval: see decide
-		}
-		offered, names = append(offered, t), append(names, name)
+		o.grants[pg.Tool] = g
+		offered, names = append(offered, t), append(names, pg.Tool)
 	}
 	srv := mcp.NewServer(&mcp.Implementation{Name: "kitegate", Title: "kitegate — governed Buildkite", Version: h.cfg.Version}, &mcp.ServerOptions{
 		// Written for exactly the tools this caller gets (guidance.go).
@@ -98,5 +119,6 @@ func (h *Handler) buildServer(snap *policy.Snapshot, profiles []string) *mcp.Ser
 	}
 	addGuidance(srv, names, h.cfg.Version)
 	srv.AddReceivingMiddleware(h.guard)
-	return srv
+	o.server = srv
+	return o
 }

@@ -330,39 +330,56 @@ func (s *Snapshot) ClientDisabled(id string) bool {
 // For every tool t and subject sub, t is in Allowed(Profiles(sub)) exactly
 // when Decide(sub, t) allows it.
 func (s *Snapshot) Allowed(profiles []string) []string {
+	var out []string
+	for _, g := range s.Grants(profiles) {
+		out = append(out, g.Tool)
+	}
+	return out
+}
+
+// Grant is one tool callable through a set of profiles, with the profiles
+// that grant it.
+type Grant struct {
+	Tool string
+	// Profiles are, sorted, the enabled profiles whose toolsets contain Tool.
+	Profiles []string
+}
+
+// Decision is the decision a call of g's tool gets.
+func (g Grant) Decision() Decision {
+	return Decision{Allowed: true, Reason: ReasonAllowed, Detail: "tool " + g.Tool + " is granted by profile " + strings.Join(g.Profiles, ", "), Profiles: g.Profiles}
+}
+
+// Grants is Allowed with the profiles granting each tool, sorted by tool:
+// for every tool t and subject sub, Grants(Profiles(sub)) holds t exactly
+// when Decide(sub, t) allows it, and its Decision is Decide's. A caller
+// that computes it once per profile set decides every call of that set by
+// a lookup.
+func (s *Snapshot) Grants(profiles []string) []Grant {
 	if s == nil || s.policy.Settings.ServerDisabled || len(s.approved) == 0 {
 		return nil
 	}
-	var inline [4]uint64
-	var set []uint64
-	words := (len(s.approved) + 63) / 64
-	if words <= len(inline) {
-		set = inline[:words]
-	} else {
-		set = make([]uint64, words)
-	}
+	var inline [8]int
+	enabled := inline[:0]
 	for _, name := range profiles {
-		i, ok := s.profileIdx[name]
-		if !ok || s.profiles[i].profile.Disabled {
-			continue
-		}
-		for w, word := range s.profiles[i].tools {
-			set[w] |= word
+		if i, ok := s.profileIdx[name]; ok && !s.profiles[i].profile.Disabled {
+			enabled = append(enabled, i)
 		}
 	}
-	n := 0
-	for _, word := range set {
-		n += bits.OnesCount64(word)
-	}
-	if n == 0 {
-		return nil
-	}
-	out := make([]string, 0, n)
-	for w, word := range set {
-		for word != 0 {
-			b := bits.TrailingZeros64(word)
-			out = append(out, s.approved[w*64+b])
-			word &^= 1 << b
+	// Index order is name order: the granting profiles come out sorted.
+	slices.Sort(enabled)
+	enabled = slices.Compact(enabled)
+	var out []Grant
+	for bit, tool := range s.approved {
+		word, mask := bit/64, uint64(1)<<(bit%64)
+		var names []string
+		for _, i := range enabled {
+			if s.profiles[i].tools[word]&mask != 0 {
+				names = append(names, s.profiles[i].profile.Name)
+			}
+		}
+		if names != nil {
+			out = append(out, Grant{Tool: tool, Profiles: names})
 		}
 	}
 	return out
@@ -424,7 +441,7 @@ func (s *Snapshot) Decide(sub Subject, tool string) Decision {
 	switch {
 	case granting > 0:
 		names := s.names(ps, granting, func(p *profileEntry) bool { return !p.profile.Disabled && p.tools[word]&mask != 0 })
-		return Decision{Allowed: true, Reason: ReasonAllowed, Detail: "tool " + tool + " is granted by profile " + strings.Join(names, ", "), Profiles: names}
+		return Grant{Tool: tool, Profiles: names}.Decision()
 	case enabled > 0:
 		names := s.names(ps, enabled, func(p *profileEntry) bool { return !p.profile.Disabled })
 		return Decision{Reason: ReasonNotInToolset, Detail: "tool " + tool + " is in no toolset of the caller's profiles", Profiles: names}

@@ -224,7 +224,8 @@ func TestAllowedRules(t *testing.T) {
 }
 
 // checkAllowedMatchesDecide checks, for every subject and every tool name
-// (plus one unknown), that Allowed(Profiles(sub)) and Decide agree.
+// (plus one unknown), that Allowed(Profiles(sub)) and Decide agree, and
+// that each of Grants(Profiles(sub)) decides as Decide does.
 func checkAllowedMatchesDecide(t *testing.T, s *Snapshot, subjects []Subject) {
 	t.Helper()
 	tools := append(sortedKeys(s.Policy().Tools), "unknown_tool")
@@ -233,10 +234,21 @@ func checkAllowedMatchesDecide(t *testing.T, s *Snapshot, subjects []Subject) {
 		if !slices.IsSorted(allowed) {
 			t.Errorf("Allowed for %+v is not sorted: %v", sub, allowed)
 		}
+		grants := map[string]Grant{}
+		for _, g := range s.Grants(s.Profiles(sub)) {
+			grants[g.Tool] = g
+		}
 		for _, tool := range tools {
 			d := s.Decide(sub, tool)
 			if in := slices.Contains(allowed, tool); in != d.Allowed {
 				t.Errorf("subject %+v tool %q: in Allowed = %v, Decide = %+v", sub, tool, in, d)
+			}
+			if g, ok := grants[tool]; ok != d.Allowed {
+				t.Errorf("subject %+v tool %q: in Grants = %v, Decide = %+v", sub, tool, ok, d)
+			} else if ok {
+				if diff := cmp.Diff(d, g.Decision()); diff != "" {
+					t.Errorf("subject %+v tool %q: Grants' decision differs from Decide's (-Decide +Grants):\n%s", sub, tool, diff)
+				}
 			}
 			if d.Allowed != (d.Reason == ReasonAllowed) {
 				t.Errorf("subject %+v tool %q: Allowed %v with reason %q", sub, tool, d.Allowed, d.Reason)

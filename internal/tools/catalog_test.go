@@ -56,7 +56,7 @@ func (h *harness) call(name, args string) (*mcp.CallToolResult, error) {
 	if !ok {
 		h.t.Fatalf("no tool %s", name)
 	}
-	res, err := tool.Call(context.Background(), json.RawMessage(args))
+	res, err := tool.Call(context.Background(), ReadArguments(json.RawMessage(args)))
 	b, merr := json.Marshal(res)
 	if merr != nil {
 		h.t.Fatal(merr)

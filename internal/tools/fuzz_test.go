@@ -44,7 +44,7 @@ func FuzzToolArguments(f *testing.F) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		res, err := tool.Call(ctx, json.RawMessage(args))
+		res, err := tool.Call(ctx, ReadArguments(json.RawMessage(args)))
 		if res == nil {
 			t.Fatalf("%s(%s): nil result", tool.Name(), args)
 		}

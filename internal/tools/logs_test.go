@@ -65,7 +65,7 @@ func TestTailLogsReadsMoreForLongLines(t *testing.T) {
 		t.Fatal(err)
 	}
 	tool, _ := cat.Lookup("tail_logs")
-	res, err := tool.Call(context.Background(), json.RawMessage(`{"org_slug":"acme","pipeline_slug":"web-app","build_number":"1","job_id":"01890a5d-ac96-4b5e-9a3e-6f2f6c1e0d11","tail":20}`))
+	res, err := tool.Call(context.Background(), ReadArguments(json.RawMessage(`{"org_slug":"acme","pipeline_slug":"web-app","build_number":"1","job_id":"01890a5d-ac96-4b5e-9a3e-6f2f6c1e0d11","tail":20}`)))
 	if err != nil {
 		t.Fatal(err)
 	}

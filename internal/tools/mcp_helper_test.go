@@ -50,7 +50,7 @@ func newMCP(t testing.TB, opts ...buildkitetest.Option) *mcpEnv {
 	srv := mcp.NewServer(&mcp.Implementation{Name: "kitegate-test", Version: "0"}, nil)
 	for _, tool := range cat.Tools() {
 		srv.AddTool(tool.Definition(), func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-			res, _ := tool.Call(ctx, req.Params.Arguments) // a failure is a tool error result
+			res, _ := tool.Call(ctx, tools.ReadArguments(req.Params.Arguments)) // a failure is a tool error result
 			return res, nil
 		})
 	}

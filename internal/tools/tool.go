@@ -64,7 +64,7 @@ type Tool struct {
 	once  sync.Once
 	b     *built
 	err   error
-	call  func(ctx context.Context, b *built, args json.RawMessage) (any, error)
+	call  func(ctx context.Context, b *built, args Arguments) (any, error)
 }
 
 // built is what Define infers from a tool's types.
@@ -164,9 +164,9 @@ func Define[In, Out any](spec Spec, fn func(ctx context.Context, in In) (Out, er
 	}
 	t := &Tool{spec: spec}
 	t.build = func() (*built, error) { return buildTool[In, Out](spec) }
-	t.call = func(ctx context.Context, b *built, raw json.RawMessage) (any, error) {
+	t.call = func(ctx context.Context, b *built, args Arguments) (any, error) {
 		var in In
-		if err := b.decode(spec.Name, raw, &in); err != nil {
+		if err := b.decode(spec.Name, args, &in); err != nil {
 			return nil, err
 		}
 		return fn(ctx, in)
@@ -438,49 +438,88 @@ func (e *ArgumentError) Error() string {
 	return fmt.Sprintf("invalid argument %q: %s", truncate(e.Argument, 64), truncate(e.Reason, 300))
 }
 
-// decode validates raw arguments argument by argument, so the error names
+// Arguments are one call's arguments, read once (ReadArguments): the MCP
+// server's guard takes the organization from them for the rate limit, the
+// audit their names and values, and Call validates them and decodes the
+// tool's typed input, none of them reading the JSON again.
+type Arguments struct {
+	raw   json.RawMessage
+	value any   // raw decoded; nil for none (absent or null)
+	err   error // raw is not JSON
+}
+
+// ReadArguments reads the JSON arguments of a call (empty for none).
+func ReadArguments(raw json.RawMessage) Arguments {
+	a := Arguments{raw: raw}
+	if len(raw) > 0 {
+		a.err = json.Unmarshal(raw, &a.value)
+	}
+	return a
+}
+
+// Raw is the arguments as the caller sent them.
+func (a Arguments) Raw() json.RawMessage { return a.raw }
+
+// Value is the arguments decoded (a map[string]any for an object, nil for
+// none), or the error that they are not JSON. It is shared: callers must
+// not modify it.
+func (a Arguments) Value() (any, error) { return a.value, a.err }
+
+// String is the named argument when it is a string, "" otherwise.
+func (a Arguments) String(name string) string {
+	m, _ := a.value.(map[string]any)
+	s, _ := m[name].(string)
+	return s
+}
+
+// decode validates the arguments argument by argument, so the error names
 // the argument at fault, then decodes them into in.
-func (t *built) decode(tool string, raw json.RawMessage, in any) error {
-	var args map[string]any
-	if len(raw) > 0 && string(raw) != "null" {
-		if err := json.Unmarshal(raw, &args); err != nil {
-			return &ArgumentError{Reason: "arguments must be a JSON object"}
-		}
+func (t *built) decode(tool string, a Arguments, in any) error {
+	args, isObject := a.value.(map[string]any)
+	if a.err != nil || a.value != nil && !isObject {
+		return &ArgumentError{Reason: "arguments must be a JSON object"}
 	}
 	for _, name := range t.required {
 		if _, ok := args[name]; !ok {
 			return &ArgumentError{Argument: name, Reason: "is required"}
 		}
 	}
-	var asStrings []string // integers given for string ids
+	var asStrings map[string]string // integers given for string ids
 	for _, name := range sortedKeys(args) {
 		arg, ok := t.props[name]
 		if !ok {
 			return &ArgumentError{Argument: name, Reason: "is not an argument of " + tool}
 		}
-		if n, ok := args[name].(float64); ok && arg.integer {
+		v := args[name] // args is shared (see Arguments): never written
+		if n, ok := v.(float64); ok && arg.integer {
 			if n != math.Trunc(n) || n < 0 || n > 1e15 {
 				return &ArgumentError{Argument: name, Reason: fmt.Sprintf("%v is not a whole number", n)}
 			}
-			args[name] = strconv.FormatInt(int64(n), 10)
-			asStrings = append(asStrings, name)
+			if asStrings == nil {
+				asStrings = map[string]string{}
+			}
+			asStrings[name] = strconv.FormatInt(int64(n), 10)
+			v = asStrings[name]
 		}
-		if err := arg.schema.Validate(args[name]); err != nil {
+		if err := arg.schema.Validate(v); err != nil {
 			return &ArgumentError{Argument: name, Reason: validationReason(err)}
 		}
-		if s, ok := args[name].(string); ok && arg.pattern != nil && !arg.pattern.MatchString(s) {
+		if s, ok := v.(string); ok && arg.pattern != nil && !arg.pattern.MatchString(s) {
 			return &ArgumentError{Argument: name, Reason: fmt.Sprintf("%q does not match %s", truncate(s, 64), arg.pattern)}
 		}
 	}
 	if len(args) == 0 {
 		return nil
 	}
+	raw := a.raw
 	if len(asStrings) > 0 {
 		var err error
-		if raw, err = quoteMembers(raw, asStrings, args); err != nil {
+		if raw, err = quoteMembers(raw, asStrings); err != nil {
 			return &ArgumentError{Reason: err.Error()}
 		}
 	}
+	// The typed input is decoded from the bytes, once: encoding/json has no
+	// decoder from the map just validated.
 	if err := json.Unmarshal(raw, in); err != nil {
 		return decodeError(err)
 	}
@@ -513,15 +552,15 @@ func decodeError(err error) *ArgumentError {
 	return &ArgumentError{Argument: te.Field, Reason: "must be " + want}
 }
 
-// quoteMembers replaces the named members of the JSON object raw by their
-// (string) values in args, leaving every other member as it was written.
-func quoteMembers(raw json.RawMessage, names []string, args map[string]any) (json.RawMessage, error) {
+// quoteMembers replaces the named members of the JSON object raw by the
+// strings given, leaving every other member as it was written.
+func quoteMembers(raw json.RawMessage, strs map[string]string) (json.RawMessage, error) {
 	var members map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &members); err != nil {
 		return nil, err
 	}
-	for _, name := range names {
-		b, err := json.Marshal(args[name])
+	for name, v := range strs {
+		b, err := json.Marshal(v)
 		if err != nil {
 			return nil, err
 		}
@@ -570,7 +609,7 @@ func (e *ArgumentError) SafeMessage() string { return e.Error() }
 // Call runs the tool. The result is always a valid MCP result: on failure it
 // is a tool error (IsError) with a message safe for the caller, and the
 // returned error carries the detail for the log and audit.
-func (t *Tool) Call(ctx context.Context, args json.RawMessage) (*mcp.CallToolResult, error) {
+func (t *Tool) Call(ctx context.Context, args Arguments) (*mcp.CallToolResult, error) {
 	if err := t.Ready(); err != nil {
 		return errorResult(err), err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -52,7 +53,7 @@ func TestCallValidatesEachArgument(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			calls := 0
 			tool := echoTool(t, &calls)
-			res, err := tool.Call(context.Background(), json.RawMessage(tt.args))
+			res, err := tool.Call(context.Background(), ReadArguments(json.RawMessage(tt.args)))
 			var ae *ArgumentError
 			if !errors.As(err, &ae) {
 				t.Fatalf("err = %v, want *ArgumentError", err)
@@ -75,7 +76,10 @@ func TestCallValidatesEachArgument(t *testing.T) {
 func TestIntegerIDs(t *testing.T) {
 	for _, args := range []string{`{"org_slug":"acme","build_number":42}`, `{"org_slug":"acme","build_number":"42"}`, `{"build_number":42.0,"org_slug":"acme"}`} {
 		calls := 0
-		res, err := echoTool(t, &calls).Call(context.Background(), json.RawMessage(args))
+		a := ReadArguments(json.RawMessage(args))
+		before, _ := a.Value()
+		want := fmt.Sprintf("%#v", before)
+		res, err := echoTool(t, &calls).Call(context.Background(), a)
 		if err != nil {
 			t.Fatalf("%s: %v", args, err)
 		}
@@ -83,10 +87,15 @@ func TestIntegerIDs(t *testing.T) {
 		if err := json.Unmarshal(res.StructuredContent.(json.RawMessage), &got); err != nil || got.BuildNumber != "42" || got.OrgSlug != "acme" {
 			t.Errorf("%s decoded as %+v, %v", args, got, err)
 		}
+		// The audit reads the same Arguments after the call: the number
+		// the caller sent stays a number there.
+		if after, _ := a.Value(); fmt.Sprintf("%#v", after) != want {
+			t.Errorf("%s: the call changed its Arguments from %s to %v", args, want, after)
+		}
 	}
 	for _, args := range []string{`{"org_slug":"acme","build_number":-4}`, `{"org_slug":"acme","build_number":4.5}`, `{"org_slug":"acme","build_number":1e300}`, `{"org_slug":"acme","build_number":0}`} {
 		calls := 0
-		if _, err := echoTool(t, &calls).Call(context.Background(), json.RawMessage(args)); err == nil || calls != 0 {
+		if _, err := echoTool(t, &calls).Call(context.Background(), ReadArguments(json.RawMessage(args))); err == nil || calls != 0 {
 			t.Errorf("%s accepted", args)
 		}
 	}
@@ -102,7 +111,7 @@ func TestNullsAreLeftOut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := tool.Call(context.Background(), json.RawMessage(`{"org_slug":"acme"}`))
+	res, err := tool.Call(context.Background(), ReadArguments(json.RawMessage(`{"org_slug":"acme"}`)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +127,7 @@ func TestNullsAreLeftOut(t *testing.T) {
 func TestCallReturnsStructuredResult(t *testing.T) {
 	calls := 0
 	tool := echoTool(t, &calls)
-	res, err := tool.Call(context.Background(), json.RawMessage(`{"org_slug":"acme","per_page":5}`))
+	res, err := tool.Call(context.Background(), ReadArguments(json.RawMessage(`{"org_slug":"acme","per_page":5}`)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +220,7 @@ func TestOutputSchemaDescribesStructuredContent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := tool.Call(context.Background(), json.RawMessage(`{"org_slug":"acme"}`))
+	res, err := tool.Call(context.Background(), ReadArguments(json.RawMessage(`{"org_slug":"acme"}`)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,7 +270,7 @@ func TestBrokenDefinitionIsNotServed(t *testing.T) {
 	if tool.Ready() == nil || tool.Definition() != nil || tool.Hash() != "" {
 		t.Fatal("a tool whose arguments are not an object was built")
 	}
-	res, err := tool.Call(context.Background(), json.RawMessage(`{}`))
+	res, err := tool.Call(context.Background(), ReadArguments(json.RawMessage(`{}`)))
 	if err == nil || !res.IsError {
 		t.Errorf("calling a broken tool: %v %+v", err, res)
 	}
