@@ -274,6 +274,9 @@ func gateway(ctx context.Context, cfg config.Config, logger *slog.Logger, loadAW
 	}
 	verifier, err := identity.NewOIDC(ctx, identity.OIDCConfig{
 		Issuer: cfg.Issuer, Audience: cfg.ResourceURL, Keys: keys.PublicKeys, Algorithms: []string{string(signing.Algorithm)},
+		// kitegate's own tokens are RFC 9068 access tokens (authz signs
+		// them so): nothing else it signed passes as one.
+		TokenType: identity.TypeAccessToken,
 	})
 	if err != nil {
 		return nil, nil, err
@@ -322,7 +325,7 @@ func authenticator(ctx context.Context, cfg config.Config, logger *slog.Logger) 
 	if !cfg.DevMode() {
 		a, err := identity.NewOIDC(ctx, identity.OIDCConfig{
 			Issuer: cfg.OIDCIssuer, Audience: cfg.OIDCAudience, JWKSURL: cfg.OIDCJWKSURL, GroupClaim: cfg.GroupClaim,
-			MaxLifetime: cfg.OIDCMaxTokenLifetime,
+			MaxLifetime: cfg.OIDCMaxTokenLifetime, TokenType: cfg.OIDCTokenType,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("oidc: %w", err)

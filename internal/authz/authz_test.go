@@ -32,6 +32,7 @@ type env struct {
 	srv            *authz.Server
 	store          *authz.Store
 	kmsCalls       *signingtest.Calls
+	keys           *signing.Keys
 }
 
 const clientRedirect = "http://127.0.0.1:9/callback"
@@ -51,7 +52,7 @@ func newEnv(t *testing.T, opts ...func(*authz.Config)) *env {
 		t.Fatal(err)
 	}
 	base := "http://" + ln.Addr().String()
-	e := &env{base: base, resource: base + "/mcp", store: authz.NewStore(db, table), kmsCalls: calls}
+	e := &env{base: base, resource: base + "/mcp", store: authz.NewStore(db, table), kmsCalls: calls, keys: keys}
 	idp := authztest.IdP(t, "kitegate", "upstream-secret", base+"/oauth/callback")
 	cfg := authz.Config{
 		Issuer:   base,
@@ -71,7 +72,7 @@ func newEnv(t *testing.T, opts ...func(*authz.Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	verifier, err := identity.NewOIDC(context.Background(), identity.OIDCConfig{Issuer: base, Audience: e.resource, Keys: keys.PublicKeys})
+	verifier, err := identity.NewOIDC(context.Background(), identity.OIDCConfig{Issuer: base, Audience: e.resource, Keys: keys.PublicKeys, TokenType: identity.TypeAccessToken})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -77,6 +77,8 @@ type Server struct {
 	log    *slog.Logger
 	now    func() time.Time
 	secure bool // https issuer: cookies are Secure
+	// scratch is what op signs with; serveToken signs again with KMS.
+	scratch scratchKey
 }
 
 // New checks cfg and builds the server. It makes no network call.
@@ -118,7 +120,11 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("authz: %w", err)
 	}
-	s := &Server{cfg: cfg, store: cfg.Store, up: up, log: cfg.Logger, now: cfg.Now, secure: !insecure}
+	scratch, err := newScratchKey()
+	if err != nil {
+		return nil, fmt.Errorf("authz: %w", err)
+	}
+	s := &Server{cfg: cfg, store: cfg.Store, up: up, log: cfg.Logger, now: cfg.Now, secure: !insecure, scratch: scratch}
 	s.store.now = cfg.Now
 	opts := []op.Option{
 		op.WithCustomAuthEndpoint(op.NewEndpoint(strings.TrimPrefix(pathAuthorize, "/"))),
@@ -288,7 +294,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	s.op.ServeHTTP(w, r)
+	s.serveToken(w, r)
 }
 
 // handleLogin starts the upstream sign-in for a pending authorization.

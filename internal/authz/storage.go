@@ -236,22 +236,10 @@ func (st *storage) GetRefreshTokenInfo(ctx context.Context, clientID, token stri
 	return rt.User.Subject, token, nil
 }
 
-// signingKey is the op view of the KMS key that signs.
-type signingKey struct {
-	signer jose.OpaqueSigner
-	kid    string
-}
-
-func (k signingKey) SignatureAlgorithm() jose.SignatureAlgorithm { return signing.Algorithm }
-func (k signingKey) Key() any                                    { return k.signer }
-func (k signingKey) ID() string                                  { return k.kid }
-
-func (st *storage) SigningKey(ctx context.Context) (op.SigningKey, error) {
-	signer, kid, err := st.s.cfg.Keys.Signer(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return signingKey{signer: signer, kid: kid}, nil
+// SigningKey is the key op signs with: not KMS's, but a scratch key no one
+// trusts; the token endpoint signs op's tokens again with KMS (attoken.go).
+func (st *storage) SigningKey(context.Context) (op.SigningKey, error) {
+	return st.s.scratch, nil
 }
 
 func (st *storage) SignatureAlgorithms(context.Context) ([]jose.SignatureAlgorithm, error) {

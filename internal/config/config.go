@@ -68,6 +68,10 @@ type Config struct {
 	// OIDCMaxTokenLifetime refuses tokens valid for longer
 	// (KITEGATE_OIDC_MAX_TOKEN_LIFETIME, default 24h).
 	OIDCMaxTokenLifetime time.Duration
+	// OIDCTokenType, when "at+jwt", requires the RFC 9068 typ header on the
+	// IdP's access tokens (KITEGATE_OIDC_TOKEN_TYPE; default none: JWT or no
+	// typ accepted too, ID tokens still refused by their claims).
+	OIDCTokenType string
 	// GroupClaim names the claim holding groups (KITEGATE_GROUP_CLAIM, default groups).
 	GroupClaim string
 	// DevUser is the local caller without a token file (KITEGATE_DEV_USER, default dev@localhost).
@@ -151,6 +155,7 @@ func Load(lookup func(string) (string, bool)) (Config, error) {
 		OIDCJWKSURL:          e.String("KITEGATE_OIDC_JWKS_URL", ""),
 		GroupClaim:           e.String("KITEGATE_GROUP_CLAIM", "groups"),
 		OIDCMaxTokenLifetime: e.Duration("KITEGATE_OIDC_MAX_TOKEN_LIFETIME", 24*time.Hour),
+		OIDCTokenType:        e.String("KITEGATE_OIDC_TOKEN_TYPE", ""),
 		DevUser:              e.String("KITEGATE_DEV_USER", "dev@localhost"),
 		DevGroups:            list(e.String("KITEGATE_DEV_GROUPS", "engineering")),
 		DevTokenFile:         e.String("KITEGATE_DEV_TOKENS", ""),

@@ -21,7 +21,12 @@
 //     the verifier a clock that runs Leeway behind;
 //   - nbf is checked with that same leeway (go-oidc hard-codes 5 minutes);
 //   - the "typ" header, when present, must be JWT or at+jwt (RFC 9068), so
-//     logout tokens, DPoP proofs and other signed JWTs are not accepted;
+//     logout tokens, DPoP proofs and other signed JWTs are not accepted; with
+//     TokenType at+jwt (kitegate's own tokens, and IdPs that follow RFC 9068)
+//     it must be at+jwt;
+//   - a token carrying what only ID tokens carry (nonce, at_hash, c_hash,
+//     Cognito's token_use "id", Keycloak's typ claim "ID") is refused: an ID
+//     token is for its client, even when its aud names this resource;
 //   - sub must be present, and email is dropped when email_verified is false.
 //
 // iat is not checked (exp bounds a token's life) and aud is compared exactly,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,6 +30,11 @@ type OIDCConfig struct {
 	// MaxLifetime refuses a token valid for longer: exp − iat, and exp −
 	// now (default DefaultMaxLifetime).
 	MaxLifetime time.Duration
+	// TokenType is the "typ" header access tokens must carry: TypeAccessToken
+	// (RFC 9068's at+jwt; kitegate's own tokens, and any IdP that follows
+	// RFC 9068), or "" for IdPs whose access tokens say JWT or nothing. Either
+	// way a token carrying what only ID tokens carry is refused (idTokenOnly).
+	TokenType string
 	Now         func() time.Time
 }
 
@@ -102,6 +108,11 @@ func NewOIDC(ctx context.Context, cfg OIDCConfig) (*OIDC, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	switch cfg.TokenType {
+	case "", TypeAccessToken:
+	default:
+		return nil, fmt.Errorf("oidc: token type %q: want %q or none", cfg.TokenType, TypeAccessToken)
+	}
 	if cfg.MaxLifetime == 0 {
 		cfg.MaxLifetime = DefaultMaxLifetime
 	} else if cfg.MaxLifetime < 0 {
@@ -140,8 +151,8 @@ func (o *OIDC) Authenticate(ctx context.Context, r *http.Request) (Caller, error
 		return Caller{}, invalid("malformed token or unsupported algorithm", err)
 	}
 	h := jws.Signatures[0].Header
-	if typ, ok := h.ExtraHeaders[jose.HeaderType]; ok && !accessTokenType(typ) {
-		return Caller{}, invalid("unexpected token type", fmt.Errorf("typ %v", typ))
+	if err := o.checkType(h.ExtraHeaders[jose.HeaderType]); err != nil {
+		return Caller{}, err
 	}
 	// A token must name its key: without a kid it would be tried against
 	// every key of the set, and a provider that signs with several keys
@@ -202,6 +213,9 @@ func (o *OIDC) checkLifetime(claims map[string]any) error {
 
 // caller checks what go-oidc leaves to us and reads the claims we need.
 func (o *OIDC) caller(sub string, claims map[string]any) (Caller, error) {
+	if claim := idTokenOnly(claims); claim != "" {
+		return Caller{}, invalid("not an access token", fmt.Errorf("the token carries %s, as ID tokens do", claim))
+	}
 	if nbf, ok := claims["nbf"]; ok {
 		n, ok := nbf.(float64)
 		if !ok {
@@ -293,13 +307,50 @@ func compactJWS(token string) bool {
 	return parts == 3
 }
 
-// accessTokenType reports whether a "typ" header names a JWT access token
-// (RFC 9068 at+jwt) or a plain JWT, as most providers send.
-func accessTokenType(typ any) bool {
+// TypeAccessToken is the "typ" of a JWT access token (RFC 9068 §2.1).
+const TypeAccessToken = "at+jwt"
+
+// checkType checks the "typ" header (nil when absent). With TokenType set
+// it must be at+jwt (RFC 9068 §4: "application/at+jwt" is the same type);
+// without, JWT and at+jwt are accepted, as is no typ at all — which is
+// what many IdPs put on their access tokens — but nothing else (an ID
+// token's typ is JWT or absent; dpop+jwt, JOSE, … are not access tokens).
+func (o *OIDC) checkType(typ any) error {
+	if typ == nil {
+		if o.cfg.TokenType != "" {
+			return invalid("unexpected token type", fmt.Errorf("no typ header, want %s", o.cfg.TokenType))
+		}
+		return nil
+	}
 	s, ok := typ.(string)
 	if !ok {
-		return false
+		return invalid("unexpected token type", fmt.Errorf("typ %v", typ))
 	}
 	s = strings.TrimPrefix(strings.ToLower(s), "application/")
-	return s == "jwt" || s == "at+jwt"
+	if s == TypeAccessToken || (o.cfg.TokenType == "" && s == "jwt") {
+		return nil
+	}
+	return invalid("unexpected token type", fmt.Errorf("typ %q", typ))
+}
+
+// idTokenOnly names a claim that marks an OpenID Connect ID token rather
+// than an access token, or returns "". An ID token is for its client, not
+// for a resource server, even when its aud names the resource (a client id
+// equal to the MCP URL) — and an IdP that puts no typ on its tokens cannot
+// be told apart by the header. nonce, at_hash and c_hash exist only in ID
+// tokens (OIDC Core §2, §3.1.3.6, §3.3.2.11; RFC 9068 §2.2 has none of
+// them); Amazon Cognito says token_use "id", Keycloak says typ "ID".
+func idTokenOnly(claims map[string]any) string {
+	for _, c := range []string{"nonce", "at_hash", "c_hash"} {
+		if _, ok := claims[c]; ok {
+			return c
+		}
+	}
+	if use, _ := claims["token_use"].(string); use != "" && use != "access" {
+		return "token_use " + strconv.Quote(use)
+	}
+	if typ, _ := claims["typ"].(string); strings.EqualFold(typ, "ID") {
+		return `typ claim "ID"`
+	}
+	return ""
 }

@@ -101,3 +101,65 @@ func TestSecurityI7TokenKidAndLifetimeChecks(t *testing.T) {
 		})
 	}
 }
+
+// Finding I7 (token type): typ JWT and at+jwt were both accepted and
+// nothing else was looked at, so an IdP's ID token with the same iss and an
+// aud naming the resource (a client id equal to the MCP URL) passed as an
+// access token. A token carrying what only ID tokens carry is refused
+// always; with TokenType at+jwt (kitegate's own tokens; RFC 9068 IdPs) the
+// typ header must say at+jwt.
+func TestSecurityI7IDTokensAndWrongTokenTypesRefused(t *testing.T) {
+	p := newProvider(t)
+	lenient, _ := newTestOIDC(t, p, nil)
+	strict, _ := newTestOIDC(t, p, func(c *OIDCConfig) { c.TokenType = TypeAccessToken })
+	access := with(p.claims(), "scope", "mcp offline_access", "client_id", "cursor", "jti", "j-1")
+	idToken := with(p.claims(), "nonce", "n-0S6_WzA2Mj", "at_hash", "77QmUPtjPfzWtF2AnpK9RQ", "auth_time", testNow.Unix(), "azp", "cursor")
+	tests := []struct {
+		name           string
+		typ            string // "" no typ header
+		claims         map[string]any
+		lenient, wantS string // the refusal ("" accepted) without and with TokenType at+jwt
+	}{
+		{"access token, at+jwt", "at+jwt", access, "", ""},
+		{"access token, application/at+jwt", "application/at+jwt", access, "", ""},
+		{"access token, typ JWT", "JWT", access, "", "unexpected token type"},
+		{"access token, no typ", "", access, "", "unexpected token type"},
+		{"ID token, typ JWT (nonce, at_hash)", "JWT", idToken, "not an access token", "unexpected token type"},
+		{"ID token, no typ", "", idToken, "not an access token", "unexpected token type"},
+		{"ID token dressed as at+jwt", "at+jwt", idToken, "not an access token", "not an access token"},
+		{"ID token with nonce only", "JWT", with(p.claims(), "nonce", "abc"), "not an access token", "unexpected token type"},
+		{"code-flow ID token with c_hash", "JWT", with(p.claims(), "c_hash", "LDktKdoQak3Pk0cnXxCltA"), "not an access token", "unexpected token type"},
+		{"Cognito ID token", "", with(p.claims(), "token_use", "id"), "not an access token", "unexpected token type"},
+		{"Cognito access token", "", with(p.claims(), "token_use", "access"), "", "unexpected token type"},
+		{"Keycloak ID token", "JWT", with(p.claims(), "typ", "ID"), "not an access token", "unexpected token type"},
+		{"Keycloak access token", "JWT", with(p.claims(), "typ", "Bearer"), "", "unexpected token type"},
+		{"logout token", "logout+jwt", access, "unexpected token type", "unexpected token type"},
+		{"DPoP proof", "dpop+jwt", access, "unexpected token type", "unexpected token type"},
+		{"id_token+jwt", "id_token+jwt", access, "unexpected token type", "unexpected token type"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			token := sign(t, jose.RS256, p.rsa, "rsa-1", tt.typ, tt.claims)
+			for _, v := range []struct {
+				o    *OIDC
+				want string
+			}{{lenient, tt.lenient}, {strict, tt.wantS}} {
+				r := httptest.NewRequest("POST", "/mcp", nil)
+				r.Header.Set("Authorization", "Bearer "+token)
+				_, err := v.o.Authenticate(t.Context(), r)
+				var desc string
+				if e, ok := errors.AsType[*invalidTokenError](err); ok {
+					desc = e.description
+				} else if err != nil {
+					desc = err.Error()
+				}
+				if desc != v.want {
+					t.Errorf("TokenType %q: refusal %q, want %q", v.o.cfg.TokenType, desc, v.want)
+				}
+			}
+		})
+	}
+	if _, err := NewOIDC(t.Context(), OIDCConfig{Issuer: p.issuer(), Audience: testAudience, TokenType: "JWT"}); err == nil {
+		t.Error("TokenType JWT accepted: only at+jwt or none may be configured")
+	}
+}
