@@ -1,98 +1,18 @@
 package tools_test
 
 import (
-	"context"
 	"encoding/json"
-	"reflect"
 	"strconv"
 	"strings"
 	"testing"
-
-	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/kitegate/kitegate/internal/buildkitetest"
 	"github.com/kitegate/kitegate/internal/tools"
 )
 
-// areaEnv serves the default catalog from an MCP server over in-memory
-// transports, its tools calling a fresh simulator, to an SDK client.
-type areaEnv struct {
-	*mcpEnv
-	t *testing.T
-}
-
-func newAreaEnv(t *testing.T, opts ...buildkitetest.Option) *areaEnv {
-	t.Helper()
-	return &areaEnv{mcpEnv: newMCP(t, opts...), t: t}
-}
-
-// args builds arguments from key, value pairs, org_slug being SeedOrg.
-func args(kv ...any) map[string]any {
-	m := map[string]any{"org_slug": buildkitetest.SeedOrg}
-	for i := 0; i+1 < len(kv); i += 2 {
-		m[kv[i].(string)] = kv[i+1]
-	}
-	return m
-}
-
-func (e *areaEnv) call(name string, a map[string]any) *mcp.CallToolResult {
-	e.t.Helper()
-	res, err := e.cs.CallTool(context.Background(), &mcp.CallToolParams{Name: name, Arguments: a})
-	if err != nil {
-		e.t.Fatalf("%s: %v", name, err)
-	}
-	b, _ := json.Marshal(res)
-	if strings.Contains(string(b), buildkitetest.DefaultToken) {
-		e.t.Errorf("%s: the token is in the answer", name)
-	}
-	return res
-}
-
-// ok calls a tool that must succeed and decodes its structured content,
-// which must be what the text block says.
-func (e *areaEnv) ok(name string, a map[string]any, out any) string {
-	e.t.Helper()
-	res := e.call(name, a)
-	text := textOf(res)
-	if res.IsError {
-		e.t.Fatalf("%s %v: tool error: %s", name, a, text)
-	}
-	sc, err := json.Marshal(res.StructuredContent)
-	if err != nil || res.StructuredContent == nil {
-		e.t.Fatalf("%s: no structured content (%v)", name, err)
-	}
-	var x, y any
-	if json.Unmarshal(sc, &x) != nil || json.Unmarshal([]byte(text), &y) != nil || !jsonEqual(x, y) {
-		e.t.Errorf("%s: structured content and text differ", name)
-	}
-	reflect.ValueOf(out).Elem().SetZero() // fields left out must read as unset
-	if err := json.Unmarshal(sc, out); err != nil {
-		e.t.Fatalf("%s: decode %s: %v", name, sc, err)
-	}
-	return text
-}
-
-// fail calls a tool that must fail, checks the message has every part, and
-// returns how many Buildkite requests the call made.
-func (e *areaEnv) fail(name string, a map[string]any, parts ...string) int {
-	e.t.Helper()
-	before := len(e.sim.Requests())
-	res := e.call(name, a)
-	msg := textOf(res)
-	if !res.IsError {
-		e.t.Fatalf("%s %v: want a tool error, got %s", name, a, msg)
-	}
-	for _, p := range parts {
-		if !strings.Contains(msg, p) {
-			e.t.Errorf("%s: %q does not say %q", name, msg, p)
-		}
-	}
-	return len(e.sim.Requests()) - before
-}
-
 // walk pages through a list tool from page 1 to the end by next_page,
 // calling each with per_page, and returns every page's raw items.
-func walk(e *areaEnv, name string, a map[string]any, perPage int) (items []json.RawMessage, pages int) {
+func walk(e *mcpEnv, name string, a map[string]any, perPage int) (items []json.RawMessage, pages int) {
 	e.t.Helper()
 	a["per_page"] = perPage
 	for page := 1; page != 0; pages++ {
@@ -158,7 +78,7 @@ type queue struct {
 }
 
 func TestClusterToolsMCP(t *testing.T) {
-	e := newAreaEnv(t)
+	e := newMCP(t)
 	clusterID := buildkitetest.SeedClusterID(buildkitetest.SeedOrg)
 
 	raw, pages := walk(e, "list_clusters", args(), 1)
@@ -178,18 +98,14 @@ func TestClusterToolsMCP(t *testing.T) {
 		t.Errorf("get_cluster = %+v", c)
 	}
 	e.fail("get_cluster", args("cluster_id", unknownID), "not found")
-	if n := e.fail("get_cluster", args("cluster_id", "../user"), `invalid argument "cluster_id"`); n != 0 {
-		t.Errorf("a malformed cluster_id made %d Buildkite calls", n)
-	}
+	e.failNoRequest("get_cluster", args("cluster_id", "../user"), `invalid argument "cluster_id"`)
 
 	e.ok("create_cluster", args("name", "Mobile", "description", "iOS and Android", "color", "#AABBCC"), &c)
 	if c.ID == "" || c.Name != "Mobile" || c.Color != "#AABBCC" {
 		t.Errorf("create_cluster = %+v", c)
 	}
 	e.fail("create_cluster", args("name", "Default cluster"), "refused", "name: already_exists")
-	if n := e.fail("create_cluster", args("name", " "), "name"); n != 0 {
-		t.Errorf("an empty name made %d Buildkite calls", n)
-	}
+	e.failNoRequest("create_cluster", args("name", " "), "name")
 
 	raw, pages = walk(e, "list_cluster_queues", args("cluster_id", clusterID), 2)
 	queues := decodeAll[queue](t, raw)
@@ -214,9 +130,7 @@ func TestClusterToolsMCP(t *testing.T) {
 		t.Errorf("update_cluster default queue = %s, want %s", c.DefaultQueueID, deploy.ID)
 	}
 	e.fail("update_cluster", args("cluster_id", clusterID, "default_queue_id", unknownID), "refused", "default_queue_id")
-	if n := e.fail("update_cluster", args("cluster_id", clusterID), "at least one"); n != 0 {
-		t.Errorf("an empty update made %d Buildkite calls", n)
-	}
+	e.failNoRequest("update_cluster", args("cluster_id", clusterID), "at least one")
 
 	var q queue
 	e.ok("get_cluster_queue", args("cluster_id", clusterID, "queue_id", deploy.ID), &q)
@@ -235,9 +149,7 @@ func TestClusterToolsMCP(t *testing.T) {
 	if q.Affinity != "prefer-different" {
 		t.Errorf("update_cluster_queue = %+v", q)
 	}
-	if n := e.fail("update_cluster_queue", args("cluster_id", clusterID, "queue_id", q.ID, "retry_agent_affinity", "anywhere"), "retry_agent_affinity"); n != 0 {
-		t.Errorf("a bad affinity made %d Buildkite calls", n)
-	}
+	e.failNoRequest("update_cluster_queue", args("cluster_id", clusterID, "queue_id", q.ID, "retry_agent_affinity", "anywhere"), "retry_agent_affinity")
 
 	e.ok("pause_cluster_queue_dispatch", args("cluster_id", clusterID, "queue_id", deploy.ID, "note", "Change freeze"), &q)
 	if !q.Paused || q.PausedNote != "Change freeze" || q.PausedBy != "Sam Rivera" {
@@ -258,7 +170,7 @@ func TestClusterToolsMCP(t *testing.T) {
 }
 
 func TestClusterToolsRateLimitMCP(t *testing.T) {
-	e := newAreaEnv(t, buildkitetest.WithUserRateLimit(2))
+	e := newMCP(t, buildkitetest.WithUserRateLimit(2))
 	var out struct{ Items []cluster }
 	e.ok("list_clusters", args(), &out)
 	e.ok("list_clusters", args(), &out)
@@ -278,7 +190,7 @@ type agentItem struct {
 }
 
 func TestAgentToolsMCP(t *testing.T) {
-	e := newAreaEnv(t)
+	e := newMCP(t)
 	raw, pages := walk(e, "list_agents", args(), 2)
 	agents := decodeAll[agentItem](t, raw)
 	if len(agents) != buildkitetest.SeedListedAgents || pages != 3 {
@@ -322,9 +234,7 @@ func TestAgentToolsMCP(t *testing.T) {
 		t.Errorf("get_agent disconnected = %+v", a)
 	}
 	e.fail("get_agent", args("agent_id", unknownID), "not found")
-	if n := e.fail("get_agent", args("agent_id", unknownID, "detail_level", "everything"), "detail_level"); n != 0 {
-		t.Errorf("a bad detail_level made %d Buildkite calls", n)
-	}
+	e.failNoRequest("get_agent", args("agent_id", unknownID, "detail_level", "everything"), "detail_level")
 	e.withoutScope("read_agents")
 	e.fail("list_agents", args(), "lacks the scope", "read_agents")
 }
@@ -341,7 +251,7 @@ type pipelineItem struct {
 }
 
 func TestPipelineWriteToolsMCP(t *testing.T) {
-	e := newAreaEnv(t)
+	e := newMCP(t)
 	var p pipelineItem
 	e.ok("create_pipeline", args("name", "Payments Service", "repository_url", "git@github.com:acme-inc/payments.git",
 		"cluster_id", buildkitetest.SeedClusterID(buildkitetest.SeedOrg), "configuration", "steps:\n  - command: make test\n",
@@ -360,9 +270,7 @@ func TestPipelineWriteToolsMCP(t *testing.T) {
 		t.Errorf("update_pipeline = %+v", p)
 	}
 	e.fail("update_pipeline", args("pipeline_slug", "no-such-pipeline", "description", "x"), "not found")
-	if n := e.fail("update_pipeline", args("pipeline_slug", "web-app"), "at least one"); n != 0 {
-		t.Errorf("an empty update made %d Buildkite calls", n)
-	}
+	e.failNoRequest("update_pipeline", args("pipeline_slug", "web-app"), "at least one")
 	e.withoutScope("write_pipelines")
 	e.fail("create_pipeline", args("name", "X", "repository_url", "git@github.com:acme-inc/x.git"), "lacks the scope", "write_pipelines")
 }
@@ -376,7 +284,7 @@ type scheduleItem struct {
 }
 
 func TestScheduleToolsMCP(t *testing.T) {
-	e := newAreaEnv(t)
+	e := newMCP(t)
 	pl := buildkitetest.SeedPipeline
 	raw, pages := walk(e, "list_pipeline_schedules", args("pipeline_slug", pl), 1)
 	ss := decodeAll[scheduleItem](t, raw)
@@ -420,7 +328,7 @@ type artifactItem struct {
 }
 
 func TestArtifactToolsMCP(t *testing.T) {
-	e := newAreaEnv(t)
+	e := newMCP(t)
 	build := strconv.Itoa(buildkitetest.FailedBuild)
 	raw, pages := walk(e, "list_artifacts_for_build", args("pipeline_slug", buildkitetest.SeedPipeline, "build_number", build), 2)
 	all := decodeAll[artifactItem](t, raw)
@@ -482,7 +390,7 @@ type annotationItem struct {
 }
 
 func TestAnnotationToolsMCP(t *testing.T) {
-	e := newAreaEnv(t)
+	e := newMCP(t)
 	failed := strconv.Itoa(buildkitetest.FailedBuild)
 	raw, pages := walk(e, "list_annotations", args("pipeline_slug", buildkitetest.SeedPipeline, "build_number", failed), 2)
 	as := decodeAll[annotationItem](t, raw)
@@ -531,15 +439,13 @@ func TestAnnotationToolsMCP(t *testing.T) {
 		t.Errorf("create_annotation on a job = %+v", a)
 	}
 	e.fail("create_annotation", args("pipeline_slug", buildkitetest.SeedPipeline, "build_number", "999", "body", "x"), "not found")
-	if n := e.fail("create_annotation", args("pipeline_slug", buildkitetest.SeedPipeline, "build_number", failed, "body", "x", "style", "loud"), "style"); n != 0 {
-		t.Errorf("a bad style made %d Buildkite calls", n)
-	}
+	e.failNoRequest("create_annotation", args("pipeline_slug", buildkitetest.SeedPipeline, "build_number", failed, "body", "x", "style", "loud"), "style")
 	e.withoutScope("write_builds")
 	e.fail("create_annotation", args("pipeline_slug", buildkitetest.SeedPipeline, "build_number", failed, "body", "x"), "lacks the scope", "write_builds")
 }
 
 // findJob returns the ID of the job with stepKey in a web-app build.
-func findJob(t *testing.T, e *areaEnv, build, stepKey string) string {
+func findJob(t *testing.T, e *mcpEnv, build, stepKey string) string {
 	t.Helper()
 	b := e.sim.Data().Build(buildkitetest.SeedOrg, buildkitetest.SeedPipeline, mustAtoi(t, build))
 	for _, j := range b.Jobs {
@@ -560,7 +466,7 @@ func mustAtoi(t *testing.T, s string) int {
 }
 
 func TestSkillToolsMCP(t *testing.T) {
-	e := newAreaEnv(t)
+	e := newMCP(t)
 	var list struct {
 		Items []struct{ Name, Title, Description string }
 	}
@@ -581,9 +487,7 @@ func TestSkillToolsMCP(t *testing.T) {
 	if s.Name != "debug-logs-guide" || !strings.Contains(s.Content, "tail_logs") {
 		t.Errorf("load_skill skill_name = %+v", s)
 	}
-	if n := e.fail("load_skill", map[string]any{"name": "hack-the-planet"}, "no such guide", "read-logs-efficiently"); n != 0 {
-		t.Errorf("load_skill made %d Buildkite calls", n)
-	}
+	e.failNoRequest("load_skill", map[string]any{"name": "hack-the-planet"}, "no such guide", "read-logs-efficiently")
 	if len(e.sim.Requests()) != 0 {
 		t.Errorf("skills called Buildkite %d times", len(e.sim.Requests()))
 	}
@@ -593,7 +497,7 @@ func TestSkillToolsMCP(t *testing.T) {
 // result, so clients get structuredContent they can rely on (its schema is
 // reviewed and enforced, not announced: see tools.Tool.Definition).
 func TestTypedOutputsMCP(t *testing.T) {
-	e := newAreaEnv(t)
+	e := newMCP(t)
 	cat, err := tools.Default(nil)
 	if err != nil {
 		t.Fatal(err)

@@ -8,7 +8,7 @@ import (
 
 // BenchmarkDefaultCatalog is the catalog as a cold start builds it.
 func BenchmarkDefaultCatalog(b *testing.B) {
-	bk, _ := buildkite.New(buildkite.Config{Tokens: staticTokens{}})
+	bk, _ := buildkite.New(buildkite.Config{Tokens: simTokens{}})
 	b.ReportAllocs()
 	for range b.N {
 		if _, err := Default(bk); err != nil {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/kitegate/kitegate/internal/buildkitetest"
+	"github.com/kitegate/kitegate/internal/tools"
 )
 
 func TestGetBuildOverMCP(t *testing.T) {
@@ -29,7 +30,7 @@ func TestGetBuildOverMCP(t *testing.T) {
 func TestHostileBuildIsNeutralized(t *testing.T) {
 	e := newMCP(t)
 	res := e.call("get_build", buildArgs(buildkitetest.HostileBuild))
-	text := textOf(res)
+	text := tools.Text(res)
 	for _, bad := range []string{"\u202e", "\u202c", "\U000E0069", "</tool_result>", "<system>"} {
 		if strings.Contains(text, bad) {
 			t.Errorf("get_build of the hostile build still holds %q", bad)

@@ -1,101 +1,23 @@
-package tools
+package tools_test
 
 import (
-	"context"
-	"encoding/json"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/kitegate/kitegate/internal/buildkite"
 	"github.com/kitegate/kitegate/internal/buildkitetest"
+	"github.com/kitegate/kitegate/internal/tools"
 )
 
-var _ Buildkite = (*buildkite.Client)(nil)
-
-// staticTokens always hands out the simulator's token.
-type staticTokens struct{}
-
-var _ buildkite.TokenSource = staticTokens{}
-
-func (staticTokens) Token(context.Context) (string, error) { return buildkitetest.DefaultToken, nil }
-func (staticTokens) Refresh(context.Context, string) (string, error) {
-	return buildkitetest.DefaultToken, nil
-}
-
-// harness is the default catalog over a real client of a fresh simulator.
-type harness struct {
-	t   *testing.T
-	sim *buildkitetest.Server
-	cat *Catalog
-}
-
-func newHarness(t *testing.T) *harness {
-	t.Helper()
-	sim := buildkitetest.New()
-	t.Cleanup(sim.Close)
-	bk, err := buildkite.New(buildkite.Config{BaseURL: sim.URL, Tokens: staticTokens{}, Downloads: sim.Downloads()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cat, err := Default(bk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &harness{t: t, sim: sim, cat: cat}
-}
-
-// call runs a tool through Tool.Call and checks that, whatever happened, the
-// token is nowhere in the result or the error.
-func (h *harness) call(name, args string) (*mcp.CallToolResult, error) {
-	h.t.Helper()
-	tool, ok := h.cat.Lookup(name)
-	if !ok {
-		h.t.Fatalf("no tool %s", name)
-	}
-	res, err := tool.Call(context.Background(), ReadArguments(json.RawMessage(args)))
-	b, merr := json.Marshal(res)
-	if merr != nil {
-		h.t.Fatal(merr)
-	}
-	if strings.Contains(string(b), buildkitetest.DefaultToken) || (err != nil && strings.Contains(err.Error(), buildkitetest.DefaultToken)) {
-		h.t.Errorf("%s: the token is in the result or error", name)
-	}
-	if cerr := checkResult(tool, res); cerr != nil {
-		h.t.Error(cerr)
-	}
-	return res, err
-}
-
-// ok calls a tool that must succeed and decodes its JSON into out.
-func (h *harness) ok(name, args string, out any) {
-	h.t.Helper()
-	res, err := h.call(name, args)
-	if err != nil || res.IsError {
-		h.t.Fatalf("%s %s: %v %s", name, args, err, text(res))
-	}
-	if err := json.Unmarshal([]byte(text(res)), out); err != nil {
-		h.t.Fatalf("%s: decode %s: %v", name, text(res), err)
-	}
-}
-
-func text(res *mcp.CallToolResult) string {
-	if res == nil || len(res.Content) == 0 {
-		return ""
-	}
-	return res.Content[0].(*mcp.TextContent).Text
-}
-
 func TestDefaultCatalog(t *testing.T) {
-	cat, err := Default(nil)
+	cat, err := tools.Default(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	type entry struct {
-		Kind   Kind
+		Kind   tools.Kind
 		Area   string
 		Scopes string
 	}
@@ -105,62 +27,62 @@ func TestDefaultCatalog(t *testing.T) {
 		got[s.Name] = entry{s.Kind, s.Area, strings.Join(s.Scopes, ",")}
 	}
 	want := map[string]entry{
-		"current_user":            {Read, "user", "read_user"},
-		"user_token_organization": {Read, "user", "read_organizations"},
-		"access_token":            {Read, "user", ""},
-		"list_pipelines":          {Read, "pipelines", "read_pipelines"},
-		"get_pipeline":            {Read, "pipelines", "read_pipelines"},
-		"list_builds":             {Read, "builds", "read_builds"},
-		"get_build":               {Read, "builds", "read_builds"},
-		"create_build":            {Write, "builds", "write_builds"},
-		"list_jobs":               {Read, "builds", "read_builds"},
-		"get_job":                 {Read, "builds", "read_builds"},
-		"tail_logs":               {Read, "logs", "read_build_logs"},
+		"current_user":            {tools.Read, "user", "read_user"},
+		"user_token_organization": {tools.Read, "user", "read_organizations"},
+		"access_token":            {tools.Read, "user", ""},
+		"list_pipelines":          {tools.Read, "pipelines", "read_pipelines"},
+		"get_pipeline":            {tools.Read, "pipelines", "read_pipelines"},
+		"list_builds":             {tools.Read, "builds", "read_builds"},
+		"get_build":               {tools.Read, "builds", "read_builds"},
+		"create_build":            {tools.Write, "builds", "write_builds"},
+		"list_jobs":               {tools.Read, "builds", "read_builds"},
+		"get_job":                 {tools.Read, "builds", "read_builds"},
+		"tail_logs":               {tools.Read, "logs", "read_build_logs"},
 		// builds, logs, tests and investigations beyond the first tools
-		"get_build_test_engine_runs": {Read, "builds", "read_builds"},
-		"wait_for_build":             {Read, "builds", "read_builds"},
-		"list_step_uploads":          {Read, "builds", "read_builds"},
-		"get_step_upload":            {Read, "builds", "read_builds"},
-		"cancel_build":               {Destructive, "builds", "write_builds"},
-		"rebuild_build":              {Destructive, "builds", "write_builds"},
-		"unblock_job":                {Destructive, "builds", "write_builds"},
-		"retry_job":                  {Destructive, "builds", "write_builds"},
-		"get_job_env":                {Sensitive, "builds", "read_job_env"},
-		"search_logs":                {Read, "logs", "read_build_logs"},
-		"read_logs":                  {Read, "logs", "read_build_logs"},
-		"list_tests":                 {Read, "tests", "read_suites"},
-		"get_test":                   {Read, "tests", "read_suites"},
-		"list_tests_for_build":       {Read, "tests", "read_suites"},
-		"list_test_runs":             {Read, "tests", "read_suites"},
-		"get_test_run":               {Read, "tests", "read_suites"},
-		"get_failed_executions":      {Read, "tests", "read_suites"},
-		"get_build_failure_summary":  {Read, "investigations", "read_builds,read_build_logs,read_suites"},
+		"get_build_test_engine_runs": {tools.Read, "builds", "read_builds"},
+		"wait_for_build":             {tools.Read, "builds", "read_builds"},
+		"list_step_uploads":          {tools.Read, "builds", "read_builds"},
+		"get_step_upload":            {tools.Read, "builds", "read_builds"},
+		"cancel_build":               {tools.Destructive, "builds", "write_builds"},
+		"rebuild_build":              {tools.Destructive, "builds", "write_builds"},
+		"unblock_job":                {tools.Destructive, "builds", "write_builds"},
+		"retry_job":                  {tools.Destructive, "builds", "write_builds"},
+		"get_job_env":                {tools.Sensitive, "builds", "read_job_env"},
+		"search_logs":                {tools.Read, "logs", "read_build_logs"},
+		"read_logs":                  {tools.Read, "logs", "read_build_logs"},
+		"list_tests":                 {tools.Read, "tests", "read_suites"},
+		"get_test":                   {tools.Read, "tests", "read_suites"},
+		"list_tests_for_build":       {tools.Read, "tests", "read_suites"},
+		"list_test_runs":             {tools.Read, "tests", "read_suites"},
+		"get_test_run":               {tools.Read, "tests", "read_suites"},
+		"get_failed_executions":      {tools.Read, "tests", "read_suites"},
+		"get_build_failure_summary":  {tools.Read, "investigations", "read_builds,read_build_logs,read_suites"},
 		// clusters, agents, pipeline edits and schedules, artifacts, annotations, skills
-		"list_clusters":                 {Read, "clusters", "read_clusters"},
-		"get_cluster":                   {Read, "clusters", "read_clusters"},
-		"create_cluster":                {Write, "clusters", "write_clusters"},
-		"update_cluster":                {Destructive, "clusters", "write_clusters"},
-		"list_cluster_queues":           {Read, "clusters", "read_clusters"},
-		"get_cluster_queue":             {Read, "clusters", "read_clusters"},
-		"create_cluster_queue":          {Write, "clusters", "write_clusters"},
-		"update_cluster_queue":          {Destructive, "clusters", "write_clusters"},
-		"pause_cluster_queue_dispatch":  {Destructive, "clusters", "write_clusters"},
-		"resume_cluster_queue_dispatch": {Destructive, "clusters", "write_clusters"},
-		"list_agents":                   {Read, "agents", "read_agents"},
-		"get_agent":                     {Read, "agents", "read_agents"},
-		"create_pipeline":               {Write, "pipelines", "write_pipelines"},
-		"update_pipeline":               {Destructive, "pipelines", "write_pipelines"},
-		"list_pipeline_schedules":       {Read, "pipelines", "read_pipelines"},
-		"get_pipeline_schedule":         {Read, "pipelines", "read_pipelines"},
-		"create_pipeline_schedule":      {Write, "pipelines", "write_pipelines"},
-		"update_pipeline_schedule":      {Destructive, "pipelines", "write_pipelines"},
-		"list_artifacts_for_build":      {Read, "artifacts", "read_artifacts"},
-		"list_artifacts_for_job":        {Read, "artifacts", "read_artifacts"},
-		"get_artifact":                  {Read, "artifacts", "read_artifacts"},
-		"list_annotations":              {Read, "annotations", "read_builds"},
-		"create_annotation":             {Destructive, "annotations", "write_builds"},
-		"list_skills":                   {Read, "skills", ""},
-		"load_skill":                    {Read, "skills", ""},
+		"list_clusters":                 {tools.Read, "clusters", "read_clusters"},
+		"get_cluster":                   {tools.Read, "clusters", "read_clusters"},
+		"create_cluster":                {tools.Write, "clusters", "write_clusters"},
+		"update_cluster":                {tools.Destructive, "clusters", "write_clusters"},
+		"list_cluster_queues":           {tools.Read, "clusters", "read_clusters"},
+		"get_cluster_queue":             {tools.Read, "clusters", "read_clusters"},
+		"create_cluster_queue":          {tools.Write, "clusters", "write_clusters"},
+		"update_cluster_queue":          {tools.Destructive, "clusters", "write_clusters"},
+		"pause_cluster_queue_dispatch":  {tools.Destructive, "clusters", "write_clusters"},
+		"resume_cluster_queue_dispatch": {tools.Destructive, "clusters", "write_clusters"},
+		"list_agents":                   {tools.Read, "agents", "read_agents"},
+		"get_agent":                     {tools.Read, "agents", "read_agents"},
+		"create_pipeline":               {tools.Write, "pipelines", "write_pipelines"},
+		"update_pipeline":               {tools.Destructive, "pipelines", "write_pipelines"},
+		"list_pipeline_schedules":       {tools.Read, "pipelines", "read_pipelines"},
+		"get_pipeline_schedule":         {tools.Read, "pipelines", "read_pipelines"},
+		"create_pipeline_schedule":      {tools.Write, "pipelines", "write_pipelines"},
+		"update_pipeline_schedule":      {tools.Destructive, "pipelines", "write_pipelines"},
+		"list_artifacts_for_build":      {tools.Read, "artifacts", "read_artifacts"},
+		"list_artifacts_for_job":        {tools.Read, "artifacts", "read_artifacts"},
+		"get_artifact":                  {tools.Read, "artifacts", "read_artifacts"},
+		"list_annotations":              {tools.Read, "annotations", "read_builds"},
+		"create_annotation":             {tools.Destructive, "annotations", "write_builds"},
+		"list_skills":                   {tools.Read, "skills", ""},
+		"load_skill":                    {tools.Read, "skills", ""},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("catalog (-want +got):\n%s", diff)
@@ -168,14 +90,14 @@ func TestDefaultCatalog(t *testing.T) {
 }
 
 func TestUserTools(t *testing.T) {
-	h := newHarness(t)
+	e := newMCP(t)
 	var user struct{ ID, Name, Email string }
-	h.ok("current_user", `{}`, &user)
+	e.ok("current_user", `{}`, &user)
 	if user.Name != "Sam Rivera" || user.Email != "sam.rivera@acme.example" || user.ID == "" {
 		t.Errorf("current_user = %+v", user)
 	}
 	var org struct{ Slug, Name string }
-	h.ok("user_token_organization", ``, &org)
+	e.ok("user_token_organization", ``, &org)
 	if org.Slug != buildkitetest.SeedOrg || org.Name != "Acme Inc" {
 		t.Errorf("user_token_organization = %+v", org)
 	}
@@ -185,13 +107,14 @@ func TestUserTools(t *testing.T) {
 		ExpiresAt *string  `json:"expires_at"`
 		User      struct{ Name string }
 	}
-	h.ok("access_token", `{}`, &tok)
+	e.ok("access_token", `{}`, &tok)
 	if tok.UUID == "" || !cmp.Equal(tok.Scopes, buildkitetest.DefaultScopes) || tok.ExpiresAt != nil || tok.User.Name != "Sam Rivera" {
 		t.Errorf("access_token = %+v", tok)
 	}
 }
 
-type pipelineItem struct {
+// pipelineView is a pipeline as list_pipelines and get_pipeline give it.
+type pipelineView struct {
 	Slug, Name, Repository, Description, Configuration string
 	DefaultBranch                                      string `json:"default_branch"`
 	WebURL                                             string `json:"web_url"`
@@ -201,33 +124,33 @@ type pipelineItem struct {
 }
 
 func TestPipelineTools(t *testing.T) {
-	h := newHarness(t)
+	e := newMCP(t)
 	var list struct {
-		Items    []pipelineItem
+		Items    []pipelineView
 		NextPage int `json:"next_page"`
 	}
-	h.ok("list_pipelines", `{"org_slug":"acme","per_page":2}`, &list)
+	e.ok("list_pipelines", `{"org_slug":"acme","per_page":2}`, &list)
 	if len(list.Items) != 2 || list.NextPage != 2 {
 		t.Fatalf("list_pipelines per_page 2 = %d items, next_page %d", len(list.Items), list.NextPage)
 	}
-	want := pipelineItem{Slug: "web-app", Name: "Web App", Repository: "git@github.com:acme-inc/web-app.git",
+	want := pipelineView{Slug: "web-app", Name: "Web App", Repository: "git@github.com:acme-inc/web-app.git",
 		DefaultBranch: "main", WebURL: "https://buildkite.com/acme/web-app"}
 	if diff := cmp.Diff(want, list.Items[0]); diff != "" {
 		t.Errorf("summary item (-want +got):\n%s", diff)
 	}
 
 	list.NextPage = 0
-	h.ok("list_pipelines", `{"org_slug":"acme","name":"infra"}`, &list)
+	e.ok("list_pipelines", `{"org_slug":"acme","name":"infra"}`, &list)
 	if len(list.Items) != 1 || list.Items[0].Slug != "infra-terraform" || list.NextPage != 0 {
 		t.Errorf("name filter = %+v", list)
 	}
 
-	var p pipelineItem
-	h.ok("get_pipeline", `{"org_slug":"acme","pipeline_slug":"web-app","detail_level":"detailed"}`, &p)
+	var p pipelineView
+	e.ok("get_pipeline", `{"org_slug":"acme","pipeline_slug":"web-app","detail_level":"detailed"}`, &p)
 	if p.Description != "Rails storefront and checkout" || p.Configuration != "" {
 		t.Errorf("detailed = %+v", p)
 	}
-	h.ok("get_pipeline", `{"org_slug":"acme","pipeline_slug":"web-app","detail_level":"full"}`, &p)
+	e.ok("get_pipeline", `{"org_slug":"acme","pipeline_slug":"web-app","detail_level":"full"}`, &p)
 	if p.Configuration == "" || p.Provider == nil || p.Provider.WebhookURL != "" {
 		t.Errorf("full = %+v", p)
 	}
@@ -255,12 +178,12 @@ type jobItem struct {
 }
 
 func TestBuildTools(t *testing.T) {
-	h := newHarness(t)
+	e := newMCP(t)
 	var list struct {
 		Items    []buildItem
 		NextPage int `json:"next_page"`
 	}
-	h.ok("list_builds", `{"org_slug":"acme","pipeline_slug":"web-app"}`, &list)
+	e.ok("list_builds", `{"org_slug":"acme","pipeline_slug":"web-app"}`, &list)
 	if len(list.Items) != 30 || list.NextPage != 2 || list.Items[0].Number != buildkitetest.SeedBuildCount {
 		t.Fatalf("first page: %d items, next_page %d", len(list.Items), list.NextPage)
 	}
@@ -269,44 +192,44 @@ func TestBuildTools(t *testing.T) {
 		t.Errorf("summary = %+v", first)
 	}
 	list.NextPage = 0
-	h.ok("list_builds", `{"org_slug":"acme","pipeline_slug":"web-app","page":2}`, &list)
+	e.ok("list_builds", `{"org_slug":"acme","pipeline_slug":"web-app","page":2}`, &list)
 	if len(list.Items) != buildkitetest.SeedBuildCount-30 || list.NextPage != 0 {
 		t.Errorf("second page: %d items, next_page %d", len(list.Items), list.NextPage)
 	}
-	h.ok("list_builds", `{"org_slug":"acme","state":"failed","per_page":100}`, &list)
+	e.ok("list_builds", `{"org_slug":"acme","state":"failed","per_page":100}`, &list)
 	for _, b := range list.Items {
 		if b.State != "failed" || b.Pipeline == "" {
 			t.Errorf("org-wide failed builds include %+v", b)
 		}
 	}
-	h.ok("list_builds", `{"org_slug":"acme","pipeline_slug":"web-app","per_page":1,"include_jobs":true}`, &list)
+	e.ok("list_builds", `{"org_slug":"acme","pipeline_slug":"web-app","per_page":1,"include_jobs":true}`, &list)
 	if len(list.Items) != 1 || len(list.Items[0].Jobs) == 0 {
 		t.Errorf("include_jobs = %+v", list.Items)
 	}
 
 	failed := strconv.Itoa(buildkitetest.FailedBuild)
 	var b buildItem
-	h.ok("get_build", `{"org_slug":"acme","pipeline_slug":"web-app","build_number":"`+failed+`"}`, &b)
+	e.ok("get_build", `{"org_slug":"acme","pipeline_slug":"web-app","build_number":"`+failed+`"}`, &b)
 	if b.Number != buildkitetest.FailedBuild || b.State != "failed" || b.Branch != "feature/checkout-v2" || len(b.Commit) != 40 || len(b.Jobs) != 0 {
 		t.Errorf("get_build = %+v", b)
 	}
 	// The build's UUID and Test Engine runs lead to list_tests_for_build and get_test_run.
-	if sim := h.sim.Data().Build(buildkitetest.SeedOrg, buildkitetest.SeedPipeline, buildkitetest.FailedBuild); b.ID != sim.ID ||
+	if sim := e.sim.Data().Build(buildkitetest.SeedOrg, buildkitetest.SeedPipeline, buildkitetest.FailedBuild); b.ID != sim.ID ||
 		b.TestEngine == nil || len(b.TestEngine.Runs) == 0 || b.TestEngine.Runs[0].Suite.Slug == "" || len(b.Annotations) == 0 || b.Annotations[0].ID == "" {
 		t.Errorf("get_build id %q (want %q), test_engine %+v, annotations %+v", b.ID, sim.ID, b.TestEngine, b.Annotations)
 	}
-	h.ok("get_build", `{"org_slug":"acme","pipeline_slug":"web-app","build_number":"`+failed+`","include_jobs":true}`, &b)
+	e.ok("get_build", `{"org_slug":"acme","pipeline_slug":"web-app","build_number":"`+failed+`","include_jobs":true}`, &b)
 	if len(b.Jobs) == 0 {
 		t.Error("get_build include_jobs returned no jobs")
 	}
 }
 
 func TestJobTools(t *testing.T) {
-	h := newHarness(t)
+	e := newMCP(t)
 	failed := strconv.Itoa(buildkitetest.FailedBuild)
 	build := `"org_slug":"acme","pipeline_slug":"web-app","build_number":"` + failed + `"`
 	var all struct{ Items []jobItem }
-	h.ok("list_jobs", `{`+build+`,"per_page":100}`, &all)
+	e.ok("list_jobs", `{`+build+`,"per_page":100}`, &all)
 	if len(all.Items) == 0 {
 		t.Fatal("no jobs")
 	}
@@ -318,7 +241,7 @@ func TestJobTools(t *testing.T) {
 			Items      []jobItem
 			NextCursor string `json:"next_cursor"`
 		}
-		h.ok("list_jobs", args, &page)
+		e.ok("list_jobs", args, &page)
 		seen = append(seen, page.Items...)
 		if page.NextCursor == "" {
 			break
@@ -330,7 +253,7 @@ func TestJobTools(t *testing.T) {
 	}
 
 	var failedJobs struct{ Items []jobItem }
-	h.ok("list_jobs", `{`+build+`,"state":"failed","detail_level":"detailed","include_agent":true}`, &failedJobs)
+	e.ok("list_jobs", `{`+build+`,"state":"failed","detail_level":"detailed","include_agent":true}`, &failedJobs)
 	var long jobItem
 	for _, j := range failedJobs.Items {
 		if j.State != "failed" {
@@ -345,31 +268,24 @@ func TestJobTools(t *testing.T) {
 	}
 
 	var j jobItem
-	h.ok("get_job", `{"org_slug":"acme","job_id":"`+long.ID+`"}`, &j)
+	e.ok("get_job", `{"org_slug":"acme","job_id":"`+long.ID+`"}`, &j)
 	if j.ID != long.ID || j.Name != buildkitetest.LongLogJobName || j.Agent == nil || j.Agent.ID != long.Agent.ID || j.Agent.Name != "" {
 		t.Errorf("get_job by organization = %+v (want the agent's id only)", j)
 	}
 	j = jobItem{}
-	h.ok("get_job", `{"org_slug":"acme","include_agent":true,"job_id":"`+long.ID+`"}`, &j)
+	e.ok("get_job", `{"org_slug":"acme","include_agent":true,"job_id":"`+long.ID+`"}`, &j)
 	if j.Agent == nil || j.Agent.ID == "" || j.Agent.Name != long.Agent.Name {
 		t.Errorf("get_job include_agent = %+v", j.Agent)
 	}
-	h.ok("get_job", `{`+build+`,"job_id":"`+long.ID+`"}`, &j)
+	e.ok("get_job", `{`+build+`,"job_id":"`+long.ID+`"}`, &j)
 	if j.ID != long.ID {
 		t.Errorf("get_job by build = %+v", j)
 	}
 }
 
-type tailResult struct {
-	Entries   []logRow
-	TotalRows int   `json:"total_rows"`
-	LogBytes  int64 `json:"log_bytes"`
-	Truncated bool
-}
-
 func TestTailLogs(t *testing.T) {
-	h := newHarness(t)
-	data := h.sim.Data()
+	e := newMCP(t)
+	data := e.sim.Data()
 	fb := data.Build(buildkitetest.SeedOrg, buildkitetest.SeedPipeline, buildkitetest.FailedBuild)
 	long := fb.JobByName(buildkitetest.LongLogJobName)
 	pb := data.Build(buildkitetest.SeedOrg, buildkitetest.SeedPipeline, buildkitetest.PassedBuild)
@@ -384,7 +300,7 @@ func TestTailLogs(t *testing.T) {
 	}
 
 	var tail tailResult
-	h.ok("tail_logs", args(fb, long, ""), &tail)
+	e.ok("tail_logs", args(fb, long, ""), &tail)
 	// The log is longer than one range read: its lines are counted, so
 	// line numbers are known all the same.
 	if total := strings.Count(long.Log, "\n"); len(tail.Entries) != 10 || !tail.Truncated || tail.Entries[0].RN != total-10 || tail.TotalRows != total || tail.LogBytes != int64(len(long.Log)) {
@@ -399,7 +315,7 @@ func TestTailLogs(t *testing.T) {
 		}
 	}
 	// A suffix range for the tail, then a prefix range to count the lines before it.
-	reqs := h.sim.Requests()
+	reqs := e.sim.Requests()
 	if tailReq := reqs[len(reqs)-2]; !strings.HasPrefix(tailReq.Header.Get("Range"), "bytes=-") || tailReq.Header.Get("Accept") != "text/plain" {
 		t.Errorf("tail request headers %v", tailReq.Header)
 	}
@@ -407,36 +323,36 @@ func TestTailLogs(t *testing.T) {
 		t.Errorf("count request headers %v", countReq.Header)
 	}
 
-	h.ok("tail_logs", args(fb, long, `,"tail":250`), &tail)
+	e.ok("tail_logs", args(fb, long, `,"tail":250`), &tail)
 	if len(tail.Entries) != 250 || !tail.Truncated {
 		t.Errorf("tail 250 = %d rows, truncated %v", len(tail.Entries), tail.Truncated)
 	}
 
 	total := strings.Count(short.Log, "\n")
-	h.ok("tail_logs", args(pb, short, `,"tail":1000`), &tail)
+	e.ok("tail_logs", args(pb, short, `,"tail":1000`), &tail)
 	if len(tail.Entries) != total || tail.Entries[0].RN != 0 || tail.TotalRows != total || tail.Truncated {
 		t.Errorf("whole short log: %d rows (want %d), total %d, truncated %v", len(tail.Entries), total, tail.TotalRows, tail.Truncated)
 	}
-	h.ok("tail_logs", args(pb, short, `,"tail":3`), &tail)
+	e.ok("tail_logs", args(pb, short, `,"tail":3`), &tail)
 	if len(tail.Entries) != 3 || tail.Entries[0].RN != total-3 || !tail.Truncated {
 		t.Errorf("tail 3 of short log = %+v", tail)
 	}
 }
 
 func TestCreateBuild(t *testing.T) {
-	h := newHarness(t)
+	e := newMCP(t)
 	var b buildItem
-	h.ok("create_build", `{"org_slug":"acme","pipeline_slug":"web-app","branch":"main","message":"Deploy from kitegate","environment":{"DEPLOY":"1"},"metadata":{"ticket":"OPS-1"}}`, &b)
+	e.ok("create_build", `{"org_slug":"acme","pipeline_slug":"web-app","branch":"main","message":"Deploy from kitegate","environment":{"DEPLOY":"1"},"metadata":{"ticket":"OPS-1"}}`, &b)
 	if b.Number != buildkitetest.SeedBuildCount+1 || b.Message != "Deploy from kitegate" || b.Branch != "main" || b.WebURL == "" {
 		t.Errorf("create_build = %+v", b)
 	}
 	// A token in the data Buildkite returns (here a build message) is redacted.
 	var leaky buildItem
-	h.ok("create_build", `{"org_slug":"acme","pipeline_slug":"web-app","branch":"main","message":"oops `+buildkitetest.DefaultToken+`"}`, &leaky)
+	e.ok("create_build", `{"org_slug":"acme","pipeline_slug":"web-app","branch":"main","message":"oops `+buildkitetest.DefaultToken+`"}`, &leaky)
 	if leaky.Message != "oops [redacted]" {
 		t.Errorf("message = %q", leaky.Message)
 	}
-	got := h.sim.Data().Build(buildkitetest.SeedOrg, buildkitetest.SeedPipeline, b.Number)
+	got := e.sim.Data().Build(buildkitetest.SeedOrg, buildkitetest.SeedPipeline, b.Number)
 	if got == nil || got.Commit != "HEAD" || got.Env["DEPLOY"] != "1" || got.MetaData["ticket"] != "OPS-1" {
 		t.Errorf("simulator holds %+v", got)
 	}
@@ -469,17 +385,7 @@ func TestInvalidArgumentsMakeNoRequest(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.tool+" "+tt.argument, func(t *testing.T) {
-			h := newHarness(t)
-			res, err := h.call(tt.tool, tt.args)
-			if err == nil || !res.IsError {
-				t.Fatalf("accepted: %s", text(res))
-			}
-			if !strings.Contains(text(res), `"`+tt.argument+`"`) {
-				t.Errorf("message %q does not name %s", text(res), tt.argument)
-			}
-			if n := len(h.sim.Requests()); n != 0 {
-				t.Errorf("%d requests reached the simulator", n)
-			}
+			newMCP(t).failNoRequest(tt.tool, tt.args, `"`+tt.argument+`"`)
 		})
 	}
 }
@@ -493,22 +399,14 @@ func TestBuildkiteErrorsAreClear(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.tool, func(t *testing.T) {
-			h := newHarness(t)
-			res, err := h.call(tt.tool, tt.args)
-			if err == nil || !res.IsError {
-				t.Fatalf("no error: %s", text(res))
-			}
-			if diff := cmp.Diff(tt.want, text(res)); diff != "" {
+			if diff := cmp.Diff(tt.want, newMCP(t).fail(tt.tool, tt.args)); diff != "" {
 				t.Errorf("message (-want +got):\n%s", diff)
 			}
 		})
 	}
 	t.Run("upstream failure", func(t *testing.T) {
-		h := newHarness(t)
-		h.sim.FailNext(503, 1)
-		res, _ := h.call("current_user", `{}`)
-		if !res.IsError || !strings.Contains(text(res), "HTTP 503") {
-			t.Errorf("result %s", text(res))
-		}
+		e := newMCP(t)
+		e.sim.FailNext(503, 1)
+		e.fail("current_user", `{}`, "HTTP 503")
 	})
 }

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kitegate/kitegate/internal/buildkite"
 	"github.com/kitegate/kitegate/internal/buildkitetest"
 )
 
@@ -17,16 +16,7 @@ import (
 // tool error, but never panics, never returns an invalid result, and never
 // lets the token through.
 func FuzzToolArguments(f *testing.F) {
-	sim := buildkitetest.New()
-	f.Cleanup(sim.Close)
-	bk, err := buildkite.New(buildkite.Config{BaseURL: sim.URL, Tokens: staticTokens{}, Timeout: 2 * time.Second})
-	if err != nil {
-		f.Fatal(err)
-	}
-	cat, err := Default(bk)
-	if err != nil {
-		f.Fatal(err)
-	}
+	cat, _ := SimCatalog(f)
 	tools := cat.Tools()
 	for i, args := range []string{
 		`{}`, `null`, `[]`, `"x"`, `{"org_slug":"acme"}`,

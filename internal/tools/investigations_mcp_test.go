@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/kitegate/kitegate/internal/buildkitetest"
+	"github.com/kitegate/kitegate/internal/tools"
 )
 
 type summary struct {
@@ -34,8 +35,8 @@ func TestFailureSummaryOverMCP(t *testing.T) {
 	e := newMCP(t)
 	var s summary
 	res := e.call("get_build_failure_summary", buildArgs(buildkitetest.FailedBuild))
-	if len(textOf(res)) > 256<<10 {
-		t.Errorf("summary is %d bytes", len(textOf(res)))
+	if len(tools.Text(res)) > 256<<10 {
+		t.Errorf("summary is %d bytes", len(tools.Text(res)))
 	}
 	e.ok("get_build_failure_summary", buildArgs(buildkitetest.FailedBuild, "log_tail", 5), &s)
 	if s.Build.Number != buildkitetest.FailedBuild || s.JobStateCounts["failed"] != 1 || s.JobStateCounts["broken"] != 1 || len(s.Errors) != 0 || s.Truncated {
@@ -87,7 +88,7 @@ func TestFailureSummaryOverMCP(t *testing.T) {
 func TestFailureSummaryOfHostileBuild(t *testing.T) {
 	e := newMCP(t)
 	res := e.call("get_build_failure_summary", buildArgs(buildkitetest.HostileBuild))
-	text := textOf(res)
+	text := tools.Text(res)
 	if res.IsError {
 		t.Fatal(text)
 	}

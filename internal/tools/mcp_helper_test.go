@@ -3,30 +3,20 @@ package tools_test
 import (
 	"context"
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/kitegate/kitegate/internal/buildkite"
 	"github.com/kitegate/kitegate/internal/buildkitetest"
 	"github.com/kitegate/kitegate/internal/tools"
 )
 
-// simTokens always hands out the simulator's default token.
-type simTokens struct{}
-
-var _ buildkite.TokenSource = simTokens{}
-
-func (simTokens) Token(context.Context) (string, error) { return buildkitetest.DefaultToken, nil }
-func (simTokens) Refresh(context.Context, string) (string, error) {
-	return buildkitetest.DefaultToken, nil
-}
-
-// mcpEnv is the default catalog served by an MCP server over in-memory
-// transports, its tools calling a fresh Buildkite simulator, and an SDK
-// client session talking to it: the way a model reaches the tools.
+// mcpEnv is the one harness of the tool tests: the default catalog over a
+// fresh Buildkite simulator (tools.SimCatalog), served by an MCP server
+// over in-memory transports, and an SDK client session talking to it: the
+// way a model reaches the tools.
 type mcpEnv struct {
 	t   testing.TB
 	sim *buildkitetest.Server
@@ -36,17 +26,7 @@ type mcpEnv struct {
 
 func newMCP(t testing.TB, opts ...buildkitetest.Option) *mcpEnv {
 	t.Helper()
-	sim := buildkitetest.New(opts...)
-	t.Cleanup(sim.Close)
-	// A generous timeout: under the race detector a 50 MB log takes a while.
-	bk, err := buildkite.New(buildkite.Config{BaseURL: sim.URL, Tokens: simTokens{}, Timeout: time.Minute, Downloads: sim.Downloads()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cat, err := tools.Default(bk)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cat, sim := tools.SimCatalog(t, opts...)
 	srv := mcp.NewServer(&mcp.Implementation{Name: "kitegate-test", Version: "0"}, nil)
 	for _, tool := range cat.Tools() {
 		srv.AddTool(tool.Definition(), func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
@@ -71,9 +51,15 @@ func newMCP(t testing.TB, opts ...buildkitetest.Option) *mcpEnv {
 
 // call calls a tool through the MCP client, checks that the token is
 // nowhere in the answer and that a result validates against the tool's
-// output schema.
-func (e *mcpEnv) call(name string, args map[string]any) *mcp.CallToolResult {
+// output schema. args is a map, or the arguments' JSON text ("" for none).
+func (e *mcpEnv) call(name string, args any) *mcp.CallToolResult {
 	e.t.Helper()
+	if s, ok := args.(string); ok {
+		args = nil
+		if s != "" {
+			args = json.RawMessage(s)
+		}
+	}
 	res, err := e.cs.CallTool(context.Background(), &mcp.CallToolParams{Name: name, Arguments: args})
 	if err != nil {
 		e.t.Fatalf("%s: %v", name, err)
@@ -91,12 +77,15 @@ func (e *mcpEnv) call(name string, args map[string]any) *mcp.CallToolResult {
 }
 
 // ok calls a tool that must succeed, checks that its structured content
-// and its text block agree, and decodes the structured content into out.
-func (e *mcpEnv) ok(name string, args map[string]any, out any) {
+// and its text block agree, decodes the structured content into out (set
+// to its zero value first: fields left out must read as unset) and
+// returns the text.
+func (e *mcpEnv) ok(name string, args, out any) string {
 	e.t.Helper()
 	res := e.call(name, args)
+	text := tools.Text(res)
 	if res.IsError {
-		e.t.Fatalf("%s %v: tool error: %s", name, args, textOf(res))
+		e.t.Fatalf("%s %v: tool error: %s", name, args, text)
 	}
 	if res.StructuredContent == nil {
 		e.t.Fatalf("%s: no structured content", name)
@@ -106,29 +95,34 @@ func (e *mcpEnv) ok(name string, args map[string]any, out any) {
 		e.t.Fatal(err)
 	}
 	var a, b any
-	if json.Unmarshal(sc, &a) != nil || json.Unmarshal([]byte(textOf(res)), &b) != nil || !jsonEqual(a, b) {
+	if json.Unmarshal(sc, &a) != nil || json.Unmarshal([]byte(text), &b) != nil || !jsonEqual(a, b) {
 		e.t.Errorf("%s: structured content and text differ", name)
 	}
+	reflect.ValueOf(out).Elem().SetZero()
 	if err := json.Unmarshal(sc, out); err != nil {
 		e.t.Fatalf("%s: decode %s: %v", name, sc, err)
 	}
+	return text
 }
 
-// fail calls a tool that must fail and returns the message the model sees.
-func (e *mcpEnv) fail(name string, args map[string]any) string {
+// fail calls a tool that must fail, checks that the message the model sees
+// has every part, and returns it.
+func (e *mcpEnv) fail(name string, args any, parts ...string) string {
 	e.t.Helper()
 	res := e.call(name, args)
+	msg := tools.Text(res)
 	if !res.IsError {
-		e.t.Fatalf("%s %v: want a tool error, got %s", name, args, textOf(res))
+		e.t.Fatalf("%s %v: want a tool error, got %s", name, args, msg)
 	}
-	return textOf(res)
+	wantIn(e.t, name, msg, parts...)
+	return msg
 }
 
 // failNoRequest is fail for arguments refused before any Buildkite call.
-func (e *mcpEnv) failNoRequest(name string, args map[string]any) string {
+func (e *mcpEnv) failNoRequest(name string, args any, parts ...string) string {
 	e.t.Helper()
 	before := len(e.sim.Requests())
-	msg := e.fail(name, args)
+	msg := e.fail(name, args, parts...)
 	if n := len(e.sim.Requests()) - before; n != 0 {
 		e.t.Errorf("%s: %d Buildkite requests for refused arguments", name, n)
 	}
@@ -146,16 +140,6 @@ func (e *mcpEnv) withoutScope(scope string) {
 	e.sim.AddToken(buildkitetest.DefaultToken, keep...)
 }
 
-func textOf(res *mcp.CallToolResult) string {
-	if res == nil || len(res.Content) == 0 {
-		return ""
-	}
-	if t, ok := res.Content[0].(*mcp.TextContent); ok {
-		return t.Text
-	}
-	return ""
-}
-
 func jsonEqual(a, b any) bool {
 	x, _ := json.Marshal(a)
 	y, _ := json.Marshal(b)
@@ -171,15 +155,18 @@ func wantIn(t testing.TB, what, msg string, parts ...string) {
 	}
 }
 
-// buildArgs are the arguments naming a web-app build.
-func buildArgs(n int, extra ...any) map[string]any {
-	m := map[string]any{"org_slug": buildkitetest.SeedOrg, "pipeline_slug": buildkitetest.SeedPipeline, "build_number": itoa(n)}
-	for i := 0; i+1 < len(extra); i += 2 {
-		m[extra[i].(string)] = extra[i+1]
+// args builds arguments from key, value pairs, org_slug being SeedOrg.
+func args(kv ...any) map[string]any {
+	m := map[string]any{"org_slug": buildkitetest.SeedOrg}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i].(string)] = kv[i+1]
 	}
 	return m
 }
 
-func itoa(n int) string { return jsonInt(n) }
+// buildArgs are the arguments naming a web-app build.
+func buildArgs(n int, extra ...any) map[string]any {
+	return args(append([]any{"pipeline_slug", buildkitetest.SeedPipeline, "build_number", jsonInt(n)}, extra...)...)
+}
 
 func jsonInt(n int) string { b, _ := json.Marshal(n); return string(b) }

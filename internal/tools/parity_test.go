@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/kitegate/kitegate/internal/buildkitetest"
+	"github.com/kitegate/kitegate/internal/tools"
 )
 
 // upstreamArgs is every argument Buildkite's own MCP server takes, tool by
@@ -191,7 +192,7 @@ func TestParityUpstreamShapedCalls(t *testing.T) {
 	// More calls than one token user may make in a minute.
 	e := newMCP(t, buildkitetest.WithUserRateLimit(1000), buildkitetest.WithOrgRateLimit(1000))
 	org, pipe := buildkitetest.SeedOrg, buildkitetest.SeedPipeline
-	failed := itoa(buildkitetest.FailedBuild)
+	failed := jsonInt(buildkitetest.FailedBuild)
 	b := func(n string, extra ...any) map[string]any {
 		m := map[string]any{"org_slug": org, "pipeline_slug": pipe, "build_number": n}
 		for i := 0; i+1 < len(extra); i += 2 {
@@ -212,12 +213,12 @@ func TestParityUpstreamShapedCalls(t *testing.T) {
 		}
 		res := e.call(c.tool, args)
 		if res.IsError {
-			t.Errorf("%s %v: %s", c.tool, args, textOf(res))
+			t.Errorf("%s %v: %s", c.tool, args, tools.Text(res))
 			continue
 		}
 		if c.keep != nil {
 			var out map[string]any
-			if err := json.Unmarshal([]byte(textOf(res)), &out); err != nil {
+			if err := json.Unmarshal([]byte(tools.Text(res)), &out); err != nil {
 				t.Fatalf("%s: %v", c.tool, err)
 			}
 			c.keep(t, ids, out)
@@ -284,7 +285,7 @@ func parityCalls(org, pipe, failed string, b func(string, ...any) map[string]any
 	fixed := func(m map[string]any) func(map[string]string) map[string]any {
 		return func(map[string]string) map[string]any { return m }
 	}
-	blocked, running := itoa(buildkitetest.BlockedBuild), itoa(buildkitetest.RunningBuild)
+	blocked, running := jsonInt(buildkitetest.BlockedBuild), jsonInt(buildkitetest.RunningBuild)
 	kv := func(k, v string) []any { return []any{map[string]any{"key": k, "value": v}} }
 	return []parityCall{
 		{tool: "access_token", args: fixed(map[string]any{})},

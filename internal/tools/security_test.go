@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/kitegate/kitegate/internal/buildkitetest"
+	"github.com/kitegate/kitegate/internal/tools"
 )
 
 // Finding M1 (variant): an artifact declared application/octet-stream but
@@ -27,7 +28,7 @@ func TestSecurityM1ArtifactInlinedByDeclaredTypeNotName(t *testing.T) {
 			MimeType: c.mime, Content: []byte(`{"secret":"looks like text"}`),
 		})
 	}
-	e := newAreaEnv(t, buildkitetest.WithData(d))
+	e := newMCP(t, buildkitetest.WithData(d))
 	for _, a := range job.Artifacts[len(job.Artifacts)-3:] {
 		e.sim.ResetRequests()
 		var out artifactItem
@@ -48,13 +49,13 @@ func TestSecurityM1ArtifactInlinedByDeclaredTypeNotName(t *testing.T) {
 // ("cannot unmarshal number 9223372036854775808 into Go struct field
 // listBuildsArgs.page of type int") and echoed argument names whole.
 func TestSecurityL5ArgumentErrorsNameNoGoTypesAndEchoLittle(t *testing.T) {
-	e := newAreaEnv(t)
+	e := newMCP(t)
 	for name, a := range map[string]map[string]any{
 		"page past int64": args("pipeline_slug", buildkitetest.SeedPipeline, "page", json.Number("9223372036854775808")),
 		"huge name":       args(strings.Repeat("n", 100_000), 1),
 	} {
 		res := e.call("list_builds", a)
-		text := textOf(res)
+		text := tools.Text(res)
 		if !res.IsError || len(text) > 600 {
 			t.Errorf("%s: error %v, %d-byte answer", name, res.IsError, len(text))
 		}
