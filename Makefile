@@ -12,7 +12,7 @@ LDFLAGS    = -s -w -X github.com/kitegate/kitegate/internal/version.version=$(VE
 BIN        = bin
 
 .DEFAULT_GOAL := help
-.PHONY: coldstart help run run-aws run-signin test test-short test-security guard vet lint fmt fuzz bench e2e build build-arm64 build-amd64 bootstrap build-McpFunction build-RotationFunction build-AuditFunction build-DiscoveryFunction discover rotate-token deploy deploy-prod clean policy-diff policy-apply tools status who-can approve disable clients client-add client-disable client-enable audit-user audit-tool audit-replay audit-log usage-user usage-tool version
+.PHONY: coldstart help run run-aws run-signin test test-short test-security guard vet lint fmt fuzz bench e2e build build-arm64 build-amd64 bootstrap build-McpFunction build-RotationFunction build-AuditFunction build-DiscoveryFunction discover rotate-token deploy deploy-prod clean policy-diff policy-apply tools status who-can approve disable clients client-add client-disable client-enable user-disable user-enable audit-user audit-tool audit-replay audit-log usage-user usage-tool version
 
 help: ## List the targets.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -106,6 +106,14 @@ client-disable: ## Kill switch for one AI client: make client-disable CLIENT=id 
 
 client-enable: ## Undo client-disable: make client-enable CLIENT=id.
 	$(ADMIN) client-enable "$(CLIENT)"
+
+user-disable: ## Kill switch for one person: make user-disable USER=sub-or-email [NOTE="..."] (calls denied within the policy TTL, refresh tokens revoked).
+	@[ "$(origin USER)" = "command line" ] || { echo 'name the person: make user-disable USER=<sub or email> (the shell'"'"'s $$USER is not used)' >&2; exit 2; }
+	$(ADMIN) user-disable "$(USER)" -note "$(NOTE)"
+
+user-enable: ## Undo user-disable: make user-enable USER=sub-or-email.
+	@[ "$(origin USER)" = "command line" ] || { echo 'name the person: make user-enable USER=<sub or email>' >&2; exit 2; }
+	$(ADMIN) user-enable "$(USER)"
 
 # SINCE and UNTIL take 2026-03-01, 2026-03-01T12:00:00Z or a duration back from now (24h, 7d).
 audit-user: ## Audit events of a user, newest first: make audit-user USER_SUB=sub [N=20] [SINCE=24h] [UNTIL=...].

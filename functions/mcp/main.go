@@ -256,6 +256,12 @@ func gateway(ctx context.Context, cfg config.Config, logger *slog.Logger, loadAW
 			Scopes: cfg.UpstreamScopes, GroupClaim: cfg.GroupClaim, UserInfo: cfg.UpstreamUserInfo,
 		},
 		ClientMetadata: metadata,
+		// The user kill switch rides on the policy snapshot; without a
+		// policy nobody signs in (fail closed).
+		UserDisabled: func(ctx context.Context, u authz.User) bool {
+			snap, err := cache.Snapshot(ctx)
+			return err != nil || snap.UserDisabled(policy.Subject{ID: u.Subject, Email: u.Email, Groups: u.Groups})
+		},
 		AccessTokenTTL: cfg.AccessTokenTTL,
 		SignInTTL:      cfg.SignInTTL,
 		// The consent page names the tools the user would get, under the

@@ -357,4 +357,42 @@ func TestSignInTypeScriptSDKPreregistered(t *testing.T) {
 	if list := g.admin(t, "clients"); !strings.Contains(list, "kitegate-cli") || !strings.Contains(list, "preregistered") {
 		t.Errorf("make clients:\n%s", list)
 	}
+
+	// The user kill switch. With someone else switched off the policy
+	// carries a USER item, and a warm call still costs only the audit put
+	// and the rate-limit update: the switch rides on the snapshot.
+	g.admin(t, "user-disable", "mallory@example.com", "-note", "left the company")
+	cs := g.connect(t, r.AccessToken)
+	if _, err := listBuilds(t.Context(), cs); err != nil {
+		t.Fatal(err)
+	}
+	g.calls.Reset()
+	if res, err := listBuilds(t.Context(), cs); err != nil || res.IsError {
+		t.Fatalf("warm call: %v %+v", err, res)
+	}
+	got := g.calls.Counts()
+	t.Logf("AWS calls of a warm tools/call with a user kill switch in the policy: %v", got)
+	if got["PutItem"] != 1 || got["UpdateItem"] != 1 || got["Query"] > 1 || len(got) != 2+min(got["Query"], 1) {
+		t.Errorf("warm tools/call AWS calls %v, want one PutItem (audit) and one UpdateItem (rate limit), and at most the policy TTL's Query", got)
+	}
+	// Switching dev off: their access token's calls are denied within the
+	// policy TTL, they see no tools, and their refresh tokens are revoked.
+	out := g.admin(t, "user-disable", "dev", "-note", "offboarded")
+	if !strings.Contains(out, "revoked") {
+		t.Errorf("user-disable said %q", out)
+	}
+	time.Sleep(killSwitchTTL + 50*time.Millisecond)
+	if _, err := listBuilds(t.Context(), cs); err == nil || !strings.Contains(err.Error(), "disabled") {
+		t.Errorf("a call after user-disable: %v, want it denied", err)
+	}
+	if tl, err := cs.ListTools(t.Context(), nil); err != nil || len(tl.Tools) != 0 {
+		t.Errorf("tools/list after user-disable: %v %v, want none", tl, err)
+	}
+	var denied bool
+	for _, ev := range g.auditEvents(t) {
+		denied = denied || (ev.Reason == policy.ReasonUserDisabled && ev.User.Subject == "dev")
+	}
+	if !denied {
+		t.Error("no audit event denied as user_disabled")
+	}
 }

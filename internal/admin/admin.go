@@ -78,6 +78,7 @@ func (a *Admin) Plan(ctx context.Context, file []byte) (cur, next policy.Policy,
 	next = desired
 	next.Version = cur.Version
 	next.Clients = cur.Clients // the file does not list clients: client-disable does
+	next.Users = cur.Users     // nor users: user-disable does
 	for name, t := range cur.Tools {
 		if _, listed := desired.Tools[name]; !listed {
 			next.Tools[name] = t
@@ -148,6 +149,9 @@ func Diff(from, to policy.Policy) []string {
 	diffMap(&out, "toolset", from.Toolsets, to.Toolsets, func(t policy.Toolset) string { return fmt.Sprintf("tools=%v", t.Tools) })
 	diffMap(&out, "client", from.Clients, to.Clients, func(c policy.Client) string {
 		return fmt.Sprintf("name=%q disabled=%t note=%q", c.Name, c.Disabled, c.Note)
+	})
+	diffMap(&out, "user", from.Users, to.Users, func(u policy.User) string {
+		return fmt.Sprintf("disabled=%t note=%q", u.Disabled, u.Note)
 	})
 	diffMap(&out, "profile", from.Profiles, to.Profiles, func(p policy.Profile) string {
 		return fmt.Sprintf("toolsets=%v users=%v groups=%v disabled=%t calls_per_minute=%d", p.Toolsets, p.Users, p.Groups, p.Disabled, p.CallsPerMinute)

@@ -46,6 +46,8 @@ const usage = `usage: kitegate-admin COMMAND [flags]
   client-disable CLIENT [-note TEXT]                  kill switch: refuse a client's tokens and sign-ins
   client-enable CLIENT                                undo client-disable
   client-add CLIENT -name NAME -redirects "URI ..."   pre-register a client with a fixed id and redirect URIs
+  user-disable USER [-note TEXT]                      kill switch for a person (sub or email): calls denied, refresh tokens revoked
+  user-enable USER                                    undo user-disable
   audit (-user SUB | -tool NAME) [-n 20] [-since WHEN] [-until WHEN]
                                                       audit events, newest first (from the table's indexes)
   usage (-user SUB | -tool NAME) [-days 7 | -since WHEN [-until WHEN]]
@@ -155,6 +157,11 @@ func Run(ctx context.Context, args []string, env Env) error {
 			return errors.New("client-add: name one client id")
 		}
 		return a.AddClient(ctx, pos[0], *name, strings.Fields(*redirects))
+	case "user-disable", "user-enable":
+		if len(pos) != 1 {
+			return fmt.Errorf("%s: name one user (their sub or email)", cmd)
+		}
+		return a.SetUserDisabled(ctx, pos[0], cmd == "user-disable", *note)
 	case "client-disable", "client-enable":
 		if len(pos) != 1 {
 			return fmt.Errorf("%s: name one client (make clients lists them)", cmd)
@@ -212,7 +219,7 @@ func Run(ctx context.Context, args []string, env Env) error {
 
 func newAdmin(ctx context.Context, env Env, cmd string) (*Admin, *dynamodb.Client, error) {
 	get := func(k string) string { v, _ := env.Lookup(k); return v }
-	needPolicy := cmd == "policy-apply" || cmd == "tools" || cmd == "approve" || cmd == "disable" || cmd == "status" || cmd == "who-can" || cmd == "client-disable" || cmd == "client-enable" || cmd == "client-add"
+	needPolicy := cmd == "policy-apply" || cmd == "tools" || cmd == "approve" || cmd == "disable" || cmd == "status" || cmd == "who-can" || cmd == "client-disable" || cmd == "client-enable" || cmd == "client-add" || cmd == "user-disable" || cmd == "user-enable"
 	needAudit := cmd == "audit" || cmd == "audit-replay" || cmd == "usage"
 	if cmd == "audit-replay" && get("KITEGATE_AUDIT_TABLE") == "" {
 		return nil, nil, errors.New("KITEGATE_AUDIT_TABLE is not set (the AuditTableName output of the stack)")

@@ -61,6 +61,9 @@ type Config struct {
 	// ClientMetadata fetches Client ID Metadata Documents
 	// (NewMetadataFetcher); nil turns them off.
 	ClientMetadata MetadataFetcher
+	// UserDisabled, if set, says whether a person is switched off (the
+	// policy's user kill switch): they cannot sign in or refresh.
+	UserDisabled func(ctx context.Context, u User) bool
 	// Tools, if set, names the tools a user would get under the current
 	// policy, for the consent page.
 	Tools  func(ctx context.Context, u User) ([]string, error)
@@ -363,6 +366,11 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		plainError(w, http.StatusBadGateway, "server_error", "the company sign-in did not complete; try again")
 		return
 	}
+	if s.userDisabled(ctx, user) {
+		s.log.InfoContext(ctx, "authz: sign-in of a disabled user refused", "sub", user.Subject, "client_id", req.ClientID)
+		s.redirectError(w, r, req, "access_denied", "your access to kitegate is disabled by an administrator")
+		return
+	}
 	req.User, req.AuthTime, req.CSRF = &user, s.now().UTC(), randomID()
 	req.UpstreamVerifier, req.UpstreamNonce = "", ""
 	consented, err := s.store.consented(ctx, req.ClientID, user.Subject)
@@ -384,6 +392,10 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, s.cfg.Issuer+pathConsent+"?id="+url.QueryEscape(req.ID), http.StatusFound)
+}
+
+func (s *Server) userDisabled(ctx context.Context, u User) bool {
+	return s.cfg.UserDisabled != nil && s.cfg.UserDisabled(ctx, u)
 }
 
 // redirectError sends an OAuth error to the client's (already validated)

@@ -197,6 +197,9 @@ func (st *storage) TokenRequestByRefreshToken(ctx context.Context, token string)
 	if err != nil || c.State != ClientActive {
 		return nil, op.ErrInvalidRefreshToken
 	}
+	if st.s.userDisabled(ctx, rt.User) {
+		return nil, op.ErrInvalidRefreshToken
+	}
 	return &refreshRequest{token: token, rt: rt}, nil
 }
 

@@ -187,6 +187,16 @@ type Client struct {
 	ChangedAt time.Time `json:"changed_at,omitzero"`
 }
 
+// User is a person an administrator switched off (make user-disable), by
+// OIDC sub or by verified email: every call of theirs is denied within the
+// policy TTL, without any per-call lookup. Only disabled users are listed.
+type User struct {
+	Disabled  bool      `json:"disabled"`
+	Note      string    `json:"note,omitempty"`
+	ChangedBy string    `json:"changed_by,omitempty"`
+	ChangedAt time.Time `json:"changed_at,omitzero"`
+}
+
 // Policy is the whole governance state as plain data: what stores load and
 // save. Map keys must equal the Name of their value. Version is bumped by
 // the store on every successful Apply.
@@ -198,6 +208,8 @@ type Policy struct {
 	Settings Settings           `json:"settings"`
 	// Clients are the OAuth clients switched off, by client id.
 	Clients map[string]Client `json:"clients,omitempty"`
+	// Users are the people switched off, by sub or lower-case email.
+	Users map[string]User `json:"users,omitempty"`
 }
 
 // Subject is who asks. The MCP server builds it from its verified caller.
@@ -211,7 +223,7 @@ type Subject struct {
 
 // Clone returns a deep copy of p, so that neither copy can change the other.
 func (p Policy) Clone() Policy {
-	out := Policy{Version: p.Version, Settings: p.Settings, Clients: maps.Clone(p.Clients)}
+	out := Policy{Version: p.Version, Settings: p.Settings, Clients: maps.Clone(p.Clients), Users: maps.Clone(p.Users)}
 	if p.Tools != nil {
 		out.Tools = make(map[string]Tool, len(p.Tools))
 		for k, t := range p.Tools {
@@ -316,6 +328,11 @@ func (p Policy) validate() []error {
 	for _, k := range sortedKeys(p.Clients) {
 		if k == "" || len(k) > 512 {
 			add("client %q: the id must be 1 to 512 bytes", k)
+		}
+	}
+	for _, k := range sortedKeys(p.Users) {
+		if k == "" || len(k) > 512 {
+			add("user %q: the sub or email must be 1 to 512 bytes", k)
 		}
 	}
 	for _, k := range sortedKeys(p.Toolsets) {

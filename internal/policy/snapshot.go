@@ -23,6 +23,7 @@ const (
 	ReasonProfileDisabled   = "profile_disabled"
 	ReasonNotInToolset      = "not_in_toolset"
 	ReasonClientDisabled    = "client_disabled"
+	ReasonUserDisabled      = "user_disabled"
 )
 
 // Decision is the outcome of Decide.
@@ -301,7 +302,7 @@ func CanonicalEmail(s string) (string, bool) {
 // sub.ID is not empty. The email claim must have been verified by whoever
 // built sub.
 func (s *Snapshot) Profiles(sub Subject) []string {
-	if s == nil || s.ClientDisabled(sub.ClientID) {
+	if s == nil || s.ClientDisabled(sub.ClientID) || s.UserDisabled(sub) {
 		return nil
 	}
 	var buf [4]uint64
@@ -322,6 +323,22 @@ func (s *Snapshot) ClientDisabled(id string) bool {
 	}
 	c, ok := s.policy.Clients[id]
 	return ok && c.Disabled
+}
+
+// UserDisabled reports whether sub is switched off, by its sub or its
+// (verified) email.
+func (s *Snapshot) UserDisabled(sub Subject) bool {
+	if s == nil || len(s.policy.Users) == 0 {
+		return false
+	}
+	if u, ok := s.policy.Users[sub.ID]; ok && sub.ID != "" && u.Disabled {
+		return true
+	}
+	if sub.Email == "" {
+		return false
+	}
+	u, ok := s.policy.Users[strings.ToLower(sub.Email)]
+	return ok && u.Disabled
 }
 
 // Allowed returns, sorted, the tools callable through the named profiles:
@@ -405,6 +422,9 @@ func (s *Snapshot) Decide(sub Subject, tool string) Decision {
 	}
 	if s.ClientDisabled(sub.ClientID) {
 		return Decision{Reason: ReasonClientDisabled, Detail: "the client this token was issued to is disabled by an administrator"}
+	}
+	if s.UserDisabled(sub) {
+		return Decision{Reason: ReasonUserDisabled, Detail: "your access is disabled by an administrator"}
 	}
 	e, ok := s.tools[tool]
 	if !ok {

@@ -533,3 +533,39 @@ func TestClientKillSwitch(t *testing.T) {
 		t.Error("an empty client id was accepted")
 	}
 }
+
+// The user kill switch: a disabled person, by sub or by verified email in
+// any case, gets no profile and every call is denied as user_disabled,
+// through any client; other people are untouched.
+func TestUserKillSwitch(t *testing.T) {
+	p := samplePolicy()
+	p.Users = map[string]User{"sub-gone": {Disabled: true}, "mallory@example.com": {Disabled: true}}
+	s := mustSnapshot(t, p)
+	tests := []struct {
+		name     string
+		sub      Subject
+		want     string
+		profiles int
+	}{
+		{"by sub", Subject{ID: "sub-gone", Groups: []string{"engineering"}, ClientID: "c1"}, ReasonUserDisabled, 0},
+		{"by email, another case", Subject{ID: "sub-m", Email: "Mallory@Example.com", Groups: []string{"engineering"}}, ReasonUserDisabled, 0},
+		{"someone else", Subject{ID: "sub-admin", Email: "admin@example.com", Groups: []string{"engineering"}}, ReasonAllowed, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if d := s.Decide(tt.sub, "list_builds"); d.Reason != tt.want {
+				t.Errorf("Decide: %+v, want %s", d, tt.want)
+			}
+			if got := s.Profiles(tt.sub); len(got) != tt.profiles {
+				t.Errorf("Profiles %v, want %d", got, tt.profiles)
+			}
+		})
+	}
+	if (*Snapshot)(nil).UserDisabled(Subject{ID: "sub-gone"}) {
+		t.Error("a nil snapshot disabled a user")
+	}
+	p.Users = map[string]User{"": {Disabled: true}}
+	if _, err := NewSnapshot(p); err == nil {
+		t.Error("an empty user key was accepted")
+	}
+}

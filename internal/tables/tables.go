@@ -25,6 +25,7 @@ const (
 	PolicyToolsetPrefix = "TOOLSET#"
 	PolicyProfilePrefix = "PROFILE#"
 	PolicyClientPrefix  = "CLIENT#"
+	PolicyUserPrefix    = "USER#"
 	PolicyVersion       = "version"    // the version item's counter
 	PolicyChangedBy     = "changed_by" // who made an item's last change
 	PolicyChangedAt     = "changed_at" // and when

@@ -50,6 +50,7 @@ const (
 	policySKToolsetPrefix  = tables.PolicyToolsetPrefix
 	policySKProfilePrefix  = tables.PolicyProfilePrefix
 	policySKClientPrefix   = tables.PolicyClientPrefix
+	policySKUserPrefix     = tables.PolicyUserPrefix
 	policyAttrState        = "state"
 	policyAttrDisabled     = "disabled"
 	policyAttrServerOff    = "server_disabled"
@@ -172,6 +173,13 @@ func policyKind(op, sk string, old, new map[string]types.AttributeValue) (kind, 
 		}
 		if op != streamRemove && boolean(new, policyAttrDisabled) {
 			return ChangeKillSwitch, target, "disabled (kill switch on: its tokens stop working)"
+		}
+		return ChangeKillSwitch, target, "enabled (kill switch off)"
+	case strings.HasPrefix(sk, policySKUserPrefix):
+		// A person's kill switch (make user-disable, user-enable).
+		target = "user " + strings.TrimPrefix(sk, policySKUserPrefix)
+		if op != streamRemove && boolean(new, policyAttrDisabled) {
+			return ChangeKillSwitch, target, "disabled (kill switch on: their tokens stop working)"
 		}
 		return ChangeKillSwitch, target, "enabled (kill switch off)"
 	case strings.HasPrefix(sk, policySKProfilePrefix):

@@ -51,6 +51,7 @@ func testStoreContract(t *testing.T, open newStoreFunc) {
 		p := samplePolicy()
 		p.Version = 0
 		p.Clients = map[string]policy.Client{"client-1": {Name: "Rogue", Disabled: true, Note: "leaked", ChangedBy: "ops", ChangedAt: t0}}
+		p.Users = map[string]policy.User{"mallory@example.com": {Disabled: true, Note: "left", ChangedBy: "ops", ChangedAt: t0}}
 		if _, err := s.Apply(ctx, p, "ops"); err != nil {
 			t.Fatal(err)
 		}
@@ -61,12 +62,15 @@ func testStoreContract(t *testing.T, open newStoreFunc) {
 		if diff := cmp.Diff(p.Clients, got.Clients); diff != "" {
 			t.Errorf("clients (-want +got):\n%s", diff)
 		}
-		got.Clients = nil // client-enable
+		if diff := cmp.Diff(p.Users, got.Users); diff != "" {
+			t.Errorf("users (-want +got):\n%s", diff)
+		}
+		got.Clients, got.Users = nil, nil // client-enable, user-enable
 		if _, err := s.Apply(ctx, got, "ops"); err != nil {
 			t.Fatal(err)
 		}
-		if again, err := s.Load(ctx); err != nil || len(again.Clients) != 0 {
-			t.Errorf("after enabling: %v %v", again.Clients, err)
+		if again, err := s.Load(ctx); err != nil || len(again.Clients) != 0 || len(again.Users) != 0 {
+			t.Errorf("after enabling: %v %v %v", again.Clients, again.Users, err)
 		}
 	})
 

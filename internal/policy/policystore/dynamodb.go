@@ -54,6 +54,7 @@ const (
 	skToolsetPrefix = tables.PolicyToolsetPrefix
 	skProfilePrefix = tables.PolicyProfilePrefix
 	skClientPrefix  = tables.PolicyClientPrefix
+	skUserPrefix    = tables.PolicyUserPrefix
 )
 
 // maxTransactItems is DynamoDB's limit of actions per transaction.
@@ -218,6 +219,16 @@ func decodePolicy(items map[string]map[string]types.AttributeValue) (policy.Poli
 				}
 				p.Clients[name] = policy.Client{Name: c.Name, Disabled: c.Disabled, Note: c.Note, ChangedBy: c.ChangedBy, ChangedAt: at}
 			}
+		case skUserPrefix:
+			var c clientItem
+			if err = attributevalue.UnmarshalMap(it, &c); err == nil {
+				var at time.Time
+				at, err = stampTime(c.ChangedAt)
+				if p.Users == nil {
+					p.Users = map[string]policy.User{}
+				}
+				p.Users[name] = policy.User{Disabled: c.Disabled, Note: c.Note, ChangedBy: c.ChangedBy, ChangedAt: at}
+			}
 		default:
 			err = errors.New("unknown kind of item")
 		}
@@ -244,7 +255,7 @@ func stampTime(s string) (time.Time, error) {
 }
 
 func splitSK(sk string) (name, kind string) {
-	for _, prefix := range []string{skToolPrefix, skToolsetPrefix, skProfilePrefix, skClientPrefix} {
+	for _, prefix := range []string{skToolPrefix, skToolsetPrefix, skProfilePrefix, skClientPrefix, skUserPrefix} {
 		if n, ok := strings.CutPrefix(sk, prefix); ok {
 			return n, prefix
 		}
@@ -292,8 +303,8 @@ func (d *DynamoDB) Apply(ctx context.Context, p policy.Policy, actor string) (po
 		if old, ok := items[sk]; ok && sameContent(old, item) {
 			continue
 		}
-		if !strings.HasPrefix(sk, skToolPrefix) && !strings.HasPrefix(sk, skClientPrefix) {
-			maps.Copy(item, stampAttrs) // tools and clients carry their own stamps
+		if !strings.HasPrefix(sk, skToolPrefix) && !strings.HasPrefix(sk, skClientPrefix) && !strings.HasPrefix(sk, skUserPrefix) {
+			maps.Copy(item, stampAttrs) // tools, clients and users carry their own stamps
 		}
 		writes = append(writes, types.TransactWriteItem{Put: &types.Put{TableName: aws.String(d.table), Item: item}})
 	}
@@ -418,6 +429,13 @@ func encodePolicy(p policy.Policy) (map[string]map[string]types.AttributeValue, 
 			it.ChangedAt = c.ChangedAt.UTC().Format(time.RFC3339Nano)
 		}
 		put(skClientPrefix+id, it)
+	}
+	for who, u := range p.Users {
+		it := clientItem{Disabled: u.Disabled, Note: u.Note, ChangedBy: u.ChangedBy}
+		if !u.ChangedAt.IsZero() {
+			it.ChangedAt = u.ChangedAt.UTC().Format(time.RFC3339Nano)
+		}
+		put(skUserPrefix+who, it)
 	}
 	for name, pr := range p.Profiles {
 		put(skProfilePrefix+name, profileItem{Toolsets: pr.Toolsets, Users: pr.Users, Groups: pr.Groups, Disabled: pr.Disabled, CallsPerMinute: pr.CallsPerMinute})
