@@ -67,6 +67,10 @@ func run(ctx context.Context, lookup func(string) (string, bool)) error {
 		return fmt.Errorf("configuration: %w", err)
 	}
 	logger := newLogger(cfg)
+	// Libraries that log only through slog's default logger — zitadel/oidc's
+	// op among them (its WithLogger option has had no effect since v3.x) —
+	// log through the redacting handler too.
+	slog.SetDefault(logger)
 	// The AWS config and the DynamoDB client are made once, on first use:
 	// not before the runtime starts (the policy load below is their first
 	// use, beside it).
@@ -185,9 +189,16 @@ func newLogger(cfg config.Config) *slog.Logger {
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
 	opts := &slog.HandlerOptions{Level: level}
 	if cfg.OnLambda {
-		return slog.New(serve.WithRequestID(redact.Handler(slog.NewJSONHandler(os.Stdout, opts))))
+		return slog.New(serve.WithRequestID(redact.Handler(slog.NewJSONHandler(writerOr(logOutput, os.Stdout), opts))))
 	}
-	return slog.New(redact.Handler(slog.NewTextHandler(os.Stderr, opts)))
+	return slog.New(redact.Handler(slog.NewTextHandler(writerOr(logOutput, os.Stderr), opts)))
+}
+
+func writerOr(w, def io.Writer) io.Writer {
+	if w == nil {
+		return def
+	}
+	return w
 }
 
 // buildkiteTarget picks where Buildkite calls go and with which token. With
@@ -371,16 +382,18 @@ func auditWriter(cfg config.Config, ddb lazyDynamo) (mcpserver.AuditWriter, erro
 	return audit.OpenFile(cfg.AuditFile)
 }
 
-// awsAPIOptions, kmsOptions, metadataOptions and auditFallback are the
-// seams tests use to count the AWS clients' calls, point KMS at local-kms,
-// reach a client metadata document served on loopback (through
-// egress.ResolveForTesting, which still applies the address rules) and
-// read replay lines (the other endpoints are the environment's).
+// awsAPIOptions, kmsOptions, metadataOptions, auditFallback and logOutput
+// are the seams tests use to count the AWS clients' calls, point KMS at
+// local-kms, reach a client metadata document served on loopback (through
+// egress.ResolveForTesting, which still applies the address rules), read
+// replay lines and read the log (nil: stdout on Lambda, stderr locally;
+// the other endpoints are the environment's).
 var (
 	awsAPIOptions   []func(*middleware.Stack) error
 	kmsOptions      []func(*kms.Options)
 	metadataOptions []egress.Option
 	auditFallback   io.Writer = os.Stdout
+	logOutput       io.Writer
 )
 
 // dynamoClient returns a DynamoDB client over the cold-start AWS config.

@@ -38,7 +38,7 @@ type gatewayEnv struct {
 	authTable string
 }
 
-func startGateway(t *testing.T) *gatewayEnv {
+func startGateway(t *testing.T, extra ...map[string]string) *gatewayEnv {
 	t.Helper()
 	authztest.Dir(t)
 	kmsClient, kmsCalls := signingtest.Server(t)
@@ -53,7 +53,7 @@ func startGateway(t *testing.T) *gatewayEnv {
 	ln.Close()
 	idp := authztest.IdP(t, "kitegate", "upstream-secret", "http://"+addr+"/oauth/callback")
 	authTable := dynamotest.NewTable(t, dynamotest.Client(t), tables.Auth)
-	e := startWithDynamoDB(t, "", map[string]string{
+	env := map[string]string{
 		"KITEGATE_ADDR":                   addr,
 		"KITEGATE_UPSTREAM_ISSUER":        idp,
 		"KITEGATE_UPSTREAM_CLIENT_ID":     "kitegate",
@@ -63,7 +63,13 @@ func startGateway(t *testing.T) *gatewayEnv {
 		"KITEGATE_SIGNING_KEYS":           key,
 		"KITEGATE_LOG_LEVEL":              "error",
 		"KITEGATE_POLICY_TTL":             killSwitchTTL.String(),
-	})
+	}
+	for _, x := range extra {
+		for k, v := range x {
+			env[k] = v
+		}
+	}
+	e := startWithDynamoDB(t, "", env)
 	return &gatewayEnv{dynamoEnv: e, kms: kmsCalls, authTable: authTable}
 }
 
