@@ -340,14 +340,32 @@ func upstreamSecret(cfg config.Config, awsCfg aws.Config) func(context.Context) 
 
 func authenticator(ctx context.Context, cfg config.Config, logger *slog.Logger) (identity.Authenticator, error) {
 	if !cfg.DevMode() {
+		m := metrics.Lambda(cfg.OnLambda, os.Stdout)
 		a, err := identity.NewOIDC(ctx, identity.OIDCConfig{
 			Issuer: cfg.OIDCIssuer, Audience: cfg.OIDCAudience, JWKSURL: cfg.OIDCJWKSURL, GroupClaim: cfg.GroupClaim,
 			MaxLifetime: cfg.OIDCMaxTokenLifetime, TokenType: cfg.OIDCTokenType,
+			Misconfigured: func(ctx context.Context, e *identity.ConfigError) {
+				setting := map[string]string{"iss": "KITEGATE_OIDC_ISSUER", "aud": "KITEGATE_OIDC_AUDIENCE"}[e.Claim]
+				logger.ErrorContext(ctx, "kitegate: configuration error: "+e.Error()+"; check "+setting, "setting", setting, "configured", e.Want, "seen", e.Seen, "tokens", e.Tokens)
+				if err := m.Emit([]metrics.Metric{{Name: metrics.ConfigErrors, Unit: metrics.Count, Value: 1}}, nil, "setting", setting); err != nil {
+					logger.WarnContext(ctx, "kitegate: metric not written", "err", err)
+				}
+			},
 		})
 		if err != nil {
 			return nil, fmt.Errorf("oidc: %w", err)
 		}
 		logger.Info("kitegate: callers authenticated by OIDC", "issuer", cfg.OIDCIssuer, "audience", cfg.OIDCAudience)
+		// The provider's discovery document and keys, fetched beside the
+		// start rather than before it: a mismatch is a configuration error
+		// to report now, not on the first caller's 503.
+		go func() {
+			if err := a.Check(ctx); err != nil {
+				if _, ok := errors.AsType[*identity.ConfigError](err); !ok {
+					logger.WarnContext(ctx, "kitegate: the identity provider's keys cannot be fetched yet", "err", err)
+				}
+			}
+		}()
 		return a, nil
 	}
 	dev, err := identity.NewDev(identity.DevConfig{

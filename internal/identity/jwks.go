@@ -228,7 +228,7 @@ func (k *keySet) discover(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("discovery: %w", err)
 	}
 	if doc.Issuer != k.issuer {
-		return "", fmt.Errorf("discovery: issuer %q does not match %q", doc.Issuer, k.issuer)
+		return "", &ConfigError{Claim: "iss", Want: k.issuer, Seen: clip(doc.Issuer), Source: "the provider's OpenID configuration"}
 	}
 	if err := checkFetchURL(doc.JWKSURI); err != nil {
 		return "", fmt.Errorf("discovery: jwks_uri: %w", err)

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -30,6 +31,11 @@ type OIDCConfig struct {
 	// MaxLifetime refuses a token valid for longer: exp − iat, and exp −
 	// now (default DefaultMaxLifetime).
 	MaxLifetime time.Duration
+	// Misconfigured, if set, hears of a configuration error seen from the
+	// outside (a *ConfigError): the provider's discovery document names
+	// another issuer (Check), or every verified token in a row names
+	// another issuer or audience than configured. Callers still get 401.
+	Misconfigured func(context.Context, *ConfigError)
 	// TokenType is the "typ" header access tokens must carry: TypeAccessToken
 	// (RFC 9068's at+jwt; kitegate's own tokens, and any IdP that follows
 	// RFC 9068), or "" for IdPs whose access tokens say JWT or nothing. Either
@@ -56,6 +62,7 @@ type OIDC struct {
 	algs     []jose.SignatureAlgorithm
 	keys     *keySet
 	verifier *oidc.IDTokenVerifier
+	mismatch mismatchRun
 }
 
 var _ Authenticator = (*OIDC)(nil)
@@ -128,6 +135,11 @@ func NewOIDC(ctx context.Context, cfg OIDCConfig) (*OIDC, error) {
 	o.verifier = oidc.NewVerifier(cfg.Issuer, o.keys, &oidc.Config{
 		ClientID:             cfg.Audience,
 		SupportedSigningAlgs: cfg.Algorithms,
+		// iss and aud are compared below, once the signature is verified:
+		// a token the provider signed for another issuer or audience is a
+		// sign of misconfiguration, which a forged one is not.
+		SkipIssuerCheck:   true,
+		SkipClientIDCheck: true,
 		// go-oidc checks exp against this clock with no leeway; running it
 		// Leeway behind gives exp the leeway. nbf is checked below.
 		Now: func() time.Time { return cfg.Now().Add(-cfg.Leeway) },
@@ -174,11 +186,114 @@ func (o *OIDC) Authenticate(ctx context.Context, r *http.Request) (Caller, error
 		}
 		return Caller{}, invalid("token verification failed", err)
 	}
+	if err := o.checkIssuerAndAudience(ctx, idt.Issuer, idt.Audience); err != nil {
+		return Caller{}, err
+	}
 	var claims map[string]any
 	if err := idt.Claims(&claims); err != nil {
 		return Caller{}, invalid("malformed claims", err)
 	}
-	return o.caller(idt.Subject, claims)
+	c, err := o.caller(idt.Subject, claims)
+	if err == nil {
+		o.mismatch.reset()
+	}
+	return c, err
+}
+
+// Check fetches what the first request would — the provider's OpenID
+// configuration and key set — and returns what stops tokens from being
+// verified: a *ConfigError when the discovery document names another issuer
+// than configured. With a JWKS URL configured there is no discovery to
+// compare; with in-process keys nothing is fetched.
+func (o *OIDC) Check(ctx context.Context) error {
+	if o.cfg.Keys != nil {
+		return nil
+	}
+	err := o.keys.ensure(ctx, "")
+	if ce, ok := errors.AsType[*ConfigError](err); ok && o.cfg.Misconfigured != nil {
+		o.cfg.Misconfigured(ctx, ce)
+	}
+	return err
+}
+
+// checkIssuerAndAudience compares a verified token's iss and aud with the
+// configuration, and counts the refusals in a row: when every verified
+// token names the same wrong issuer or audience, it is the configuration
+// that is wrong, and Misconfigured hears of it.
+func (o *OIDC) checkIssuerAndAudience(ctx context.Context, iss string, aud []string) error {
+	var ce *ConfigError
+	switch {
+	case iss != o.cfg.Issuer:
+		ce = &ConfigError{Claim: "iss", Want: o.cfg.Issuer, Seen: clip(iss)}
+	case !slices.Contains(aud, o.cfg.Audience):
+		ce = &ConfigError{Claim: "aud", Want: o.cfg.Audience, Seen: clip(strings.Join(aud, " "))}
+	default:
+		return nil
+	}
+	if report := o.mismatch.add(o.cfg.Now(), ce); report != nil && o.cfg.Misconfigured != nil {
+		o.cfg.Misconfigured(ctx, report)
+	}
+	return invalid("token verification failed", fmt.Errorf("%s %q, want %q", ce.Claim, ce.Seen, ce.Want))
+}
+
+// ConfigError says the provider and the configuration disagree.
+type ConfigError struct {
+	Claim      string // "iss" or "aud"
+	Want, Seen string
+	// Tokens is how many verified tokens in a row showed it (0 when the
+	// discovery document did).
+	Tokens int
+	Source string // where it was seen, when not in tokens
+}
+
+func (e *ConfigError) Error() string {
+	what := map[string]string{"iss": "issuer", "aud": "audience"}[e.Claim]
+	if e.Tokens == 0 {
+		return fmt.Sprintf("%s names the issuer %q, not the configured %q", e.Source, e.Seen, e.Want)
+	}
+	return fmt.Sprintf("the last %d tokens signed by the provider all had %s %q, not the configured %q", e.Tokens, what, e.Seen, e.Want)
+}
+
+// Reporting a mismatch run: from this many verified tokens refused in a
+// row (and none accepted), at most once per mismatchEvery.
+const (
+	mismatchTokens = 5
+	mismatchEvery  = time.Minute
+)
+
+// mismatchRun counts verified tokens refused for iss or aud since the last
+// accepted one.
+type mismatchRun struct {
+	mu       sync.Mutex
+	n        int
+	reported time.Time
+}
+
+func (m *mismatchRun) add(now time.Time, ce *ConfigError) *ConfigError {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.n++
+	if m.n < mismatchTokens || now.Sub(m.reported) < mismatchEvery {
+		return nil
+	}
+	m.reported = now
+	r := *ce
+	r.Tokens = m.n
+	return &r
+}
+
+func (m *mismatchRun) reset() {
+	m.mu.Lock()
+	m.n = 0
+	m.mu.Unlock()
+}
+
+// clip caps a value a token or a document chose before it is reported.
+func clip(s string) string {
+	if len(s) > 256 {
+		return s[:256] + "…"
+	}
+	return s
 }
 
 // checkLifetime refuses what go-oidc lets through: exp or iat that are not

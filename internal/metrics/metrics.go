@@ -37,6 +37,9 @@ const (
 	Latency      = "Latency"
 	// Per audit event logged for replay, by the mcp function.
 	AuditReplay = "AuditReplay"
+	// Per configuration error the mcp function sees from the outside (the
+	// IdP names another issuer or audience than configured).
+	ConfigErrors = "ConfigErrors"
 	// Per discovery run.
 	TokenFailed        = "TokenFailed"
 	TokenDegraded      = "TokenDegraded"
@@ -52,7 +55,7 @@ const (
 // Names are all of them.
 var Names = []string{
 	Calls, Denied, RateLimited, ToolErrors, Buildkite401, Buildkite403, Buildkite429, Buildkite5xx, Latency,
-	AuditReplay,
+	AuditReplay, ConfigErrors,
 	TokenFailed, TokenDegraded, TokenExpiringSoon, TokenDaysToExpiry, TokenMissingScopes,
 	ToolsAdded, ToolsDemoted, ToolsUnavailable, ToolsRemoved,
 }
