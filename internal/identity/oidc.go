@@ -41,7 +41,7 @@ type OIDCConfig struct {
 	// RFC 9068), or "" for IdPs whose access tokens say JWT or nothing. Either
 	// way a token carrying what only ID tokens carry is refused (idTokenOnly).
 	TokenType string
-	Now         func() time.Time
+	Now       func() time.Time
 }
 
 // DefaultMaxLifetime is the longest token lifetime accepted by default:
