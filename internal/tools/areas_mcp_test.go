@@ -1,7 +1,6 @@
 package tools_test
 
 import (
-	"encoding/json"
 	"strconv"
 	"strings"
 	"testing"
@@ -9,41 +8,6 @@ import (
 	"github.com/kitegate/kitegate/internal/buildkitetest"
 	"github.com/kitegate/kitegate/internal/tools"
 )
-
-// walk pages through a list tool from page 1 to the end by next_page,
-// calling each with per_page, and returns every page's raw items.
-func walk(e *mcpEnv, name string, a map[string]any, perPage int) (items []json.RawMessage, pages int) {
-	e.t.Helper()
-	a["per_page"] = perPage
-	for page := 1; page != 0; pages++ {
-		if pages > 20 {
-			e.t.Fatalf("%s: more than 20 pages", name)
-		}
-		a["page"] = page
-		var out struct {
-			Items    []json.RawMessage `json:"items"`
-			NextPage int               `json:"next_page"`
-		}
-		e.ok(name, a, &out)
-		if len(out.Items) > perPage {
-			e.t.Fatalf("%s page %d: %d items, per_page %d", name, page, len(out.Items), perPage)
-		}
-		items = append(items, out.Items...)
-		page = out.NextPage
-	}
-	return items, pages
-}
-
-func decodeAll[T any](t *testing.T, raw []json.RawMessage) []T {
-	t.Helper()
-	out := make([]T, len(raw))
-	for i, r := range raw {
-		if err := json.Unmarshal(r, &out[i]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return out
-}
 
 // noHiddenText fails when s still holds a bidi control, a tag character or
 // a literal role marker.

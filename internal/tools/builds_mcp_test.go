@@ -103,20 +103,8 @@ func TestStepUploadsOverMCP(t *testing.T) {
 		RejectionType    string `json:"rejection_type"`
 		Message          string
 	}
-	var all []upload
-	args := buildArgs(buildkitetest.FailedBuild, "per_page", 1)
-	for range 10 {
-		var page struct {
-			Items      []upload
-			NextCursor string `json:"next_cursor"`
-		}
-		e.ok("list_step_uploads", args, &page)
-		all = append(all, page.Items...)
-		if page.NextCursor == "" {
-			break
-		}
-		args["after"] = page.NextCursor
-	}
+	raw, _ := walk(e, "list_step_uploads", buildArgs(buildkitetest.FailedBuild), 1)
+	all := decodeAll[upload](t, raw)
 	if len(all) != 3 || all[0].State != "rejected" || all[0].RejectionType != "validation_error" || all[2].State != "applied" || all[2].CreatedJobsCount == nil {
 		t.Fatalf("uploads walked newest first = %+v", all)
 	}

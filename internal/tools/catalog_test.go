@@ -234,20 +234,8 @@ func TestJobTools(t *testing.T) {
 		t.Fatal("no jobs")
 	}
 
-	var seen []jobItem
-	args := `{` + build + `,"per_page":3}`
-	for range 20 {
-		var page struct {
-			Items      []jobItem
-			NextCursor string `json:"next_cursor"`
-		}
-		e.ok("list_jobs", args, &page)
-		seen = append(seen, page.Items...)
-		if page.NextCursor == "" {
-			break
-		}
-		args = `{` + build + `,"per_page":3,"after":"` + page.NextCursor + `"}`
-	}
+	raw, _ := walk(e, "list_jobs", buildArgs(buildkitetest.FailedBuild), 3)
+	seen := decodeAll[jobItem](t, raw)
 	if diff := cmp.Diff(all.Items, seen); diff != "" {
 		t.Errorf("paged jobs differ from one page (-want +got):\n%s", diff)
 	}

@@ -129,6 +129,50 @@ func (e *mcpEnv) failNoRequest(name string, args any, parts ...string) string {
 	return msg
 }
 
+// walk pages through a list tool to the end, by next_page or by
+// next_cursor (after), calling each page with per_page, and returns every
+// page's raw items and how many pages there were.
+func walk(e *mcpEnv, name string, a map[string]any, perPage int) (items []json.RawMessage, pages int) {
+	e.t.Helper()
+	a["per_page"] = perPage
+	for more := true; more; pages++ {
+		if pages >= 20 {
+			e.t.Fatalf("%s: more than 20 pages", name)
+		}
+		var out struct {
+			Items      []json.RawMessage `json:"items"`
+			NextPage   int               `json:"next_page"`
+			NextCursor string            `json:"next_cursor"`
+		}
+		e.ok(name, a, &out)
+		if len(out.Items) > perPage {
+			e.t.Fatalf("%s page %d: %d items, per_page %d", name, pages+1, len(out.Items), perPage)
+		}
+		items = append(items, out.Items...)
+		switch more = true; {
+		case out.NextCursor != "":
+			a["after"] = out.NextCursor
+		case out.NextPage != 0:
+			a["page"] = out.NextPage
+		default:
+			more = false
+		}
+	}
+	return items, pages
+}
+
+// decodeAll decodes each raw item (as walk returns them) into a T.
+func decodeAll[T any](t testing.TB, raw []json.RawMessage) []T {
+	t.Helper()
+	out := make([]T, len(raw))
+	for i, r := range raw {
+		if err := json.Unmarshal(r, &out[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
 // withoutScope takes scope away from the default token.
 func (e *mcpEnv) withoutScope(scope string) {
 	var keep []string

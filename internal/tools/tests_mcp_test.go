@@ -26,20 +26,8 @@ const unknownUUID = "01890a5d-ac96-4b5e-9a3e-6f2f6c1e0d11"
 
 func TestListTestsOverMCP(t *testing.T) {
 	e := newMCP(t)
-	var all []testItem
-	args := suiteArgs("per_page", 20)
-	for page := 0; page < 10; page++ {
-		var out struct {
-			Items    []testItem
-			NextPage int `json:"next_page"`
-		}
-		e.ok("list_tests", args, &out)
-		all = append(all, out.Items...)
-		if out.NextPage == 0 {
-			break
-		}
-		args["page"] = out.NextPage
-	}
+	raw, _ := walk(e, "list_tests", suiteArgs(), 20)
+	all := decodeAll[testItem](t, raw)
 	if len(all) != buildkitetest.SeedSuiteTests {
 		t.Fatalf("walked %d tests, want %d", len(all), buildkitetest.SeedSuiteTests)
 	}
@@ -80,20 +68,8 @@ func TestBuildTestsAndRunsOverMCP(t *testing.T) {
 		ID, Result string
 		BuildID    string `json:"build_id"`
 	}
-	var runs []run
-	args := suiteArgs("per_page", 10)
-	for page := 0; page < 20; page++ {
-		var out struct {
-			Items    []run
-			NextPage int `json:"next_page"`
-		}
-		e.ok("list_test_runs", args, &out)
-		runs = append(runs, out.Items...)
-		if out.NextPage == 0 {
-			break
-		}
-		args["page"] = out.NextPage
-	}
+	raw, _ := walk(e, "list_test_runs", suiteArgs(), 10)
+	runs := decodeAll[run](t, raw)
 	var fbRun run
 	for _, r := range runs {
 		if r.BuildID == fb.ID {
