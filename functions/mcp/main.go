@@ -273,8 +273,10 @@ func gateway(ctx context.Context, cfg config.Config, logger *slog.Logger, loadAW
 			snap, err := cache.Snapshot(ctx)
 			return err != nil || snap.UserDisabled(policy.Subject{ID: u.Subject, Email: u.Email, Groups: u.Groups})
 		},
-		AccessTokenTTL: cfg.AccessTokenTTL,
-		SignInTTL:      cfg.SignInTTL,
+		AccessTokenTTL:  cfg.AccessTokenTTL,
+		SignInTTL:       cfg.SignInTTL,
+		ClientIdleClose: cfg.ClientIdleClose,
+		ClientAllow:     cfg.ClientAllow,
 		// The consent page names the tools the user would get, under the
 		// policy every call reads.
 		Tools: func(ctx context.Context, u authz.User) ([]string, error) {

@@ -100,6 +100,9 @@ func (s *Server) metadataClient(ctx context.Context, id string) (Client, error) 
 	if err := checkMetadataURL(id); err != nil {
 		return Client{}, oidc.ErrInvalidClient().WithDescription("client_id %q is not a usable metadata document URL: %v", id, err)
 	}
+	if s.hostOnlyRefused(id) {
+		return Client{}, errNotAllowed()
+	}
 	doc, ttl, err := s.fetchMetadata(ctx, id)
 	if err != nil {
 		s.log.InfoContext(ctx, "authz: client metadata document refused", "client_id", id, "err", err)

@@ -73,8 +73,21 @@ func (s *Server) client(ctx context.Context, id string) (Client, error) {
 		}
 		return Client{}, err
 	}
-	if c.State != ClientActive {
+	if s.idle(c) {
+		if err := s.closeIdle(ctx, c); err != nil {
+			return Client{}, err
+		}
+		c.State = ClientClosed
+	}
+	switch c.State {
+	case ClientActive:
+	case ClientClosed:
+		return Client{}, oidc.ErrInvalidClient().WithDescription("this client was closed after going unused (or by an administrator); register again, or ask an administrator to enable it")
+	default:
 		return Client{}, oidc.ErrInvalidClient().WithDescription("this client is %s by an administrator", c.State)
+	}
+	if !s.allowed(c) {
+		return Client{}, errNotAllowed()
 	}
 	return c, nil
 }
@@ -205,6 +218,11 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	if err := reg.check(); err != nil {
 		e, _ := errors.AsType[*registrationError](err)
 		writeJSON(w, http.StatusBadRequest, e)
+		return
+	}
+	if !s.allowed(Client{Name: reg.ClientName, SoftwareID: reg.SoftwareID, Source: SourceDynamic}) {
+		s.log.InfoContext(r.Context(), "authz: registration refused by the allow-list", "client_name", reg.ClientName, "software_id", reg.SoftwareID)
+		writeJSON(w, http.StatusBadRequest, registrationError{"invalid_client_metadata", "this client software is not on this deployment's allow-list (by software_id or client_name); ask an administrator"})
 		return
 	}
 	now := s.now().UTC()

@@ -61,6 +61,11 @@ type Config struct {
 	// ClientMetadata fetches Client ID Metadata Documents
 	// (NewMetadataFetcher); nil turns them off.
 	ClientMetadata MetadataFetcher
+	// ClientIdleClose closes a client unused for this long (0: never).
+	ClientIdleClose time.Duration
+	// ClientAllow is the software allow-list ("software_id:pattern",
+	// "client_name:pattern", "metadata_host:pattern"); empty admits all.
+	ClientAllow []string
 	// UserDisabled, if set, says whether a person is switched off (the
 	// policy's user kill switch): they cannot sign in or refresh.
 	UserDisabled func(ctx context.Context, u User) bool
@@ -82,6 +87,7 @@ type Server struct {
 	secure bool // https issuer: cookies are Secure
 	// scratch is what op signs with; serveToken signs again with KMS.
 	scratch scratchKey
+	allow   []allowRule
 }
 
 // New checks cfg and builds the server. It makes no network call.
@@ -127,7 +133,11 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("authz: %w", err)
 	}
-	s := &Server{cfg: cfg, store: cfg.Store, up: up, log: cfg.Logger, now: cfg.Now, secure: !insecure, scratch: scratch}
+	allow, err := parseAllowList(cfg.ClientAllow)
+	if err != nil {
+		return nil, fmt.Errorf("authz: %w", err)
+	}
+	s := &Server{cfg: cfg, store: cfg.Store, up: up, log: cfg.Logger, now: cfg.Now, secure: !insecure, scratch: scratch, allow: allow}
 	s.store.now = cfg.Now
 	opts := []op.Option{
 		op.WithCustomAuthEndpoint(op.NewEndpoint(strings.TrimPrefix(pathAuthorize, "/"))),

@@ -197,7 +197,7 @@ func (st *storage) TokenRequestByRefreshToken(ctx context.Context, token string)
 	if err != nil || c.State != ClientActive {
 		return nil, op.ErrInvalidRefreshToken
 	}
-	if st.s.userDisabled(ctx, rt.User) {
+	if st.s.userDisabled(ctx, rt.User) || rt.AuthTime.Unix() < c.TokensBefore {
 		return nil, op.ErrInvalidRefreshToken
 	}
 	return &refreshRequest{token: token, rt: rt}, nil

@@ -70,6 +70,12 @@ type Client struct {
 	ExpiresAt       int64     `dynamodbav:"expires_at,omitempty"`
 	// MetadataUntil is when a metadata document's copy goes stale (Unix).
 	MetadataUntil int64 `dynamodbav:"metadata_until,omitempty"`
+	// StateChanged is when an administrator (or the idle close) last set
+	// the state.
+	StateChanged time.Time `dynamodbav:"state_changed,omitempty"`
+	// TokensBefore revokes every refresh token of a sign-in before this
+	// Unix time (set when the client is closed).
+	TokensBefore int64 `dynamodbav:"tokens_before,omitempty"`
 }
 
 // Where a client in the registry came from.
@@ -290,10 +296,10 @@ func (s *Store) SetClientState(ctx context.Context, id, state string) (Client, e
 	out, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(s.table),
 		Key:                       key(kindClient, id),
-		UpdateExpression:          aws.String("SET #s = :s"),
+		UpdateExpression:          aws.String("SET #s = :s, state_changed = :at"),
 		ConditionExpression:       aws.String("attribute_exists(#k)"),
 		ExpressionAttributeNames:  map[string]string{"#s": "state", "#k": tables.AuthKey},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":s": &types.AttributeValueMemberS{Value: state}},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":s": &types.AttributeValueMemberS{Value: state}, ":at": &types.AttributeValueMemberS{Value: s.now().UTC().Format(time.RFC3339Nano)}},
 		ReturnValues:              types.ReturnValueAllNew,
 	})
 	if err != nil {

@@ -67,4 +67,9 @@ func (c *Config) loadGateway(e *Env) {
 	if c.SignInTTL < time.Hour {
 		e.Failf("KITEGATE_SIGNIN_TTL: want at least 1h")
 	}
+	c.ClientIdleClose = e.Duration("KITEGATE_CLIENT_IDLE_CLOSE", 90*24*time.Hour)
+	if c.ClientIdleClose != 0 && c.ClientIdleClose < time.Hour {
+		e.Failf("KITEGATE_CLIENT_IDLE_CLOSE: want 0 (never) or at least 1h")
+	}
+	c.ClientAllow = list(e.String("KITEGATE_CLIENT_ALLOW", ""))
 }

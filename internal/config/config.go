@@ -53,6 +53,14 @@ type Config struct {
 	AccessTokenTTL time.Duration
 	// SignInTTL is how long a sign-in's refresh tokens last before the user signs in again (KITEGATE_SIGNIN_TTL, default 720h).
 	SignInTTL time.Duration
+	// ClientIdleClose closes an AI client unused this long, revoking its
+	// refresh tokens (KITEGATE_CLIENT_IDLE_CLOSE, default 2160h = 90 days;
+	// 0 never closes).
+	ClientIdleClose time.Duration
+	// ClientAllow is the deployment's allow-list of client software
+	// (KITEGATE_CLIENT_ALLOW, comma separated "software_id:pattern",
+	// "client_name:pattern" or "metadata_host:pattern"); empty admits all.
+	ClientAllow []string
 
 	// OIDCIssuer is the company IdP whose tokens are accepted in
 	// resource-server mode (KITEGATE_OIDC_ISSUER).
