@@ -136,7 +136,7 @@ func run(ctx context.Context, lookup func(string) (string, bool)) error {
 		as, auth, err = gateway(ctx, cfg, logger, awsCfg, ddb, cache)
 		scopes = authz.DefaultScopes
 	} else {
-		auth, err = authenticator(ctx, cfg, logger)
+		auth, err = authenticator(ctx, cfg, logger, awsCfg)
 	}
 	if err != nil {
 		return err
@@ -307,21 +307,31 @@ func gateway(ctx context.Context, cfg config.Config, logger *slog.Logger, loadAW
 // upstreamSecret returns the IdP client secret: the local variable, or the
 // Secrets Manager secret read on the first sign-in and kept.
 func upstreamSecret(cfg config.Config, awsCfg aws.Config) func(context.Context) (string, error) {
-	if cfg.UpstreamClientSecret != "" {
-		return func(context.Context) (string, error) { return cfg.UpstreamClientSecret, nil }
+	return clientSecret("upstream", cfg.UpstreamClientSecret, cfg.UpstreamSecretID, func() (aws.Config, error) { return awsCfg, nil })
+}
+
+// clientSecret returns an OAuth client secret: value (local only), or the
+// Secrets Manager secret secretID (the string, or {"client_secret": …}),
+// read on first use and kept.
+func clientSecret(what, value, secretID string, loadAWS func() (aws.Config, error)) func(context.Context) (string, error) {
+	if value != "" {
+		return func(context.Context) (string, error) { return value, nil }
 	}
 	var (
 		mu     sync.Mutex
 		cached string
 	)
-	sm := secretsmanager.NewFromConfig(awsCfg)
 	return func(ctx context.Context) (string, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		if cached != "" {
 			return cached, nil
 		}
-		out, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(cfg.UpstreamSecretID)})
+		awsCfg, err := loadAWS()
+		if err != nil {
+			return "", fmt.Errorf("aws config: %w", err)
+		}
+		out, err := secretsmanager.NewFromConfig(awsCfg).GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(secretID)})
 		if err != nil {
 			return "", err
 		}
@@ -333,19 +343,26 @@ func upstreamSecret(cfg config.Config, awsCfg aws.Config) func(context.Context) 
 			v = doc.ClientSecret
 		}
 		if v == "" {
-			return "", errors.New("the upstream client secret is empty")
+			return "", fmt.Errorf("the %s client secret is empty", what)
 		}
 		cached = v
 		return v, nil
 	}
 }
 
-func authenticator(ctx context.Context, cfg config.Config, logger *slog.Logger) (identity.Authenticator, error) {
+func authenticator(ctx context.Context, cfg config.Config, logger *slog.Logger, loadAWS func() (aws.Config, error)) (identity.Authenticator, error) {
 	if !cfg.DevMode() {
 		m := metrics.Lambda(cfg.OnLambda, os.Stdout)
+		var introspection *identity.IntrospectionConfig
+		if cfg.OIDCIntrospectionURL != "" {
+			introspection = &identity.IntrospectionConfig{
+				URL: cfg.OIDCIntrospectionURL, ClientID: cfg.OIDCIntrospectionClientID, MaxTTL: cfg.OIDCIntrospectionTTL,
+				ClientSecret: clientSecret("introspection", cfg.OIDCIntrospectionClientSecret, cfg.OIDCIntrospectionSecretID, loadAWS),
+			}
+		}
 		a, err := identity.NewOIDC(ctx, identity.OIDCConfig{
 			Issuer: cfg.OIDCIssuer, Audience: cfg.OIDCAudience, JWKSURL: cfg.OIDCJWKSURL, GroupClaim: cfg.GroupClaim,
-			MaxLifetime: cfg.OIDCMaxTokenLifetime, TokenType: cfg.OIDCTokenType,
+			MaxLifetime: cfg.OIDCMaxTokenLifetime, TokenType: cfg.OIDCTokenType, Introspection: introspection,
 			Misconfigured: func(ctx context.Context, e *identity.ConfigError) {
 				setting := map[string]string{"iss": "KITEGATE_OIDC_ISSUER", "aud": "KITEGATE_OIDC_AUDIENCE"}[e.Claim]
 				logger.ErrorContext(ctx, "kitegate: configuration error: "+e.Error()+"; check "+setting, "setting", setting, "configured", e.Want, "seen", e.Seen, "tokens", e.Tokens)
@@ -357,7 +374,7 @@ func authenticator(ctx context.Context, cfg config.Config, logger *slog.Logger) 
 		if err != nil {
 			return nil, fmt.Errorf("oidc: %w", err)
 		}
-		logger.Info("kitegate: callers authenticated by OIDC", "issuer", cfg.OIDCIssuer, "audience", cfg.OIDCAudience)
+		logger.Info("kitegate: callers authenticated by OIDC", "issuer", cfg.OIDCIssuer, "audience", cfg.OIDCAudience, "introspection", cfg.OIDCIntrospectionURL != "")
 		// The provider's discovery document and keys, fetched beside the
 		// start rather than before it: a mismatch is a configuration error
 		// to report now, not on the first caller's 503.

@@ -80,6 +80,18 @@ type Config struct {
 	// IdP's access tokens (KITEGATE_OIDC_TOKEN_TYPE; default none: JWT or no
 	// typ accepted too, ID tokens still refused by their claims).
 	OIDCTokenType string
+	// OIDCIntrospectionURL turns on RFC 7662 introspection of opaque access
+	// tokens (KITEGATE_OIDC_INTROSPECTION_URL), as the client
+	// OIDCIntrospectionClientID (KITEGATE_OIDC_INTROSPECTION_CLIENT_ID) whose
+	// secret is in Secrets Manager (KITEGATE_OIDC_INTROSPECTION_SECRET_ID) or,
+	// locally, the environment (KITEGATE_OIDC_INTROSPECTION_CLIENT_SECRET).
+	// Answers are kept at most OIDCIntrospectionTTL
+	// (KITEGATE_OIDC_INTROSPECTION_TTL, default 1m) and never past exp.
+	OIDCIntrospectionURL          string
+	OIDCIntrospectionClientID     string
+	OIDCIntrospectionSecretID     string
+	OIDCIntrospectionClientSecret string
+	OIDCIntrospectionTTL          time.Duration
 	// GroupClaim names the claim holding groups (KITEGATE_GROUP_CLAIM, default groups).
 	GroupClaim string
 	// DevUser is the local caller without a token file (KITEGATE_DEV_USER, default dev@localhost).
@@ -157,27 +169,32 @@ func (c Config) DevMode() bool { return c.AuthMode == ModeLocal }
 func Load(lookup func(string) (string, bool)) (Config, error) {
 	e := NewEnv(lookup)
 	c := Config{
-		OnLambda:             e.String("AWS_LAMBDA_RUNTIME_API", "") != "",
-		Addr:                 e.String("KITEGATE_ADDR", "127.0.0.1:8080"),
-		OIDCIssuer:           e.String("KITEGATE_OIDC_ISSUER", ""),
-		OIDCJWKSURL:          e.String("KITEGATE_OIDC_JWKS_URL", ""),
-		GroupClaim:           e.String("KITEGATE_GROUP_CLAIM", "groups"),
-		OIDCMaxTokenLifetime: e.Duration("KITEGATE_OIDC_MAX_TOKEN_LIFETIME", 24*time.Hour),
-		OIDCTokenType:        e.String("KITEGATE_OIDC_TOKEN_TYPE", ""),
-		DevUser:              e.String("KITEGATE_DEV_USER", "dev@localhost"),
-		DevGroups:            list(e.String("KITEGATE_DEV_GROUPS", "engineering")),
-		DevTokenFile:         e.String("KITEGATE_DEV_TOKENS", ""),
-		BuildkiteToken:       e.String("BUILDKITE_API_TOKEN", ""),
-		BuildkiteTokenFile:   e.String("BUILDKITE_API_TOKEN_FILE", ""),
-		BuildkiteSecretID:    e.String("KITEGATE_BUILDKITE_SECRET_ID", ""),
-		BuildkiteAPIURL:      e.String("BUILDKITE_API_URL", ""),
-		TokenTTL:             e.Duration("KITEGATE_TOKEN_TTL", 5*time.Minute),
-		BuildkiteTimeout:     e.Duration("KITEGATE_BUILDKITE_TIMEOUT", 10*time.Second),
-		PolicyFile:           e.String("KITEGATE_POLICY_FILE", ""),
-		PolicyTTL:            e.Duration("KITEGATE_POLICY_TTL", 5*time.Second),
-		AllowedOrigins:       list(e.String("KITEGATE_ALLOWED_ORIGINS", "")),
-		ArtifactHosts:        list(e.String("KITEGATE_ARTIFACT_HOSTS", "")),
-		LogLevel:             e.String("KITEGATE_LOG_LEVEL", "info"),
+		OnLambda:                      e.String("AWS_LAMBDA_RUNTIME_API", "") != "",
+		Addr:                          e.String("KITEGATE_ADDR", "127.0.0.1:8080"),
+		OIDCIssuer:                    e.String("KITEGATE_OIDC_ISSUER", ""),
+		OIDCJWKSURL:                   e.String("KITEGATE_OIDC_JWKS_URL", ""),
+		GroupClaim:                    e.String("KITEGATE_GROUP_CLAIM", "groups"),
+		OIDCMaxTokenLifetime:          e.Duration("KITEGATE_OIDC_MAX_TOKEN_LIFETIME", 24*time.Hour),
+		OIDCTokenType:                 e.String("KITEGATE_OIDC_TOKEN_TYPE", ""),
+		OIDCIntrospectionURL:          e.String("KITEGATE_OIDC_INTROSPECTION_URL", ""),
+		OIDCIntrospectionClientID:     e.String("KITEGATE_OIDC_INTROSPECTION_CLIENT_ID", ""),
+		OIDCIntrospectionSecretID:     e.String("KITEGATE_OIDC_INTROSPECTION_SECRET_ID", ""),
+		OIDCIntrospectionClientSecret: e.String("KITEGATE_OIDC_INTROSPECTION_CLIENT_SECRET", ""),
+		OIDCIntrospectionTTL:          e.Duration("KITEGATE_OIDC_INTROSPECTION_TTL", time.Minute),
+		DevUser:                       e.String("KITEGATE_DEV_USER", "dev@localhost"),
+		DevGroups:                     list(e.String("KITEGATE_DEV_GROUPS", "engineering")),
+		DevTokenFile:                  e.String("KITEGATE_DEV_TOKENS", ""),
+		BuildkiteToken:                e.String("BUILDKITE_API_TOKEN", ""),
+		BuildkiteTokenFile:            e.String("BUILDKITE_API_TOKEN_FILE", ""),
+		BuildkiteSecretID:             e.String("KITEGATE_BUILDKITE_SECRET_ID", ""),
+		BuildkiteAPIURL:               e.String("BUILDKITE_API_URL", ""),
+		TokenTTL:                      e.Duration("KITEGATE_TOKEN_TTL", 5*time.Minute),
+		BuildkiteTimeout:              e.Duration("KITEGATE_BUILDKITE_TIMEOUT", 10*time.Second),
+		PolicyFile:                    e.String("KITEGATE_POLICY_FILE", ""),
+		PolicyTTL:                     e.Duration("KITEGATE_POLICY_TTL", 5*time.Second),
+		AllowedOrigins:                list(e.String("KITEGATE_ALLOWED_ORIGINS", "")),
+		ArtifactHosts:                 list(e.String("KITEGATE_ARTIFACT_HOSTS", "")),
+		LogLevel:                      e.String("KITEGATE_LOG_LEVEL", "info"),
 	}
 	whole := func(k string, def, lo, hi int) int {
 		v := e.String(k, "")
@@ -255,6 +272,17 @@ func Load(lookup func(string) (string, bool)) (Config, error) {
 		// Without OIDC every caller is the dev user (or whoever holds a
 		// line of the dev token file): never on an address others reach.
 		e.Failf("KITEGATE_ADDR: %q is not a loopback address; serving beyond this machine needs authenticated callers (KITEGATE_OIDC_ISSUER)", c.Addr)
+	}
+	if c.OIDCIntrospectionURL != "" {
+		if c.OIDCIntrospectionClientID == "" || (c.OIDCIntrospectionSecretID == "") == (c.OIDCIntrospectionClientSecret == "") {
+			e.Failf("KITEGATE_OIDC_INTROSPECTION_URL needs KITEGATE_OIDC_INTROSPECTION_CLIENT_ID and one of KITEGATE_OIDC_INTROSPECTION_SECRET_ID or KITEGATE_OIDC_INTROSPECTION_CLIENT_SECRET")
+		}
+		if c.OnLambda && c.OIDCIntrospectionClientSecret != "" {
+			e.Failf("KITEGATE_OIDC_INTROSPECTION_CLIENT_SECRET must not be set on Lambda: keep the secret in Secrets Manager (KITEGATE_OIDC_INTROSPECTION_SECRET_ID)")
+		}
+		if c.OIDCIntrospectionTTL <= 0 || c.OIDCIntrospectionTTL > time.Hour {
+			e.Failf("KITEGATE_OIDC_INTROSPECTION_TTL: want more than 0 and at most 1h (a revoked token is accepted at most this long)")
+		}
 	}
 	for _, h := range c.ArtifactHosts {
 		if _, err := path.Match(h, ""); err != nil {

@@ -20,7 +20,7 @@ func TestLoadLocalDefaults(t *testing.T) {
 	want := Config{
 		AuthMode: "local", Addr: "127.0.0.1:8080", ResourceURL: "http://127.0.0.1:8080/mcp", OIDCAudience: "http://127.0.0.1:8080/mcp",
 		GroupClaim: "groups", DevUser: "dev@localhost", DevGroups: []string{"engineering"},
-		TokenTTL: 5 * time.Minute, BuildkiteTimeout: 10 * time.Second, PolicyTTL: 5 * time.Second, OIDCMaxTokenLifetime: 24 * time.Hour,
+		TokenTTL: 5 * time.Minute, BuildkiteTimeout: 10 * time.Second, PolicyTTL: 5 * time.Second, OIDCMaxTokenLifetime: 24 * time.Hour, OIDCIntrospectionTTL: time.Minute,
 		StateDir: ".local/state", AuditFile: ".local/audit.jsonl", MaxBodyBytes: 1 << 20, LogLevel: "info",
 		AuditRetentionDays: 365, BuildkiteCallsPerMinute: 50, BuildkiteOrgCallsPerMinute: 200,
 	}
@@ -49,6 +49,11 @@ func TestLoadErrors(t *testing.T) {
 		{"timeout past the gateway", map[string]string{"KITEGATE_BUILDKITE_TIMEOUT": "40s"}, []string{"KITEGATE_BUILDKITE_TIMEOUT"}},
 		{"relative resource", map[string]string{"KITEGATE_RESOURCE_URL": "/mcp"}, []string{"not an absolute URL"}},
 		{"log level", map[string]string{"KITEGATE_LOG_LEVEL": "loud"}, []string{"KITEGATE_LOG_LEVEL"}},
+		{"introspection without a client", map[string]string{"KITEGATE_OIDC_INTROSPECTION_URL": "https://idp/introspect"}, []string{"KITEGATE_OIDC_INTROSPECTION_CLIENT_ID"}},
+		{"introspection with two secrets", map[string]string{"KITEGATE_OIDC_INTROSPECTION_URL": "https://idp/introspect", "KITEGATE_OIDC_INTROSPECTION_CLIENT_ID": "rs",
+			"KITEGATE_OIDC_INTROSPECTION_SECRET_ID": "s", "KITEGATE_OIDC_INTROSPECTION_CLIENT_SECRET": "x"}, []string{"one of KITEGATE_OIDC_INTROSPECTION_SECRET_ID"}},
+		{"introspection answers kept too long", map[string]string{"KITEGATE_OIDC_INTROSPECTION_URL": "https://idp/introspect", "KITEGATE_OIDC_INTROSPECTION_CLIENT_ID": "rs",
+			"KITEGATE_OIDC_INTROSPECTION_CLIENT_SECRET": "x", "KITEGATE_OIDC_INTROSPECTION_TTL": "2h"}, []string{"KITEGATE_OIDC_INTROSPECTION_TTL"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

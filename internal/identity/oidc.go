@@ -36,6 +36,9 @@ type OIDCConfig struct {
 	// another issuer (Check), or every verified token in a row names
 	// another issuer or audience than configured. Callers still get 401.
 	Misconfigured func(context.Context, *ConfigError)
+	// Introspection, if set, accepts opaque (non-JWT) access tokens through
+	// the IdP's RFC 7662 introspection endpoint.
+	Introspection *IntrospectionConfig
 	// TokenType is the "typ" header access tokens must carry: TypeAccessToken
 	// (RFC 9068's at+jwt; kitegate's own tokens, and any IdP that follows
 	// RFC 9068), or "" for IdPs whose access tokens say JWT or nothing. Either
@@ -63,6 +66,8 @@ type OIDC struct {
 	keys     *keySet
 	verifier *oidc.IDTokenVerifier
 	mismatch mismatchRun
+	// introspect is nil unless opaque tokens are introspected.
+	introspect *introspector
 }
 
 var _ Authenticator = (*OIDC)(nil)
@@ -132,6 +137,13 @@ func NewOIDC(ctx context.Context, cfg OIDCConfig) (*OIDC, error) {
 		keys: newKeySet(cfg.HTTPClient, cfg.Issuer, cfg.JWKSURL, algs, cfg.Now),
 	}
 	o.keys.source = cfg.Keys
+	if cfg.Introspection != nil {
+		in, err := newIntrospector(*cfg.Introspection, cfg.HTTPClient, cfg.Now)
+		if err != nil {
+			return nil, fmt.Errorf("oidc: %w", err)
+		}
+		o.introspect = in
+	}
 	o.verifier = oidc.NewVerifier(cfg.Issuer, o.keys, &oidc.Config{
 		ClientID:             cfg.Audience,
 		SupportedSigningAlgs: cfg.Algorithms,
@@ -154,6 +166,9 @@ func (o *OIDC) Authenticate(ctx context.Context, r *http.Request) (Caller, error
 		return Caller{}, err
 	}
 	if !compactJWS(token) {
+		if o.introspect != nil {
+			return o.introspected(ctx, token)
+		}
 		return Caller{}, invalid("malformed token", nil)
 	}
 	// Parsing with the allow-list rejects "none", HS* and anything else not

@@ -6,7 +6,9 @@
 // Users sign in through oidc-provider's development login form with any
 // password; their claims are below, or IDP_USERS (a JSON object of sub ->
 // {email, email_verified, groups}: make run-signin passes the dev token
-// file's users).
+// file's users). With IDP_INTROSPECTION=1 it also serves RFC 7662
+// introspection and RFC 7009 revocation, and its (opaque) access tokens
+// carry the user's email and groups, which introspection returns.
 import http from 'node:http';
 import Provider from 'oidc-provider';
 
@@ -32,6 +34,14 @@ server.listen(0, '127.0.0.1', () => {
     claims: { openid: ['sub'], email: ['email', 'email_verified'], groups: ['groups'] },
     conformIdTokenClaims: false, // the ID token carries the granted claims
     pkce: { required: () => true },
+    ...(process.env.IDP_INTROSPECTION === '1' ? {
+      features: { introspection: { enabled: true }, revocation: { enabled: true } },
+      async extraTokenClaims(ctx, token) {
+        const user = token.kind === 'AccessToken' && users[token.accountId];
+        if (!user) return undefined;
+        return { email: user.email, email_verified: user.email_verified, groups: user.groups };
+      },
+    } : {}),
     async findAccount(ctx, id) {
       const user = users[id];
       if (!user) return undefined;

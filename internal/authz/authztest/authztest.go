@@ -125,9 +125,10 @@ func (l *lockedWriter) Write(p []byte) (int, error) { return l.w.Write(p) }
 // (clientID, secret, redirectURI) and returns its issuer. Its users, who
 // sign in with any password: alice (verified email, groups engineering and
 // platform-oncall), bob (no groups), mallory (an unverified email).
-func IdP(t testing.TB, clientID, secret, redirectURI string) string {
+// env adds idp.mjs settings (IDP_INTROSPECTION=1).
+func IdP(t testing.TB, clientID, secret, redirectURI string, env ...string) string {
 	t.Helper()
-	line, _ := Node(t, []string{"IDP_CLIENT_ID=" + clientID, "IDP_CLIENT_SECRET=" + secret, "IDP_REDIRECT_URI=" + redirectURI}, "idp.mjs")
+	line, _ := Node(t, append([]string{"IDP_CLIENT_ID=" + clientID, "IDP_CLIENT_SECRET=" + secret, "IDP_REDIRECT_URI=" + redirectURI}, env...), "idp.mjs")
 	var out struct {
 		Issuer string `json:"issuer"`
 	}

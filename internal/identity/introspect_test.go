@@ -1,0 +1,165 @@
+package identity_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kitegate/kitegate/internal/authz/authztest"
+	"github.com/kitegate/kitegate/internal/identity"
+)
+
+// Issue 15, resource-server mode: opaque access tokens are accepted through
+// RFC 7662 introspection, against a real OpenID Provider (npm
+// oidc-provider, infra/local/signin.sh): its opaque tokens are accepted
+// with the user's claims, a token it says is inactive (made up, or
+// revoked) is refused, answers are kept no longer than the configured
+// maximum, and an introspection kitegate cannot make is not blamed on the
+// caller (503, not 401).
+func TestResourceServerOpaqueTokensIntrospected(t *testing.T) {
+	authztest.Dir(t)
+	const (
+		clientID = "kitegate-rs"
+		secret   = "introspection-secret"
+		redirect = "http://127.0.0.1:9/callback"
+		resource = "https://kitegate.example.com/mcp"
+	)
+	idp := authztest.IdP(t, clientID, secret, redirect, "IDP_INTROSPECTION=1")
+	var meta struct {
+		Authorization string `json:"authorization_endpoint"`
+		Token         string `json:"token_endpoint"`
+		Introspection string `json:"introspection_endpoint"`
+		Revocation    string `json:"revocation_endpoint"`
+	}
+	getJSON(t, idp+"/.well-known/openid-configuration", &meta)
+	if meta.Introspection == "" || meta.Revocation == "" {
+		t.Fatalf("the IdP offers no introspection or revocation: %+v", meta)
+	}
+	signIn := func(user string) string {
+		t.Helper()
+		verifier := base64.RawURLEncoding.EncodeToString([]byte(user + "-a-long-enough-pkce-verifier-" + time.Now().String()))
+		sum := sha256.Sum256([]byte(verifier))
+		q := url.Values{
+			"client_id": {clientID}, "response_type": {"code"}, "redirect_uri": {redirect}, "scope": {"openid email groups"},
+			"state": {"st"}, "code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"},
+		}
+		got, err := authztest.NewBrowser(user, redirect).Visit(meta.Authorization + "?" + q.Encode())
+		if err != nil {
+			t.Fatalf("sign in as %s: %v", user, err)
+		}
+		var tk struct {
+			Access string `json:"access_token"`
+		}
+		post(t, meta.Token, url.Values{"grant_type": {"authorization_code"}, "code": {got.Query().Get("code")}, "redirect_uri": {redirect}, "code_verifier": {verifier}}, clientID, secret, &tk)
+		if tk.Access == "" || strings.Count(tk.Access, ".") == 2 {
+			t.Fatalf("access token %q, want an opaque one", tk.Access)
+		}
+		return tk.Access
+	}
+	now := &clock{t: time.Now()}
+	newOIDC := func(t *testing.T, secret string) *identity.OIDC {
+		o, err := identity.NewOIDC(t.Context(), identity.OIDCConfig{
+			Issuer: idp, Audience: resource, Now: now.Now,
+			Introspection: &identity.IntrospectionConfig{
+				URL: meta.Introspection, ClientID: clientID, MaxTTL: 30 * time.Second,
+				ClientSecret: func(context.Context) (string, error) { return secret, nil },
+			},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o
+	}
+	o := newOIDC(t, secret)
+	auth := func(token string) (identity.Caller, error) {
+		r := httptest.NewRequest(http.MethodPost, "/mcp", nil)
+		r.Header.Set("Authorization", "Bearer "+token)
+		return o.Authenticate(t.Context(), r)
+	}
+
+	alice := signIn("alice")
+	c, err := auth(alice)
+	if err != nil || c.Subject != "alice" || c.Email != "alice@example.com" || strings.Join(c.Groups, ",") != "engineering,platform-oncall" {
+		t.Fatalf("alice's opaque token: %+v, %v", c, err)
+	}
+	if c, err := auth(signIn("mallory")); err != nil || c.Subject != "mallory" || c.Email != "" {
+		t.Errorf("mallory (unverified email): %+v, %v, want no email", c, err)
+	}
+	if _, err := auth("made-up-opaque-token-0123456789"); !errors.Is(err, identity.ErrInvalidToken) {
+		t.Errorf("a made-up token: %v, want refused", err)
+	}
+
+	// Revoked before its first use: refused at once.
+	bob := signIn("bob")
+	post(t, meta.Revocation, url.Values{"token": {bob}}, clientID, secret, nil)
+	if _, err := auth(bob); !errors.Is(err, identity.ErrInvalidToken) {
+		t.Errorf("a revoked token: %v, want refused", err)
+	}
+	// Revoked after it was used: refused once the kept answer runs out.
+	post(t, meta.Revocation, url.Values{"token": {alice}}, clientID, secret, nil)
+	if _, err := auth(alice); err != nil {
+		t.Errorf("within the kept answer's 30 s: %v", err)
+	}
+	now.advance(31 * time.Second)
+	if _, err := auth(alice); !errors.Is(err, identity.ErrInvalidToken) {
+		t.Errorf("revoked, after the answer's time: %v, want refused", err)
+	}
+
+	// kitegate's own credentials refused by the IdP: not the caller's fault.
+	bad := newOIDC(t, "wrong-secret")
+	r := httptest.NewRequest(http.MethodPost, "/mcp", nil)
+	r.Header.Set("Authorization", "Bearer "+signIn("alice"))
+	if _, err := bad.Authenticate(t.Context(), r); err == nil || errors.Is(err, identity.ErrInvalidToken) {
+		t.Errorf("introspection with a wrong client secret: %v, want an error that is not the caller's (503)", err)
+	}
+}
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+
+func (c *clock) advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+func getJSON(t *testing.T, u string, v any) {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func post(t *testing.T, u string, form url.Values, id, secret string, v any) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, u, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(id, secret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST %s: %d", u, resp.StatusCode)
+	}
+	if v != nil {
+		if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
