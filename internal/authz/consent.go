@@ -4,6 +4,8 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"regexp"
+	"strings"
 )
 
 var consentPage = template.Must(template.New("consent").Parse(`<!doctype html>
@@ -27,7 +29,7 @@ var consentPage = template.Must(template.New("consent").Parse(`<!doctype html>
 // inline style and a form post to this origin, and no page may frame it.
 func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("Content-Security-Policy", consentCSP(""))
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Referrer-Policy", "no-referrer")
 	noStore(w)
@@ -65,6 +67,9 @@ func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
 			u.RawQuery = ""
 			redirect = u.String()
 		}
+		// The Allow and Deny posts end in a redirect to the client, and
+		// browsers hold redirects after a form post to form-action too.
+		h.Set("Content-Security-Policy", consentCSP(req.RedirectURI))
 		h.Set("Content-Type", "text/html; charset=utf-8")
 		_ = consentPage.Execute(w, map[string]any{
 			"Client": name, "User": user, "Redirect": redirect, "Tools": tools, "ToolsKnown": known,
@@ -104,3 +109,34 @@ func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
 		plainError(w, http.StatusMethodNotAllowed, "invalid_request", "use GET or POST")
 	}
 }
+
+// consentCSP is the consent page's policy: nothing but the inline style and
+// a form post to this origin, whose answer may redirect to the client's
+// redirect URI (its origin, or its private-use scheme), and no framing.
+func consentCSP(redirectURI string) string {
+	action := "'self'"
+	if src := redirectSource(redirectURI); src != "" {
+		action += " " + src
+	}
+	return "default-src 'none'; style-src 'unsafe-inline'; form-action " + action + "; frame-ancestors 'none'; base-uri 'none'"
+}
+
+// redirectSource is a CSP source expression for a redirect URI: its origin
+// for http and https, its scheme for a private-use scheme; "" when it
+// cannot be written as one safely.
+func redirectSource(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || !cspToken.MatchString(u.Scheme) {
+		return ""
+	}
+	scheme := strings.ToLower(u.Scheme)
+	if scheme != "http" && scheme != "https" {
+		return scheme + ":"
+	}
+	if u.Host == "" || !cspToken.MatchString(strings.NewReplacer("[", "", "]", "", ":", "").Replace(u.Host)) {
+		return ""
+	}
+	return scheme + "://" + u.Host
+}
+
+var cspToken = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9+.-]*$`)

@@ -14,3 +14,20 @@ func TestParseAllowList(t *testing.T) {
 		}
 	}
 }
+
+func TestRedirectSource(t *testing.T) {
+	tests := map[string]string{
+		"http://127.0.0.1:43210/callback": "http://127.0.0.1:43210",
+		"http://[::1]:8080/cb":            "http://[::1]:8080",
+		"https://app.example.com/cb?x=1":  "https://app.example.com",
+		"cursor://anysphere.cursor/cb":    "cursor:",
+		"com.example.app:/oauth":          "com.example.app:",
+		"https://a b/cb":                  "",
+		"":                                "",
+	}
+	for in, want := range tests {
+		if got := redirectSource(in); got != want {
+			t.Errorf("redirectSource(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -30,6 +30,24 @@ const (
 	NodeEnv      = "KITEGATE_TEST_NODE"
 )
 
+// ChromiumEnv is exported by infra/local/chromium.sh: Debian's chromium.
+const ChromiumEnv = "KITEGATE_TEST_CHROMIUM"
+
+// Chromium returns the path of the headless browser. Without it the test
+// skips, except in CI (CI=true), where it fails.
+func Chromium(t testing.TB) string {
+	t.Helper()
+	if p := os.Getenv(ChromiumEnv); p != "" {
+		return p
+	}
+	const why = ChromiumEnv + " is not set: run the tests with `make test` (infra/local/chromium.sh installs Debian's chromium)"
+	if os.Getenv("CI") == "true" {
+		t.Fatal(why)
+	}
+	t.Skip(why)
+	return ""
+}
+
 // Dir returns the folder of the sign-in scripts and their node_modules.
 // Without it the test skips, except in CI (CI=true), where it fails.
 func Dir(t testing.TB) string {
