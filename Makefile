@@ -12,7 +12,7 @@ LDFLAGS    = -s -w -X github.com/kitegate/kitegate/internal/version.version=$(VE
 BIN        = bin
 
 .DEFAULT_GOAL := help
-.PHONY: coldstart help run run-aws run-signin test test-short test-security guard vet lint fmt fuzz bench e2e build build-arm64 build-amd64 bootstrap build-McpFunction build-RotationFunction build-AuditFunction build-DiscoveryFunction discover rotate-token deploy deploy-prod clean policy-diff policy-apply tools status who-can approve disable clients client-add client-disable client-enable user-disable user-enable audit-user audit-tool audit-replay audit-log usage-user usage-tool version
+.PHONY: coldstart help run run-aws run-signin test test-short test-security guard vet lint fmt fuzz bench e2e build build-arm64 build-amd64 bootstrap build-McpFunction build-RotationFunction build-AuditFunction build-DiscoveryFunction build-AuthzFunction discover rotate-token deploy deploy-prod clean policy-diff policy-apply tools status who-can approve disable clients client-add client-disable client-enable user-disable user-enable audit-user audit-tool audit-replay audit-log usage-user usage-tool version
 
 help: ## List the targets.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -185,6 +185,7 @@ bootstrap:
 	$(LAMBDA_ENV) $(GO) build -trimpath -ldflags='$(LDFLAGS)' -tags lambda.norpc -o $(BIN)/rotation/bootstrap ./functions/rotation
 	$(LAMBDA_ENV) $(GO) build -trimpath -ldflags='$(LDFLAGS)' -tags lambda.norpc -o $(BIN)/audit/bootstrap ./functions/audit
 	$(LAMBDA_ENV) $(GO) build -trimpath -ldflags='$(LDFLAGS)' -tags lambda.norpc -o $(BIN)/discovery/bootstrap ./functions/discovery
+	$(LAMBDA_ENV) $(GO) build -trimpath -ldflags='$(LDFLAGS)' -tags lambda.norpc -o $(BIN)/authz/bootstrap ./functions/authz
 
 # sam build (BuildMethod: makefile) calls build-<LogicalId> with ARTIFACTS_DIR set.
 build-McpFunction:
@@ -198,6 +199,9 @@ build-AuditFunction:
 
 build-DiscoveryFunction:
 	$(LAMBDA_ENV) $(GO) build -trimpath -ldflags='$(LDFLAGS)' -tags lambda.norpc -o $(ARTIFACTS_DIR)/bootstrap ./functions/discovery
+
+build-AuthzFunction:
+	$(LAMBDA_ENV) $(GO) build -trimpath -ldflags='$(LDFLAGS)' -tags lambda.norpc -o $(ARTIFACTS_DIR)/bootstrap ./functions/authz
 
 # Without KITEGATE_POLICY_TABLE: the embedded store make run uses, and the
 # bundled simulator unless a Buildkite token is set. With it (and

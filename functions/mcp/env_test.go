@@ -17,7 +17,7 @@ func TestTemplateSetsWhatTheFunctionReads(t *testing.T) {
 		t.Fatal(err)
 	}
 	var read []string
-	for _, env := range []map[string]string{nil, {"AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001"}, {"AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001", "KITEGATE_UPSTREAM_ISSUER": "https://idp.example"}} {
+	for _, env := range []map[string]string{nil, {"AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001"}, {"AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001", "KITEGATE_AUTH_MODE": "gateway"}} {
 		rec := &stack.EnvRecorder{Env: env}
 		_, _ = config.Load(rec.Lookup) // only which variables it reads matters
 		read = append(read, rec.Read()...)
@@ -48,8 +48,7 @@ func TestTemplateSetsWhatTheFunctionReads(t *testing.T) {
 		"KITEGATE_OIDC_INTROSPECTION_CLIENT_SECRET": "local only; refused on Lambda (the secret is in Secrets Manager)",
 		"KITEGATE_OIDC_INTROSPECTION_TTL":           "default 1m",
 		"KITEGATE_ARTIFACT_HOSTS":                   "default: Buildkite's and Amazon S3's hosts (egress.ArtifactHosts)",
-		"KITEGATE_UPSTREAM_CLIENT_SECRET":           "local only; refused on Lambda (the secret is in Secrets Manager)",
-		"KITEGATE_UPSTREAM_USERINFO":                "default false: groups come from the ID token",
+		"KITEGATE_UPSTREAM_ISSUER":                  "chooses gateway mode by default locally; the template sets KITEGATE_AUTH_MODE, and the IdP is the authz function's",
 	}
 	for _, p := range tm.CheckEnv("McpFunction", read, optional) {
 		t.Error(p)

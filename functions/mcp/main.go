@@ -5,13 +5,11 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"sync"
@@ -20,12 +18,10 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/kitegate/kitegate/internal/audit"
-	"github.com/kitegate/kitegate/internal/authz"
 	"github.com/kitegate/kitegate/internal/awsenv"
 	"github.com/kitegate/kitegate/internal/buildkite"
 	"github.com/kitegate/kitegate/internal/config"
@@ -39,7 +35,6 @@ import (
 	"github.com/kitegate/kitegate/internal/redact"
 	"github.com/kitegate/kitegate/internal/secrets"
 	"github.com/kitegate/kitegate/internal/serve"
-	"github.com/kitegate/kitegate/internal/signing"
 	"github.com/kitegate/kitegate/internal/standalone"
 	"github.com/kitegate/kitegate/internal/tools"
 	"github.com/kitegate/kitegate/internal/version"
@@ -127,14 +122,11 @@ func run(ctx context.Context, lookup func(string) (string, bool)) error {
 			logger.Error("kitegate: no policy loaded at start; every call is denied until it loads", "err", err)
 		}
 	}()
-	var (
-		auth identity.Authenticator
-		as   *authz.Server // gateway mode: kitegate is the authorization server
-	)
+	var auth identity.Authenticator
 	scopes := cfg.Scopes
 	if cfg.AuthMode == config.ModeGateway {
-		as, auth, err = gateway(ctx, cfg, logger, awsCfg, ddb, cache)
-		scopes = authz.DefaultScopes
+		auth, err = gatewayVerifier(ctx, cfg, logger)
+		scopes = gatewayScopes
 	} else {
 		auth, err = authenticator(ctx, cfg, logger, awsCfg)
 	}
@@ -171,11 +163,7 @@ func run(ctx context.Context, lookup func(string) (string, bool)) error {
 	if err != nil {
 		return err
 	}
-	var handler http.Handler = h
-	if as != nil {
-		handler = as.Handler(h)
-	}
-	return serve.Run(ctx, handler, lookup, serve.Options{
+	return serve.Run(ctx, h, lookup, serve.Options{
 		Addr:   cfg.Addr,
 		Logger: logger,
 		Ready: func(a net.Addr) {
@@ -201,6 +189,18 @@ func writerOr(w, def io.Writer) io.Writer {
 	return w
 }
 
+// secretsManager makes the Secrets Manager client on first use, over the
+// cold-start AWS config.
+func secretsManager(loadAWS func() (aws.Config, error)) func() (secrets.SecretGetter, error) {
+	return func() (secrets.SecretGetter, error) {
+		awsCfg, err := loadAWS()
+		if err != nil {
+			return nil, fmt.Errorf("aws config: %w", err)
+		}
+		return secretsmanager.NewFromConfig(awsCfg), nil
+	}
+}
+
 // buildkiteTarget picks where Buildkite calls go and with which token. With
 // no token configured outside Lambda it starts the bundled simulator, so a
 // newcomer sees the server work with no Buildkite account; the simulator
@@ -209,13 +209,7 @@ func buildkiteTarget(ctx context.Context, cfg config.Config, logger *slog.Logger
 	src := secrets.Select(secrets.Choice{
 		SecretID: cfg.BuildkiteSecretID, TokenFile: cfg.BuildkiteTokenFile, Token: cfg.BuildkiteToken,
 		TTL: cfg.TokenTTL, Logger: logger,
-		SecretsManager: func() (secrets.SecretGetter, error) {
-			awsCfg, err := loadAWS()
-			if err != nil {
-				return nil, fmt.Errorf("aws config: %w", err)
-			}
-			return secretsmanager.NewFromConfig(awsCfg), nil
-		},
+		SecretsManager: secretsManager(loadAWS),
 	})
 	switch {
 	case src != nil:
@@ -236,118 +230,28 @@ func buildkiteTarget(ctx context.Context, cfg config.Config, logger *slog.Logger
 	return secrets.Static(token), url, downloads, nil
 }
 
-// gateway builds the authorization server and the verifier of its tokens.
-// They share the KMS key set, so its public keys are read once; verifying
-// a call costs no AWS call.
-func gateway(ctx context.Context, cfg config.Config, logger *slog.Logger, loadAWS func() (aws.Config, error), ddb func() (*dynamodb.Client, error), cache *policy.Cache) (*authz.Server, identity.Authenticator, error) {
-	db, err := ddb()
-	if err != nil {
-		return nil, nil, err
-	}
-	awsCfg, err := loadAWS()
-	if err != nil {
-		return nil, nil, fmt.Errorf("aws config: %w", err)
-	}
-	keys, err := signing.New(kms.NewFromConfig(awsCfg, kmsOptions...), cfg.SigningKeys)
-	if err != nil {
-		return nil, nil, err
-	}
-	secret := upstreamSecret(cfg, awsCfg)
-	metadata, err := authz.NewMetadataFetcher(metadataOptions...)
-	if err != nil {
-		return nil, nil, err
-	}
-	s, err := authz.New(authz.Config{
-		Issuer:   cfg.Issuer,
-		Resource: cfg.ResourceURL,
-		Store:    authz.NewStore(db, cfg.AuthTable),
-		Keys:     keys,
-		Upstream: authz.UpstreamConfig{
-			Issuer: cfg.UpstreamIssuer, ClientID: cfg.UpstreamClientID, ClientSecret: secret,
-			Scopes: cfg.UpstreamScopes, GroupClaim: cfg.GroupClaim, UserInfo: cfg.UpstreamUserInfo,
-		},
-		ClientMetadata: metadata,
-		// The user kill switch rides on the policy snapshot; without a
-		// policy nobody signs in (fail closed).
-		UserDisabled: func(ctx context.Context, u authz.User) bool {
-			snap, err := cache.Snapshot(ctx)
-			return err != nil || snap.UserDisabled(policy.Subject{ID: u.Subject, Email: u.Email, Groups: u.Groups})
-		},
-		AccessTokenTTL:  cfg.AccessTokenTTL,
-		SignInTTL:       cfg.SignInTTL,
-		ClientIdleClose: cfg.ClientIdleClose,
-		ClientAllow:     cfg.ClientAllow,
-		// The consent page names the tools the user would get, under the
-		// policy every call reads.
-		Tools: func(ctx context.Context, u authz.User) ([]string, error) {
-			snap, err := cache.Snapshot(ctx)
-			if err != nil {
-				return nil, err
-			}
-			return snap.Allowed(snap.Profiles(policy.Subject{ID: u.Subject, Email: u.Email, Groups: u.Groups})), nil
-		},
-		Logger: logger,
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	verifier, err := identity.NewOIDC(ctx, identity.OIDCConfig{
-		Issuer: cfg.Issuer, Audience: cfg.ResourceURL, Keys: keys.PublicKeys, Algorithms: []string{string(signing.Algorithm)},
+// gatewayScopes are the scopes kitegate's authorization server grants
+// (authz.DefaultScopes; a test holds them equal), advertised in this
+// function's metadata and 401 challenge.
+var gatewayScopes = []string{"mcp", "offline_access"}
+
+// gatewayVerifier verifies the tokens of kitegate's own authorization
+// server (the authz function) as any resource server would: their issuer,
+// this function's URL as audience, RS256 (KMS signs them), the key set
+// read from the issuer's jwks_uri on first use and kept; verifying a call
+// costs no AWS call.
+func gatewayVerifier(ctx context.Context, cfg config.Config, logger *slog.Logger) (identity.Authenticator, error) {
+	v, err := identity.NewOIDC(ctx, identity.OIDCConfig{
+		Issuer: cfg.Issuer, Audience: cfg.ResourceURL, Algorithms: []string{"RS256"},
 		// kitegate's own tokens are RFC 9068 access tokens (authz signs
 		// them so): nothing else it signed passes as one.
 		TokenType: identity.TypeAccessToken,
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, fmt.Errorf("gateway mode: %w", err)
 	}
-	logger.Info("kitegate: gateway mode — kitegate is the authorization server; users sign in at the company IdP", "issuer", cfg.Issuer, "idp", cfg.UpstreamIssuer)
-	return s, verifier, nil
-}
-
-// upstreamSecret returns the IdP client secret: the local variable, or the
-// Secrets Manager secret read on the first sign-in and kept.
-func upstreamSecret(cfg config.Config, awsCfg aws.Config) func(context.Context) (string, error) {
-	return clientSecret("upstream", cfg.UpstreamClientSecret, cfg.UpstreamSecretID, func() (aws.Config, error) { return awsCfg, nil })
-}
-
-// clientSecret returns an OAuth client secret: value (local only), or the
-// Secrets Manager secret secretID (the string, or {"client_secret": …}),
-// read on first use and kept.
-func clientSecret(what, value, secretID string, loadAWS func() (aws.Config, error)) func(context.Context) (string, error) {
-	if value != "" {
-		return func(context.Context) (string, error) { return value, nil }
-	}
-	var (
-		mu     sync.Mutex
-		cached string
-	)
-	return func(ctx context.Context) (string, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if cached != "" {
-			return cached, nil
-		}
-		awsCfg, err := loadAWS()
-		if err != nil {
-			return "", fmt.Errorf("aws config: %w", err)
-		}
-		out, err := secretsmanager.NewFromConfig(awsCfg).GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(secretID)})
-		if err != nil {
-			return "", err
-		}
-		v := aws.ToString(out.SecretString)
-		var doc struct {
-			ClientSecret string `json:"client_secret"`
-		}
-		if json.Unmarshal([]byte(v), &doc) == nil && doc.ClientSecret != "" {
-			v = doc.ClientSecret
-		}
-		if v == "" {
-			return "", fmt.Errorf("the %s client secret is empty", what)
-		}
-		cached = v
-		return v, nil
-	}
+	logger.Info("kitegate: gateway mode — callers present kitegate's own tokens (the authz function issues them)", "issuer", cfg.Issuer)
+	return v, nil
 }
 
 func authenticator(ctx context.Context, cfg config.Config, logger *slog.Logger, loadAWS func() (aws.Config, error)) (identity.Authenticator, error) {
@@ -357,7 +261,7 @@ func authenticator(ctx context.Context, cfg config.Config, logger *slog.Logger, 
 		if cfg.OIDCIntrospectionURL != "" {
 			introspection = &identity.IntrospectionConfig{
 				URL: cfg.OIDCIntrospectionURL, ClientID: cfg.OIDCIntrospectionClientID, MaxTTL: cfg.OIDCIntrospectionTTL,
-				ClientSecret: clientSecret("introspection", cfg.OIDCIntrospectionClientSecret, cfg.OIDCIntrospectionSecretID, loadAWS),
+				ClientSecret: secrets.ClientSecret("introspection", cfg.OIDCIntrospectionClientSecret, cfg.OIDCIntrospectionSecretID, secretsManager(loadAWS)),
 			}
 		}
 		a, err := identity.NewOIDC(ctx, identity.OIDCConfig{
@@ -419,18 +323,13 @@ func auditWriter(cfg config.Config, ddb lazyDynamo) (mcpserver.AuditWriter, erro
 	return audit.OpenFile(cfg.AuditFile)
 }
 
-// awsAPIOptions, kmsOptions, metadataOptions, auditFallback and logOutput
-// are the seams tests use to count the AWS clients' calls, point KMS at
-// local-kms, reach a client metadata document served on loopback (through
-// egress.ResolveForTesting, which still applies the address rules), read
-// replay lines and read the log (nil: stdout on Lambda, stderr locally;
-// the other endpoints are the environment's).
+// awsAPIOptions, auditFallback and logOutput are the seams tests use to
+// count the AWS clients' calls, read replay lines and read the log (nil:
+// stdout on Lambda, stderr locally; the endpoints are the environment's).
 var (
-	awsAPIOptions   []func(*middleware.Stack) error
-	kmsOptions      []func(*kms.Options)
-	metadataOptions []egress.Option
-	auditFallback   io.Writer = os.Stdout
-	logOutput       io.Writer
+	awsAPIOptions []func(*middleware.Stack) error
+	auditFallback io.Writer = os.Stdout
+	logOutput     io.Writer
 )
 
 // dynamoClient returns a DynamoDB client over the cold-start AWS config.

@@ -6,9 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -187,55 +185,5 @@ func TestSecurityH1ReplaySkipsAndReportsBadLinesAndGoesOn(t *testing.T) {
 		if !got[id] {
 			t.Errorf("event %s is not in the table", id)
 		}
-	}
-}
-
-// Finding M2, the libraries' side: zitadel/oidc's op logs through slog's
-// default logger only (its WithLogger option does nothing), so what it
-// logged bypassed internal/redact — and it logs a refused authorization
-// request whole, redirect_uri included. The function makes its redacting
-// logger the default: op's line is in the function's log, and the
-// token-shaped value the refused request carried is not.
-func TestSecurityM2LibraryLogsGoThroughRedaction(t *testing.T) {
-	logs := &syncBuffer{}
-	logOutput = logs
-	prev := slog.Default()
-	t.Cleanup(func() { logOutput = nil; slog.SetDefault(prev) })
-	g := startGateway(t, map[string]string{"KITEGATE_LOG_LEVEL": "warn"})
-
-	resp, err := http.Post(g.url+"/oauth/register", "application/json", strings.NewReader(
-		`{"client_name":"Log Test","redirect_uris":["http://127.0.0.1:9/callback"],"token_endpoint_auth_method":"none","grant_types":["authorization_code","refresh_token"]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var reg struct {
-		ClientID string `json:"client_id"`
-	}
-	_ = json.NewDecoder(resp.Body).Decode(&reg)
-	resp.Body.Close()
-	if reg.ClientID == "" {
-		t.Fatalf("register: %d", resp.StatusCode)
-	}
-	const token = "bkua_0123456789abcdefghijklmnopqrstuvwxyzAB"
-	q := url.Values{
-		"response_type": {"code"}, "client_id": {reg.ClientID}, "scope": {"mcp"}, "state": {"s"},
-		"redirect_uri":   {"https://attacker.example/cb?stolen=" + token},
-		"code_challenge": {"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"}, "code_challenge_method": {"S256"},
-	}
-	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err = noRedirect.Get(g.url + "/oauth/authorize?" + q.Encode())
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusBadRequest {
-		t.Fatalf("authorize with an unregistered redirect_uri: %d, want 400", resp.StatusCode)
-	}
-	out := logs.String()
-	if !strings.Contains(out, "auth request: not redirecting") {
-		t.Fatalf("op's log line is not in the function's log (it went around the redacting logger):\n%s", out)
-	}
-	if strings.Contains(out, token) {
-		t.Errorf("the token reached the log:\n%s", out)
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/x509"
 	"encoding/json"
 	"io"
@@ -9,67 +10,110 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/kitegate/kitegate/internal/admin"
+	"github.com/kitegate/kitegate/internal/authz"
 	"github.com/kitegate/kitegate/internal/authz/authztest"
 	"github.com/kitegate/kitegate/internal/dynamotest"
 	"github.com/kitegate/kitegate/internal/egress"
 	"github.com/kitegate/kitegate/internal/policy"
+	"github.com/kitegate/kitegate/internal/policy/policystore"
+	"github.com/kitegate/kitegate/internal/signing"
 	"github.com/kitegate/kitegate/internal/signing/signingtest"
 	"github.com/kitegate/kitegate/internal/tables"
 )
 
-// gatewayEnv runs the mcp function in gateway mode: DynamoDB Local for
-// every table, local-kms for the signing key, oidc-provider as the
-// company IdP.
+// gatewayEnv runs kitegate in gateway mode as deployed: the authorization
+// server and the mcp function behind one origin routed as API Gateway
+// routes them, DynamoDB Local for every table, local-kms for the signing
+// key, oidc-provider as the company IdP.
 type gatewayEnv struct {
 	*dynamoEnv
 	kms       *signingtest.Calls
 	authTable string
 }
 
-func startGateway(t *testing.T, extra ...map[string]string) *gatewayEnv {
+// metadataOptions are the options of the authorization server's metadata
+// document fetcher (TestSignInTypeScriptSDKMetadataDocument sets a test
+// resolver).
+var metadataOptions []egress.Option
+
+func startGateway(t *testing.T) *gatewayEnv {
 	t.Helper()
 	authztest.Dir(t)
 	kmsClient, kmsCalls := signingtest.Server(t)
 	key := signingtest.SigningKey(t, kmsClient)
-	kmsOptions = []func(*kms.Options){func(o *kms.Options) { o.BaseEndpoint = aws.String(kmsCalls.URL) }}
-	t.Cleanup(func() { kmsOptions = nil })
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	front, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	idp := authztest.IdP(t, "kitegate", "upstream-secret", "http://"+addr+"/oauth/callback")
-	authTable := dynamotest.NewTable(t, dynamotest.Client(t), tables.Auth)
-	env := map[string]string{
-		"KITEGATE_ADDR":                   addr,
-		"KITEGATE_UPSTREAM_ISSUER":        idp,
-		"KITEGATE_UPSTREAM_CLIENT_ID":     "kitegate",
-		"KITEGATE_UPSTREAM_CLIENT_SECRET": "upstream-secret",
-		"KITEGATE_UPSTREAM_SCOPES":        "openid email groups",
-		"KITEGATE_AUTH_TABLE":             authTable,
-		"KITEGATE_SIGNING_KEYS":           key,
-		"KITEGATE_LOG_LEVEL":              "error",
-		"KITEGATE_POLICY_TTL":             killSwitchTTL.String(),
+	origin := "http://" + front.Addr().String()
+	idp := authztest.IdP(t, "kitegate", "upstream-secret", origin+"/oauth/callback")
+	db := dynamotest.Client(t)
+	authTable := dynamotest.NewTable(t, db, tables.Auth)
+	e := startWithDynamoDB(t, "", map[string]string{
+		"KITEGATE_RESOURCE_URL": origin + "/mcp",
+		"KITEGATE_AUTH_MODE":    "gateway",
+		"KITEGATE_LOG_LEVEL":    "error",
+		"KITEGATE_POLICY_TTL":   killSwitchTTL.String(),
+	})
+	mcpURL, err := url.Parse(e.url)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, x := range extra {
-		for k, v := range x {
-			env[k] = v
-		}
+
+	// The authorization server, wired as functions/authz wires it.
+	keys, err := signing.New(kmsClient, []string{key})
+	if err != nil {
+		t.Fatal(err)
 	}
-	e := startWithDynamoDB(t, "", env)
+	metadata, err := authz.NewMetadataFetcher(metadataOptions...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache := policy.NewCache(policystore.NewDynamoDB(db, e.tables.Policy), killSwitchTTL, nil)
+	as, err := authz.New(authz.Config{
+		Issuer:   origin,
+		Resource: origin + "/mcp",
+		Store:    authz.NewStore(db, authTable),
+		Keys:     keys,
+		Upstream: authz.UpstreamConfig{
+			Issuer: idp, ClientID: "kitegate", Scopes: []string{"openid", "email", "groups"}, GroupClaim: "groups",
+			ClientSecret: func(context.Context) (string, error) { return "upstream-secret", nil },
+		},
+		ClientMetadata: metadata,
+		UserDisabled: func(ctx context.Context, u authz.User) bool {
+			snap, err := cache.Snapshot(ctx)
+			return err != nil || snap.UserDisabled(policy.Subject{ID: u.Subject, Email: u.Email, Groups: u.Groups})
+		},
+		Tools: func(ctx context.Context, u authz.User) ([]string, error) {
+			snap, err := cache.Snapshot(ctx)
+			if err != nil {
+				return nil, err
+			}
+			return snap.Allowed(snap.Profiles(policy.Subject{ID: u.Subject, Email: u.Email, Groups: u.Groups})), nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	authzSrv := httptest.NewServer(as.Handler(http.NotFoundHandler()))
+	t.Cleanup(authzSrv.Close)
+	authzURL, _ := url.Parse(authzSrv.URL)
+
+	srv := &http.Server{Handler: authztest.Front(authzURL, mcpURL), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(front) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	e.url = origin
 	return &gatewayEnv{dynamoEnv: e, kms: kmsCalls, authTable: authTable}
 }
 
@@ -278,8 +322,8 @@ func (g *gatewayEnv) signedIn(t *testing.T, r clientRun, clientID, clientName st
 // test on loopback cannot serve; so the document is served by a TLS server
 // on 127.0.0.1 under the name example.com (httptest's certificate is valid
 // for it, and only kitegate's fetcher trusts that certificate), and the
-// fetcher gets egress.ResolveForTesting through the function's unexported
-// metadataOptions seam: example.com resolves to a public address, which
+// fetcher gets egress.ResolveForTesting through metadataOptions (the
+// authorization server runs in the test process): example.com resolves to a public address, which
 // the production address rules still judge and pass, and the connection
 // then goes to the loopback server. The same document under a name mapped
 // to 127.0.0.1 is refused. The production rules themselves (no test
@@ -400,5 +444,13 @@ func TestSignInTypeScriptSDKPreregistered(t *testing.T) {
 	}
 	if !denied {
 		t.Error("no audit event denied as user_disabled")
+	}
+}
+
+// The mcp function advertises the scopes kitegate's authorization server
+// grants without linking it.
+func TestGatewayScopes(t *testing.T) {
+	if !slices.Equal(gatewayScopes, authz.DefaultScopes) {
+		t.Errorf("gatewayScopes %v, authz.DefaultScopes %v", gatewayScopes, authz.DefaultScopes)
 	}
 }

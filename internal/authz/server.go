@@ -31,6 +31,9 @@ const (
 	pathLogin     = "/oauth/login"
 	pathCallback  = "/oauth/callback"
 	pathConsent   = "/oauth/consent"
+	// The metadata documents: RFC 8414 and OpenID Connect discovery.
+	pathASMetadata    = "/.well-known/oauth-authorization-server"
+	pathOIDCDiscovery = "/.well-known/openid-configuration"
 	// op's authorize callback: where a finished authorization gets its code.
 	pathAuthorizeDone = pathAuthorize + "/callback"
 
@@ -170,12 +173,28 @@ func loopback(host string) bool {
 	return host == "localhost" || host == "127.0.0.1" || host == "::1"
 }
 
+// Routes are the paths of the authorization server on the issuer's origin
+// (one ending in "/": every path under it). API Gateway sends them to the
+// authz function and the rest of the origin to the mcp function
+// (template.yaml); a local front does the same (authztest.Front).
+var Routes = []string{pathASMetadata, pathOIDCDiscovery, "/oauth/"}
+
+// Routed reports whether path is one of Routes.
+func Routed(path string) bool {
+	for _, r := range Routes {
+		if path == r || (strings.HasSuffix(r, "/") && strings.HasPrefix(path, r)) {
+			return true
+		}
+	}
+	return false
+}
+
 // Handler serves the authorization server's paths and the two metadata
 // documents, and hands every other request to next.
 func (s *Server) Handler(next http.Handler) http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("/.well-known/oauth-authorization-server", s.handleMetadata)
-	mux.HandleFunc("/.well-known/openid-configuration", s.handleMetadata)
+	mux.HandleFunc(pathASMetadata, s.handleMetadata)
+	mux.HandleFunc(pathOIDCDiscovery, s.handleMetadata)
 	mux.HandleFunc(pathAuthorize, s.handleAuthorize)
 	mux.Handle(pathAuthorizeDone, s.op)
 	mux.HandleFunc(pathToken, s.handleToken)

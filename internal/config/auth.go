@@ -34,15 +34,52 @@ func (c *Config) loadAuth(e *Env) {
 	}
 }
 
+// loadGateway reads what the mcp function needs in gateway mode: the
+// issuer of the tokens it accepts. The authorization server itself is the
+// authz function (LoadAuthz).
 func (c *Config) loadGateway(e *Env) {
 	if c.OIDCIssuer != "" {
 		e.Failf("KITEGATE_OIDC_ISSUER is for resource-server mode; in gateway mode the company IdP is KITEGATE_UPSTREAM_ISSUER")
 	}
-	origin := ""
-	if u, err := url.Parse(c.ResourceURL); err == nil && u.Host != "" {
-		origin = u.Scheme + "://" + u.Host
+	c.Issuer = e.String("KITEGATE_ISSUER", origin(c.ResourceURL))
+}
+
+// origin is the scheme and host of u, "" when u has none.
+func origin(u string) string {
+	p, err := url.Parse(u)
+	if err != nil || p.Host == "" {
+		return ""
 	}
-	c.Issuer = e.String("KITEGATE_ISSUER", origin)
+	return p.Scheme + "://" + p.Host
+}
+
+// LoadAuthz reads the authz function's configuration (kitegate's
+// authorization server in gateway mode) through lookup: the MCP URL its
+// tokens are for, the company IdP, its table and signing keys, and the
+// policy table the consent page reads.
+func LoadAuthz(lookup func(string) (string, bool)) (Config, error) {
+	e := NewEnv(lookup)
+	c := Config{
+		OnLambda:    e.OnLambda(),
+		AuthMode:    ModeGateway,
+		Addr:        e.String("KITEGATE_ADDR", "127.0.0.1:8081"),
+		ResourceURL: e.Require("KITEGATE_RESOURCE_URL", ": the MCP URL, the audience of the tokens"),
+		GroupClaim:  e.String("KITEGATE_GROUP_CLAIM", "groups"),
+		PolicyTable: e.Require("KITEGATE_POLICY_TABLE", ": the policy (the consent page's tools, the user kill switch)"),
+		PolicyTTL:   e.Duration("KITEGATE_POLICY_TTL", 5*time.Second),
+		LogLevel:    e.String("KITEGATE_LOG_LEVEL", "info"),
+	}
+	c.UpstreamIssuer = e.Require("KITEGATE_UPSTREAM_ISSUER", ": the company IdP users sign in at")
+	if c.ResourceURL != "" && origin(c.ResourceURL) == "" {
+		e.Failf("KITEGATE_RESOURCE_URL: %q is not an absolute URL", c.ResourceURL)
+	}
+	c.Issuer = e.String("KITEGATE_ISSUER", origin(c.ResourceURL))
+	c.loadAuthorizationServer(e)
+	checkLogLevel(e, c.LogLevel)
+	return c, e.Err()
+}
+
+func (c *Config) loadAuthorizationServer(e *Env) {
 	c.UpstreamClientID = e.Require("KITEGATE_UPSTREAM_CLIENT_ID", " in gateway mode: kitegate signs users in at the company IdP as this client")
 	c.UpstreamSecretID = e.String("KITEGATE_UPSTREAM_SECRET_ID", "")
 	c.UpstreamClientSecret = e.String("KITEGATE_UPSTREAM_CLIENT_SECRET", "")

@@ -1,5 +1,5 @@
-// Package config parses the mcp function's configuration from the
-// environment once, at start, and validates it before anything is served.
+// Package config parses the mcp and authz functions' configuration from
+// the environment once, at start, and validates it before anything is served.
 package config
 
 import (
@@ -12,7 +12,8 @@ import (
 	"time"
 )
 
-// Config is the mcp function's configuration. The variable behind each
+// Config is the mcp function's configuration (Load), or the authz
+// function's (LoadAuthz). The variable behind each
 // field is named in its comment.
 type Config struct {
 	// OnLambda is true when AWS_LAMBDA_RUNTIME_API is set.
@@ -30,7 +31,8 @@ type Config struct {
 	// KITEGATE_OIDC_ISSUER is set) or "local" (dev identity; never on Lambda).
 	AuthMode string
 
-	// Gateway mode.
+	// Gateway mode: the mcp function reads Issuer (the tokens it accepts),
+	// the authz function (LoadAuthz) all of these.
 	// Issuer is kitegate's own issuer (KITEGATE_ISSUER, default the origin of ResourceURL).
 	Issuer string
 	// UpstreamIssuer is the company IdP (KITEGATE_UPSTREAM_ISSUER), written exactly as its iss.
@@ -236,11 +238,7 @@ func Load(lookup func(string) (string, bool)) (Config, error) {
 	if c.BuildkiteTimeout <= 0 || c.BuildkiteTimeout > 25*time.Second {
 		e.Failf("KITEGATE_BUILDKITE_TIMEOUT: want more than 0 and at most 25s, inside API Gateway's 30s")
 	}
-	switch c.LogLevel {
-	case "debug", "info", "warn", "error":
-	default:
-		e.Failf("KITEGATE_LOG_LEVEL: %q is not debug, info, warn or error", c.LogLevel)
-	}
+	checkLogLevel(e, c.LogLevel)
 	if c.ResourceURL != "" {
 		if u, err := url.Parse(c.ResourceURL); err != nil || u.Scheme == "" || u.Host == "" {
 			e.Failf("KITEGATE_RESOURCE_URL: %q is not an absolute URL", c.ResourceURL)
@@ -290,6 +288,14 @@ func Load(lookup func(string) (string, bool)) (Config, error) {
 		}
 	}
 	return c, e.Err()
+}
+
+func checkLogLevel(e *Env, level string) {
+	switch level {
+	case "debug", "info", "warn", "error":
+	default:
+		e.Failf("KITEGATE_LOG_LEVEL: %q is not debug, info, warn or error", level)
+	}
 }
 
 // loopback reports whether addr (host:port) listens on loopback only. An

@@ -95,17 +95,26 @@ func TestLoadAuthModes(t *testing.T) {
 	gateway := map[string]string{
 		"KITEGATE_RESOURCE_URL": "https://mcp.example.com/mcp", "KITEGATE_UPSTREAM_ISSUER": "https://idp.example.com",
 		"KITEGATE_UPSTREAM_CLIENT_ID": "kitegate", "KITEGATE_UPSTREAM_CLIENT_SECRET": "s",
-		"KITEGATE_AUTH_TABLE": "auth", "KITEGATE_SIGNING_KEYS": "key-new,key-old",
+		"KITEGATE_AUTH_TABLE": "auth", "KITEGATE_SIGNING_KEYS": "key-new,key-old", "KITEGATE_POLICY_TABLE": "policy",
 	}
-	c, err := Load(env(gateway))
+	c, err := LoadAuthz(env(gateway))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.AuthMode != ModeGateway || c.Issuer != "https://mcp.example.com" || c.AccessTokenTTL != 15*time.Minute || len(c.SigningKeys) != 2 || c.DevMode() {
-		t.Errorf("gateway: %+v", c)
+		t.Errorf("authz: %+v", c)
 	}
 	if diff := cmp.Diff([]string{"openid", "email", "profile"}, c.UpstreamScopes); diff != "" {
 		t.Errorf("upstream scopes (-want +got):\n%s", diff)
+	}
+	// The mcp function in gateway mode only verifies kitegate's tokens: it
+	// needs their issuer, not the authorization server's settings.
+	c, err = Load(env(map[string]string{"KITEGATE_RESOURCE_URL": "https://mcp.example.com/mcp", "KITEGATE_AUTH_MODE": "gateway"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.AuthMode != ModeGateway || c.Issuer != "https://mcp.example.com" || c.AuthTable != "" || len(c.SigningKeys) != 0 {
+		t.Errorf("mcp in gateway mode: %+v", c)
 	}
 	c, err = Load(env(map[string]string{"KITEGATE_OIDC_ISSUER": "https://idp.example.com", "KITEGATE_OIDC_SCOPES": "api://kitegate/mcp offline_access"}))
 	if err != nil {
@@ -119,17 +128,39 @@ func TestLoadAuthModes(t *testing.T) {
 		env  map[string]string
 		want []string
 	}{
-		{"gateway needs its parts", map[string]string{"KITEGATE_UPSTREAM_ISSUER": "https://idp"},
-			[]string{"KITEGATE_UPSTREAM_CLIENT_ID is required", "KITEGATE_UPSTREAM_SECRET_ID", "KITEGATE_AUTH_TABLE is required", "KITEGATE_SIGNING_KEYS is required"}},
-		{"no secret in the environment on lambda", map[string]string{"AWS_LAMBDA_RUNTIME_API": "x", "KITEGATE_UPSTREAM_ISSUER": "https://idp", "KITEGATE_UPSTREAM_CLIENT_SECRET": "s"},
-			[]string{"KITEGATE_UPSTREAM_CLIENT_SECRET must not be set on Lambda"}},
 		{"both issuers", map[string]string{"KITEGATE_UPSTREAM_ISSUER": "https://idp", "KITEGATE_OIDC_ISSUER": "https://idp"}, []string{"KITEGATE_OIDC_ISSUER is for resource-server mode"}},
 		{"unknown mode", map[string]string{"KITEGATE_AUTH_MODE": "open"}, []string{"is not gateway, resource-server or local"}},
-		{"token lifetime", map[string]string{"KITEGATE_UPSTREAM_ISSUER": "https://idp", "KITEGATE_ACCESS_TOKEN_TTL": "24h"}, []string{"KITEGATE_ACCESS_TOKEN_TTL"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := Load(env(tt.env))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+	authz := []struct {
+		name string
+		env  map[string]string
+		want []string
+	}{
+		{"the authorization server needs its parts", map[string]string{"KITEGATE_UPSTREAM_ISSUER": "https://idp"},
+			[]string{"KITEGATE_RESOURCE_URL is required", "KITEGATE_UPSTREAM_CLIENT_ID is required", "KITEGATE_UPSTREAM_SECRET_ID", "KITEGATE_AUTH_TABLE is required", "KITEGATE_SIGNING_KEYS is required"}},
+		{"no IdP", map[string]string{"KITEGATE_RESOURCE_URL": "https://mcp.example.com/mcp"}, []string{"KITEGATE_UPSTREAM_ISSUER is required"}},
+		{"no secret in the environment on lambda", map[string]string{"AWS_LAMBDA_RUNTIME_API": "x", "KITEGATE_UPSTREAM_ISSUER": "https://idp", "KITEGATE_UPSTREAM_CLIENT_SECRET": "s"},
+			[]string{"KITEGATE_UPSTREAM_CLIENT_SECRET must not be set on Lambda", "KITEGATE_POLICY_TABLE is required"}},
+		{"token lifetime", map[string]string{"KITEGATE_UPSTREAM_ISSUER": "https://idp", "KITEGATE_ACCESS_TOKEN_TTL": "24h"}, []string{"KITEGATE_ACCESS_TOKEN_TTL"}},
+		{"relative MCP URL", map[string]string{"KITEGATE_RESOURCE_URL": "/mcp"}, []string{"KITEGATE_RESOURCE_URL: \"/mcp\" is not an absolute URL"}},
+		{"log level", map[string]string{"KITEGATE_LOG_LEVEL": "loud"}, []string{"KITEGATE_LOG_LEVEL"}},
+	}
+	for _, tt := range authz {
+		t.Run("authz/"+tt.name, func(t *testing.T) {
+			_, err := LoadAuthz(env(tt.env))
 			if err == nil {
 				t.Fatal("no error")
 			}

@@ -31,6 +31,24 @@ func forbidden(pkg string) string {
 	return ""
 }
 
+// notInMcp says why a package must not be in the mcp function's build, or
+// "": the authorization server is the authz function's (the mcp function
+// verifies its tokens with the published key set, like any resource
+// server), and what only local mode needs stays out.
+func notInMcp(pkg string) string {
+	switch {
+	case strings.HasPrefix(pkg, "github.com/zitadel/"):
+		return "the OpenID Provider library of the authorization server (the authz function)"
+	case pkg == module+"/internal/authz" || strings.HasPrefix(pkg, module+"/internal/authz/"):
+		return "the authorization server (the authz function)"
+	case pkg == module+"/internal/signing" || strings.HasPrefix(pkg, module+"/internal/signing/"):
+		return "token signing (the authz function)"
+	case pkg == "github.com/aws/aws-sdk-go-v2/service/kms" || strings.HasPrefix(pkg, "github.com/aws/aws-sdk-go-v2/service/kms/"):
+		return "the KMS client (the authz function signs; the mcp function reads the key set over HTTPS)"
+	}
+	return ""
+}
+
 func TestForbidden(t *testing.T) {
 	for pkg, want := range map[string]bool{
 		"testing":                                true,
@@ -55,7 +73,8 @@ func TestForbidden(t *testing.T) {
 // TestLambdaBuildsLinkProductionCodeOnly lists what every function links
 // when built as the Makefile builds it for Lambda (GOOS=linux, both
 // architectures, -tags lambda.norpc) and fails on any test, simulator or
-// local-mode package among them.
+// local-mode package among them, and on the authorization server's parts
+// in the mcp function.
 func TestLambdaBuildsLinkProductionCodeOnly(t *testing.T) {
 	ctx := t.Context()
 	dir, err := moduleRoot(ctx)
@@ -63,15 +82,19 @@ func TestLambdaBuildsLinkProductionCodeOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	fns := goList(t, ctx, dir, nil, module+"/functions/...")
-	if len(fns) < 4 {
-		t.Fatalf("functions: %v, want at least mcp, discovery, audit, rotation", fns)
+	if len(fns) < 5 {
+		t.Fatalf("functions: %v, want at least mcp, authz, discovery, audit, rotation", fns)
 	}
 	for _, goarch := range []string{"arm64", "amd64"} {
 		for _, fn := range fns {
 			t.Run(goarch+"/"+strings.TrimPrefix(fn, module+"/functions/"), func(t *testing.T) {
 				deps := goList(t, ctx, dir, []string{"GOOS=linux", "GOARCH=" + goarch, "CGO_ENABLED=0"}, "-deps", "-tags", BuildTags, fn)
+				mcp := fn == module+"/functions/mcp"
 				for _, p := range deps {
 					if why := forbidden(p); why != "" {
+						t.Errorf("links %s: %s", p, why)
+					}
+					if why := notInMcp(p); mcp && why != "" {
 						t.Errorf("links %s: %s", p, why)
 					}
 				}
@@ -94,4 +117,22 @@ func goList(t *testing.T, ctx context.Context, dir string, env []string, args ..
 		t.Fatalf("go list %s: %v\n%s", strings.Join(args, " "), err, stderr)
 	}
 	return strings.Fields(string(out))
+}
+
+func TestNotInMcp(t *testing.T) {
+	for pkg, want := range map[string]bool{
+		"github.com/zitadel/oidc/v3/pkg/op":              true,
+		module + "/internal/authz":                       true,
+		module + "/internal/signing":                     true,
+		"github.com/aws/aws-sdk-go-v2/service/kms":       true,
+		module + "/internal/identity":                    false,
+		"github.com/coreos/go-oidc/v3/oidc":              false,
+		"github.com/aws/aws-sdk-go-v2/service/sts":       false,
+		module + "/internal/authzx":                      false,
+		"github.com/aws/aws-sdk-go-v2/service/kms/types": true,
+	} {
+		if got := notInMcp(pkg) != ""; got != want {
+			t.Errorf("notInMcp(%q) = %v, want %v", pkg, got, want)
+		}
+	}
 }

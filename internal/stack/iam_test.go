@@ -28,7 +28,7 @@ const (
 	stagingOnly    = "staging a token (internal/secrets stage.go): make rotate-token"
 	rateLimiter    = "the rate limiter (internal/ratelimit): only the mcp function"
 	clientRegistry = "listing the AI-client registry (internal/authz Store.Clients): make clients"
-	authServer     = "the authorization server (internal/authz, internal/signing: its items, its signing key): only the mcp function"
+	authServer     = "the authorization server (internal/authz, internal/signing: its items, its signing key): only the authz function"
 )
 
 // functions maps each function of template.yaml to its calls. A test scans
@@ -42,12 +42,30 @@ var functions = map[string]function{
 			// The token, cached; one Query of the policy partition per
 			// policy TTL; one conditional PutItem per audit event; one
 			// conditional UpdateItem per rate-limited call.
-			"secretsmanager:GetSecretValue": {"!Ref BuildkiteToken", "!Ref IdpClientSecret"},
+			"secretsmanager:GetSecretValue": {"!Ref BuildkiteToken"},
 			"dynamodb:Query":                {"!GetAtt PolicyTable.Arn"},
-			"dynamodb:PutItem":              {"!GetAtt AuditTable.Arn", "!GetAtt AuthTable.Arn"},
-			"dynamodb:UpdateItem":           {"!GetAtt RateLimitTable.Arn", "!GetAtt AuthTable.Arn"},
+			"dynamodb:PutItem":              {"!GetAtt AuditTable.Arn"},
+			"dynamodb:UpdateItem":           {"!GetAtt RateLimitTable.Arn"},
+		},
+		notCalled: map[string]string{
+			"secretsmanager:DescribeSecret":           rotationSteps,
+			"secretsmanager:PutSecretValue":           rotationSteps,
+			"secretsmanager:UpdateSecretVersionStage": rotationSteps,
+			"secretsmanager:RotateSecret":             stagingOnly,
+		},
+	},
+	"AuthzFunction": {
+		pkg: "./functions/authz",
+		grants: map[string][]string{
+			// The IdP client secret, read once; the authorization
+			// server's own items; the signing key; the policy, read
+			// (the consent page's tools).
+			"secretsmanager:GetSecretValue": {"!Ref IdpClientSecret"},
 			"dynamodb:GetItem":              {"!GetAtt AuthTable.Arn"},
+			"dynamodb:PutItem":              {"!GetAtt AuthTable.Arn"},
+			"dynamodb:UpdateItem":           {"!GetAtt AuthTable.Arn"},
 			"dynamodb:DeleteItem":           {"!GetAtt AuthTable.Arn"},
+			"dynamodb:Query":                {"!GetAtt PolicyTable.Arn"},
 			"kms:Sign":                      {"!GetAtt SigningKey.Arn"},
 			"kms:GetPublicKey":              {"!GetAtt SigningKey.Arn"},
 		},

@@ -18,10 +18,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -33,6 +37,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 
 	"github.com/kitegate/kitegate/internal/admin"
+	"github.com/kitegate/kitegate/internal/authz/authztest"
 	"github.com/kitegate/kitegate/internal/discovery"
 	"github.com/kitegate/kitegate/internal/dynamotest"
 	"github.com/kitegate/kitegate/internal/policy/policystore"
@@ -68,6 +73,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	// Ending run, for any reason, stops the functions it started.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	endpoint := os.Getenv(dynamotest.EndpointEnv)
 	if endpoint == "" {
 		return fmt.Errorf("%s is not set: run it through infra/local/dynamodb.sh (make run-aws does)", dynamotest.EndpointEnv)
@@ -86,7 +94,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := os.MkdirAll(*bin, 0o750); err != nil {
 		return err
 	}
-	for _, fn := range []string{"mcp", "discovery", "audit"} {
+	fns := []string{"mcp", "discovery", "audit"}
+	if *withSignin {
+		fns = append(fns, "authz")
+	}
+	for _, fn := range fns {
 		// Local builds: the bundled Buildkite simulator stands in for
 		// Buildkite (no token here).
 		build := exec.CommandContext(ctx, "go", "build", "-tags", "local", "-ldflags="+*ldflags, "-o", filepath.Join(*bin, fn), "./functions/"+fn)
@@ -142,24 +154,45 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer log.Close()
 
-	mcp := exec.CommandContext(ctx, filepath.Join(*bin, "mcp"))
-	mcp.Env = append(env, "KITEGATE_ADDR="+*addr, "KITEGATE_RATE_LIMIT_TABLE="+rateLimitTable)
+	// Each function runs as its own process; with -signin, the authz
+	// function beside the mcp function, both behind one origin on addr
+	// routed as API Gateway routes them.
+	done := make(chan error, 2)
+	started := 0
+	mcpEnv := slices.Concat(env, []string{"KITEGATE_ADDR=" + *addr, "KITEGATE_RATE_LIMIT_TABLE=" + rateLimitTable})
 	if *withSignin {
 		gateway, err := signin(ctx, *addr, *devTokens, stderr)
 		if err != nil {
 			return err
 		}
-		mcp.Env = append(mcp.Env, gateway...)
+		mcpAddr, authzAddr := freeAddr(), freeAddr()
+		if mcpAddr == "" || authzAddr == "" {
+			return errors.New("no free loopback port for the functions")
+		}
+		resource := "KITEGATE_RESOURCE_URL=http://" + *addr + "/mcp"
+		mcpEnv = slices.Concat(env, []string{"KITEGATE_ADDR=" + mcpAddr, "KITEGATE_RATE_LIMIT_TABLE=" + rateLimitTable, resource, "KITEGATE_AUTH_MODE=gateway"})
+		authzEnv := slices.Concat(env, []string{"KITEGATE_ADDR=" + authzAddr, resource}, gateway)
+		if err := startFunction(ctx, filepath.Join(*bin, "authz"), authzEnv, stdout, stderr, done); err != nil {
+			return err
+		}
+		started++
+		front := &http.Server{
+			Addr:              *addr,
+			Handler:           authztest.Front(&url.URL{Scheme: "http", Host: authzAddr}, &url.URL{Scheme: "http", Host: mcpAddr}),
+			ReadHeaderTimeout: 10 * time.Second,
+		}
+		ln, err := net.Listen("tcp", *addr)
+		if err != nil {
+			return err
+		}
+		go func() { _ = front.Serve(ln) }()
+		defer front.Close()
 		logger.Info("run-signin: gateway mode — point a client at the URL alone, e.g. claude mcp add --transport http kitegate http://" + *addr + "/mcp")
 	}
-	mcp.Stdout, mcp.Stderr = stdout, stderr
-	mcp.Cancel = func() error { return mcp.Process.Signal(os.Interrupt) }
-	mcp.WaitDelay = 5 * time.Second
-	if err := mcp.Start(); err != nil {
+	if err = startFunction(ctx, filepath.Join(*bin, "mcp"), mcpEnv, stdout, stderr, done); err != nil {
 		return err
 	}
-	done := make(chan error, 1)
-	go func() { done <- mcp.Wait() }()
+	started++
 	logger.Info("run-aws: the mcp function serves http://"+*addr+"/mcp on DynamoDB Local; the audit function reads both streams; Ctrl-C stops",
 		"audit_file", *auditFile)
 
@@ -176,13 +209,42 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			return fmt.Errorf("the mcp function stopped: %w", err)
+			return err
 		case <-ctx.Done():
-			<-done
+			for range started {
+				<-done
+			}
 			return nil
 		case <-tick.C:
 		}
 	}
+}
+
+// startFunction starts a function's local binary with env; done gets its
+// end. It stops (interrupted, then killed) when ctx ends.
+func startFunction(ctx context.Context, bin string, env []string, stdout, stderr io.Writer, done chan<- error) error {
+	cmd := exec.CommandContext(ctx, bin)
+	cmd.Env, cmd.Stdout, cmd.Stderr = env, stdout, stderr
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = 5 * time.Second
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	go func() {
+		err := cmd.Wait()
+		done <- fmt.Errorf("the %s function stopped: %w", filepath.Base(bin), err)
+	}()
+	return nil
+}
+
+// freeAddr is a loopback address with a port free right now, "" if none.
+func freeAddr() string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return ""
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
 
 func createTable(ctx context.Context, db *dynamodb.Client, in *dynamodb.CreateTableInput) error {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"net"
 	"net/http"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kitegate/kitegate/internal/authz/authztest"
 	"github.com/kitegate/kitegate/internal/dynamotest"
 )
 
@@ -120,5 +122,71 @@ func TestRunAWS(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Error("run-aws did not stop within 30s of its context ending")
+	}
+}
+
+// TestRunSignIn runs `make run-signin`'s command: the mcp and authz
+// functions behind one origin, local-kms, the dev IdP; the TypeScript SDK's
+// OAuth client, given only the MCP URL, signs in as alice and calls a tool.
+func TestRunSignIn(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds four functions")
+	}
+	dynamotest.Endpoint(t)
+	authztest.Dir(t)
+	t.Chdir("../../..")
+	dir := t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stdout, stderr := newLogFile(t, "stdout"), newLogFile(t, "stderr")
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-signin", "-addr", addr, "-audit-file", filepath.Join(dir, "audit.jsonl"), "-bin", filepath.Join(dir, "bin")}, stdout, stderr)
+	}()
+	client := &http.Client{Timeout: 10 * time.Second}
+	for deadline := time.Now().Add(5 * time.Minute); ; { // four builds on a busy machine
+		resp, err := client.Get("http://" + addr + "/.well-known/oauth-authorization-server")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("run-signin stopped: %v\n%s", err, stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the authorization server never answered\n%s", stderr.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	out := authztest.Run(t, nil, "client.mjs", "http://"+addr+"/mcp", "alice")
+	var r struct {
+		Steps []string `json:"steps"`
+		Tools []string `json:"tools"`
+		Error string   `json:"error"`
+	}
+	if err := json.Unmarshal(out, &r); err != nil || r.Error != "" {
+		t.Fatalf("client.mjs: %s (%v)\n%s", out, err, stderr.String())
+	}
+	if !strings.Contains(strings.Join(r.Steps, ","), "signed in") || !strings.Contains(strings.Join(r.Tools, ","), "list_builds") {
+		t.Errorf("sign-in as alice: steps %v, tools %v", r.Steps, r.Tools)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("run-signin after Ctrl-C: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Error("run-signin did not stop within 30s of its context ending")
 	}
 }

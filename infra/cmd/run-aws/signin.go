@@ -28,7 +28,7 @@ import (
 // run-signin): local-kms in this process on 127.0.0.1 with a signing key,
 // and a real OpenID Provider (oidc-provider, from infra/local/signin.sh) on
 // 127.0.0.1 whose login page lets you sign in as any user of the dev token
-// file. It returns the mcp function's gateway-mode environment.
+// file. It returns the authz function's environment for gateway mode.
 func signin(ctx context.Context, addr, tokenFile string, stderr io.Writer) ([]string, error) {
 	dir, node := os.Getenv("KITEGATE_TEST_SIGNIN_DIR"), os.Getenv("KITEGATE_TEST_NODE")
 	if dir == "" || node == "" {

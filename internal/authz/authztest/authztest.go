@@ -14,6 +14,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httputil"
 	"net/url"
 	"os"
 	"os/exec"
@@ -22,6 +23,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kitegate/kitegate/internal/authz"
 )
 
 // Environment variables exported by infra/local/signin.sh.
@@ -269,4 +272,19 @@ func trim(s string) string {
 		return s[:errorMax] + "…"
 	}
 	return s
+}
+
+// Front serves one origin the way kitegate's API Gateway routes do: the
+// authorization server's paths (authz.Routes) to the authz function at
+// authzURL, every other path to the mcp function at mcpURL. The Host
+// header is the front's, as behind API Gateway.
+func Front(authzURL, mcpURL *url.URL) http.Handler {
+	as, mcp := httputil.NewSingleHostReverseProxy(authzURL), httputil.NewSingleHostReverseProxy(mcpURL)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if authz.Routed(r.URL.Path) {
+			as.ServeHTTP(w, r)
+			return
+		}
+		mcp.ServeHTTP(w, r)
+	})
 }
