@@ -225,15 +225,7 @@ func (ps profileSet) add(is []int) {
 }
 
 // each calls f for every member in ascending (name) order.
-func (ps profileSet) each(f func(i int)) {
-	for w, word := range ps {
-		for word != 0 {
-			b := bits.TrailingZeros64(word)
-			f(w*64 + b)
-			word &^= 1 << b
-		}
-	}
-}
+func (ps profileSet) each(f func(i int)) { eachBit(ps, f) }
 
 // match returns every profile, enabled or not, that sub belongs to. It
 // uses buf when it is large enough, so that small policies match without
@@ -347,11 +339,59 @@ func (s *Snapshot) UserDisabled(sub Subject) bool {
 // For every tool t and subject sub, t is in Allowed(Profiles(sub)) exactly
 // when Decide(sub, t) allows it.
 func (s *Snapshot) Allowed(profiles []string) []string {
-	var out []string
-	for _, g := range s.Grants(profiles) {
-		out = append(out, g.Tool)
+	if s == nil || s.policy.Settings.ServerDisabled || len(s.approved) == 0 {
+		return nil
 	}
+	var inline [4]uint64
+	set := s.granted(profiles, inline[:], nil)
+	n := 0
+	for _, word := range set {
+		n += bits.OnesCount64(word)
+	}
+	if n == 0 {
+		return nil
+	}
+	out := make([]string, 0, n)
+	eachBit(set, func(bit int) { out = append(out, s.approved[bit]) })
 	return out
+}
+
+// granted returns the approved tools (a bitset over approved, in buf when
+// it is large enough) that the enabled ones of profiles grant, calling
+// enabled, when not nil, with the index of each of those profiles.
+func (s *Snapshot) granted(profiles []string, buf []uint64, enabled func(i int)) []uint64 {
+	words := (len(s.approved) + 63) / 64
+	var set []uint64
+	if words <= len(buf) {
+		set = buf[:words]
+		clear(set)
+	} else {
+		set = make([]uint64, words)
+	}
+	for _, name := range profiles {
+		i, ok := s.profileIdx[name]
+		if !ok || s.profiles[i].profile.Disabled {
+			continue
+		}
+		for w, word := range s.profiles[i].tools {
+			set[w] |= word
+		}
+		if enabled != nil {
+			enabled(i)
+		}
+	}
+	return set
+}
+
+// eachBit calls f with every bit set in set, in ascending order.
+func eachBit(set []uint64, f func(bit int)) {
+	for w, word := range set {
+		for word != 0 {
+			b := bits.TrailingZeros64(word)
+			f(w*64 + b)
+			word &^= 1 << b
+		}
+	}
 }
 
 // Grant is one tool callable through a set of profiles, with the profiles
@@ -376,29 +416,22 @@ func (s *Snapshot) Grants(profiles []string) []Grant {
 	if s == nil || s.policy.Settings.ServerDisabled || len(s.approved) == 0 {
 		return nil
 	}
-	var inline [8]int
-	enabled := inline[:0]
-	for _, name := range profiles {
-		if i, ok := s.profileIdx[name]; ok && !s.profiles[i].profile.Disabled {
-			enabled = append(enabled, i)
-		}
-	}
+	var enabled []int
+	set := s.granted(profiles, nil, func(i int) { enabled = append(enabled, i) })
 	// Index order is name order: the granting profiles come out sorted.
 	slices.Sort(enabled)
 	enabled = slices.Compact(enabled)
 	var out []Grant
-	for bit, tool := range s.approved {
+	eachBit(set, func(bit int) {
 		word, mask := bit/64, uint64(1)<<(bit%64)
-		var names []string
+		g := Grant{Tool: s.approved[bit]}
 		for _, i := range enabled {
 			if s.profiles[i].tools[word]&mask != 0 {
-				names = append(names, s.profiles[i].profile.Name)
+				g.Profiles = append(g.Profiles, s.profiles[i].profile.Name)
 			}
 		}
-		if names != nil {
-			out = append(out, Grant{Tool: tool, Profiles: names})
-		}
-	}
+		out = append(out, g)
+	})
 	return out
 }
 
