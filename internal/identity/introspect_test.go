@@ -2,8 +2,6 @@ package identity_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -35,8 +33,6 @@ func TestResourceServerOpaqueTokensIntrospected(t *testing.T) {
 	)
 	idp := authztest.IdP(t, clientID, secret, redirect, "IDP_INTROSPECTION=1")
 	var meta struct {
-		Authorization string `json:"authorization_endpoint"`
-		Token         string `json:"token_endpoint"`
 		Introspection string `json:"introspection_endpoint"`
 		Revocation    string `json:"revocation_endpoint"`
 	}
@@ -46,24 +42,11 @@ func TestResourceServerOpaqueTokensIntrospected(t *testing.T) {
 	}
 	signIn := func(user string) string {
 		t.Helper()
-		verifier := base64.RawURLEncoding.EncodeToString([]byte(user + "-a-long-enough-pkce-verifier-" + time.Now().String()))
-		sum := sha256.Sum256([]byte(verifier))
-		q := url.Values{
-			"client_id": {clientID}, "response_type": {"code"}, "redirect_uri": {redirect}, "scope": {"openid email groups"},
-			"state": {"st"}, "code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"},
+		token := authztest.IdPToken(t, idp, clientID, secret, redirect, user)
+		if strings.Count(token, ".") == 2 {
+			t.Fatalf("access token %q, want an opaque one", token)
 		}
-		got, err := authztest.NewBrowser(user, redirect).Visit(meta.Authorization + "?" + q.Encode())
-		if err != nil {
-			t.Fatalf("sign in as %s: %v", user, err)
-		}
-		var tk struct {
-			Access string `json:"access_token"`
-		}
-		post(t, meta.Token, url.Values{"grant_type": {"authorization_code"}, "code": {got.Query().Get("code")}, "redirect_uri": {redirect}, "code_verifier": {verifier}}, clientID, secret, &tk)
-		if tk.Access == "" || strings.Count(tk.Access, ".") == 2 {
-			t.Fatalf("access token %q, want an opaque one", tk.Access)
-		}
-		return tk.Access
+		return token
 	}
 	now := &clock{t: time.Now()}
 	newOIDC := func(t *testing.T, secret string) *identity.OIDC {
@@ -100,12 +83,12 @@ func TestResourceServerOpaqueTokensIntrospected(t *testing.T) {
 
 	// Revoked before its first use: refused at once.
 	bob := signIn("bob")
-	post(t, meta.Revocation, url.Values{"token": {bob}}, clientID, secret, nil)
+	revoke(t, meta.Revocation, bob, clientID, secret)
 	if _, err := auth(bob); !errors.Is(err, identity.ErrInvalidToken) {
 		t.Errorf("a revoked token: %v, want refused", err)
 	}
 	// Revoked after it was used: refused once the kept answer runs out.
-	post(t, meta.Revocation, url.Values{"token": {alice}}, clientID, secret, nil)
+	revoke(t, meta.Revocation, alice, clientID, secret)
 	if _, err := auth(alice); err != nil {
 		t.Errorf("within the kept answer's 30 s: %v", err)
 	}
@@ -144,22 +127,9 @@ func getJSON(t *testing.T, u string, v any) {
 	}
 }
 
-func post(t *testing.T, u string, form url.Values, id, secret string, v any) {
+func revoke(t *testing.T, u, token, id, secret string) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, u, strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(id, secret)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
+	if err := authztest.PostForm(u, url.Values{"token": {token}}, id, secret, nil); err != nil {
 		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("POST %s: %d", u, resp.StatusCode)
-	}
-	if v != nil {
-		if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
-			t.Fatal(err)
-		}
 	}
 }

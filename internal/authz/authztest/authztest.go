@@ -8,6 +8,8 @@ package authztest
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"html"
@@ -287,4 +289,72 @@ func Front(authzURL, mcpURL *url.URL) http.Handler {
 		}
 		mcp.ServeHTTP(w, r)
 	})
+}
+
+// IdPToken signs user in at the IdP started by IdP (authorization code with
+// PKCE, as the confidential client clientID) and returns the access token
+// it issues: opaque, as oidc-provider makes them without a resource
+// indicator.
+func IdPToken(t testing.TB, issuer, clientID, secret, redirectURI, user string) string {
+	t.Helper()
+	var meta struct {
+		Authorization string `json:"authorization_endpoint"`
+		Token         string `json:"token_endpoint"`
+	}
+	if err := getJSON(issuer+"/.well-known/openid-configuration", &meta); err != nil {
+		t.Fatal(err)
+	}
+	verifier := base64.RawURLEncoding.EncodeToString([]byte(user + "-a-long-enough-pkce-verifier-" + time.Now().String()))
+	sum := sha256.Sum256([]byte(verifier))
+	q := url.Values{
+		"client_id": {clientID}, "response_type": {"code"}, "redirect_uri": {redirectURI}, "scope": {"openid email groups"},
+		"state": {"st"}, "code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"},
+	}
+	got, err := NewBrowser(user, redirectURI).Visit(meta.Authorization + "?" + q.Encode())
+	if err != nil {
+		t.Fatalf("sign in as %s: %v", user, err)
+	}
+	var tk struct {
+		Access string `json:"access_token"`
+	}
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {got.Query().Get("code")}, "redirect_uri": {redirectURI}, "code_verifier": {verifier}}
+	if err := PostForm(meta.Token, form, clientID, secret, &tk); err != nil || tk.Access == "" {
+		t.Fatalf("code exchange for %s: %v", user, err)
+	}
+	return tk.Access
+}
+
+// PostForm posts form to u as the confidential client id (HTTP Basic) and
+// decodes a 200 answer into v (nil: ignored).
+func PostForm(u string, form url.Values, id, secret string, v any) error {
+	req, err := http.NewRequest(http.MethodPost, u, strings.NewReader(form.Encode()))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(id, secret)
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("POST %s: HTTP %d", u, resp.StatusCode)
+	}
+	if v == nil {
+		return nil
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+func getJSON(u string, v any) error {
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get(u)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: HTTP %d", u, resp.StatusCode)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
 }
