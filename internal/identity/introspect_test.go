@@ -49,11 +49,11 @@ func TestResourceServerOpaqueTokensIntrospected(t *testing.T) {
 		return token
 	}
 	now := &clock{t: time.Now()}
-	newOIDC := func(t *testing.T, secret string) *identity.OIDC {
+	newOIDC := func(t *testing.T, secret string, maxTTL time.Duration) *identity.OIDC {
 		o, err := identity.NewOIDC(t.Context(), identity.OIDCConfig{
 			Issuer: idp, Audience: resource, Now: now.Now,
 			Introspection: &identity.IntrospectionConfig{
-				URL: meta.Introspection, ClientID: clientID, MaxTTL: 30 * time.Second,
+				URL: meta.Introspection, ClientID: clientID, MaxTTL: maxTTL,
 				ClientSecret: func(context.Context) (string, error) { return secret, nil },
 			},
 		})
@@ -62,12 +62,14 @@ func TestResourceServerOpaqueTokensIntrospected(t *testing.T) {
 		}
 		return o
 	}
-	o := newOIDC(t, secret)
-	auth := func(token string) (identity.Caller, error) {
+	authWith := func(o *identity.OIDC, token string) (identity.Caller, error) {
 		r := httptest.NewRequest(http.MethodPost, "/mcp", nil)
 		r.Header.Set("Authorization", "Bearer "+token)
 		return o.Authenticate(t.Context(), r)
 	}
+	o := newOIDC(t, secret, 30*time.Second)
+	long := newOIDC(t, secret, 2*time.Hour) // answers kept longer than oidc-provider's tokens live (1 h)
+	auth := func(token string) (identity.Caller, error) { return authWith(o, token) }
 
 	alice := signIn("alice")
 	c, err := auth(alice)
@@ -97,11 +99,26 @@ func TestResourceServerOpaqueTokensIntrospected(t *testing.T) {
 		t.Errorf("revoked, after the answer's time: %v, want refused", err)
 	}
 
+	// An answer is never kept past the token's exp, whatever the TTL: dev's
+	// token, revoked after its first use, is asked about again once its
+	// exp has passed (on kitegate's clock) and refused.
+	dev := signIn("dev")
+	if _, err := authWith(long, dev); err != nil {
+		t.Fatalf("dev's token: %v", err)
+	}
+	revoke(t, meta.Revocation, dev, clientID, secret)
+	now.advance(30 * time.Minute)
+	if _, err := authWith(long, dev); err != nil {
+		t.Errorf("within exp and the 2 h TTL, the kept answer: %v", err)
+	}
+	now.advance(31 * time.Minute)
+	if _, err := authWith(long, dev); !errors.Is(err, identity.ErrInvalidToken) {
+		t.Errorf("past exp, within the 2 h TTL: %v, want asked again and refused", err)
+	}
+
 	// kitegate's own credentials refused by the IdP: not the caller's fault.
-	bad := newOIDC(t, "wrong-secret")
-	r := httptest.NewRequest(http.MethodPost, "/mcp", nil)
-	r.Header.Set("Authorization", "Bearer "+signIn("alice"))
-	if _, err := bad.Authenticate(t.Context(), r); err == nil || errors.Is(err, identity.ErrInvalidToken) {
+	bad := newOIDC(t, "wrong-secret", 30*time.Second)
+	if _, err := authWith(bad, signIn("alice")); err == nil || errors.Is(err, identity.ErrInvalidToken) {
 		t.Errorf("introspection with a wrong client secret: %v, want an error that is not the caller's (503)", err)
 	}
 }
