@@ -18,23 +18,17 @@ import (
 // configured with a spelling the IdP's discovery document does not use is
 // reported as a configuration error in the log at start, before any call.
 func TestResourceServerOpaqueTokensAndIssuerMismatch(t *testing.T) {
-	authztest.Dir(t)
-	const (
-		clientID = "kitegate-rs"
-		secret   = "introspection-secret"
-		redirect = "http://127.0.0.1:9/callback"
-	)
-	idp := authztest.IdP(t, clientID, secret, redirect, "IDP_INTROSPECTION=1")
+	idp := authztest.NewOpaqueIdP(t)
 	logs := &syncBuffer{}
 	logOutput = logs
 	prev := slog.Default()
 	t.Cleanup(func() { logOutput = nil; slog.SetDefault(prev) })
 
 	url := startServer(t, map[string]string{
-		"KITEGATE_OIDC_ISSUER":                      idp,
-		"KITEGATE_OIDC_INTROSPECTION_URL":           idp + "/token/introspection",
-		"KITEGATE_OIDC_INTROSPECTION_CLIENT_ID":     clientID,
-		"KITEGATE_OIDC_INTROSPECTION_CLIENT_SECRET": secret,
+		"KITEGATE_OIDC_ISSUER":                      idp.Issuer,
+		"KITEGATE_OIDC_INTROSPECTION_URL":           idp.Issuer + "/token/introspection",
+		"KITEGATE_OIDC_INTROSPECTION_CLIENT_ID":     idp.ClientID,
+		"KITEGATE_OIDC_INTROSPECTION_CLIENT_SECRET": idp.Secret,
 	})
 	call := func(token string) (int, string) {
 		req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`))
@@ -50,7 +44,7 @@ func TestResourceServerOpaqueTokensAndIssuerMismatch(t *testing.T) {
 		_, _ = io.Copy(&b, resp.Body)
 		return resp.StatusCode, b.String()
 	}
-	token := authztest.IdPToken(t, idp, clientID, secret, redirect, "alice")
+	token := idp.Token(t, "alice")
 	if status, body := call(token); status != http.StatusOK || !strings.Contains(body, `"list_builds"`) {
 		t.Errorf("alice's opaque token: %d %.300s", status, body)
 	}
@@ -61,7 +55,7 @@ func TestResourceServerOpaqueTokensAndIssuerMismatch(t *testing.T) {
 		t.Errorf("a configuration error reported for a right configuration:\n%s", logs.String())
 	}
 
-	startServer(t, map[string]string{"KITEGATE_OIDC_ISSUER": idp + "/", "KITEGATE_LOG_LEVEL": "info"})
+	startServer(t, map[string]string{"KITEGATE_OIDC_ISSUER": idp.Issuer + "/", "KITEGATE_LOG_LEVEL": "info"})
 	// Bounded: the check runs beside the start.
 	for i := 0; i < 100 && !strings.Contains(logs.String(), "configuration error"); i++ {
 		time.Sleep(50 * time.Millisecond)

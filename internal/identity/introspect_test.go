@@ -24,14 +24,9 @@ import (
 // maximum, and an introspection kitegate cannot make is not blamed on the
 // caller (503, not 401).
 func TestResourceServerOpaqueTokensIntrospected(t *testing.T) {
-	authztest.Dir(t)
-	const (
-		clientID = "kitegate-rs"
-		secret   = "introspection-secret"
-		redirect = "http://127.0.0.1:9/callback"
-		resource = "https://kitegate.example.com/mcp"
-	)
-	idp := authztest.IdP(t, clientID, secret, redirect, "IDP_INTROSPECTION=1")
+	p := authztest.NewOpaqueIdP(t)
+	idp, clientID, secret := p.Issuer, p.ClientID, p.Secret
+	const resource = "https://kitegate.example.com/mcp"
 	var meta struct {
 		Introspection string `json:"introspection_endpoint"`
 		Revocation    string `json:"revocation_endpoint"`
@@ -42,7 +37,7 @@ func TestResourceServerOpaqueTokensIntrospected(t *testing.T) {
 	}
 	signIn := func(user string) string {
 		t.Helper()
-		token := authztest.IdPToken(t, idp, clientID, secret, redirect, user)
+		token := p.Token(t, user)
 		if strings.Count(token, ".") == 2 {
 			t.Fatalf("access token %q, want an opaque one", token)
 		}

@@ -358,3 +358,24 @@ func getJSON(u string, v any) error {
 	}
 	return json.NewDecoder(resp.Body).Decode(v)
 }
+
+// OpaqueIdP is oidc-provider with RFC 7662 introspection and RFC 7009
+// revocation (IdP with IDP_INTROSPECTION=1), and one confidential client
+// that signs users in and introspects.
+type OpaqueIdP struct{ Issuer, ClientID, Secret, Redirect string }
+
+// NewOpaqueIdP starts it (Dir first: the test skips, or fails in CI,
+// without Node).
+func NewOpaqueIdP(t testing.TB) OpaqueIdP {
+	t.Helper()
+	Dir(t)
+	p := OpaqueIdP{ClientID: "kitegate-rs", Secret: "introspection-secret", Redirect: "http://127.0.0.1:9/callback"}
+	p.Issuer = IdP(t, p.ClientID, p.Secret, p.Redirect, "IDP_INTROSPECTION=1")
+	return p
+}
+
+// Token signs user in and returns the opaque access token.
+func (p OpaqueIdP) Token(t testing.TB, user string) string {
+	t.Helper()
+	return IdPToken(t, p.Issuer, p.ClientID, p.Secret, p.Redirect, user)
+}
