@@ -198,24 +198,35 @@ func (a *answer) finish() {
 // rewrite gives one JSON-RPC response the request's id as sent, and an
 // error the SDK wrote kitegate's message. Anything else is left alone.
 func (a *answer) rewrite(body []byte) []byte {
+	// Most answers need nothing: look at the envelope without copying the
+	// result, and read the whole answer only to change it.
+	var head struct {
+		JSONRPC string          `json:"jsonrpc"`
+		ID      json.RawMessage `json:"id"`
+		Error   *rpcErr         `json:"error,omitempty"`
+	}
+	if json.Unmarshal(body, &head) != nil || head.JSONRPC != "2.0" {
+		return body
+	}
+	newID := a.msg.id != nil && !bytes.Equal(head.ID, a.msg.id)
+	newError := head.Error != nil && !a.rq.ownError.Load()
+	if !newID && !newError {
+		return body
+	}
 	var resp struct {
 		JSONRPC string          `json:"jsonrpc"`
 		ID      json.RawMessage `json:"id"`
 		Result  json.RawMessage `json:"result,omitempty"`
 		Error   *rpcErr         `json:"error,omitempty"`
 	}
-	if json.Unmarshal(body, &resp) != nil || resp.JSONRPC != "2.0" {
+	if json.Unmarshal(body, &resp) != nil {
 		return body
 	}
-	changed := false
-	if a.msg.id != nil && !bytes.Equal(resp.ID, a.msg.id) {
-		resp.ID, changed = a.msg.id, true
+	if newID {
+		resp.ID = a.msg.id
 	}
-	if resp.Error != nil && !a.rq.ownError.Load() {
-		resp.Error, changed = a.sdkError(resp.Error.Code), true
-	}
-	if !changed {
-		return body
+	if newError {
+		resp.Error = a.sdkError(resp.Error.Code)
 	}
 	var out bytes.Buffer
 	enc := json.NewEncoder(&out)
