@@ -469,8 +469,17 @@ func (o *OIDC) checkType(typ any) error {
 // equal to the MCP URL) — and an IdP that puts no typ on its tokens cannot
 // be told apart by the header. nonce, at_hash and c_hash exist only in ID
 // tokens (OIDC Core §2, §3.1.3.6, §3.3.2.11; RFC 9068 §2.2 has none of
-// them); Amazon Cognito says token_use "id", Keycloak says typ "ID".
+// them); Amazon Cognito says token_use "id", Keycloak says typ "ID" (and
+// "Bearer" on its access tokens, which may carry a nonce).
 func idTokenOnly(claims map[string]any) string {
+	// A provider that marks its access tokens is taken at its word:
+	// Keycloak's access tokens may carry the sign-in's nonce too.
+	if use, _ := claims["token_use"].(string); use == "access" {
+		return ""
+	}
+	if typ, _ := claims["typ"].(string); strings.EqualFold(typ, "Bearer") {
+		return ""
+	}
 	for _, c := range []string{"nonce", "at_hash", "c_hash"} {
 		if _, ok := claims[c]; ok {
 			return c

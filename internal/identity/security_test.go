@@ -133,6 +133,8 @@ func TestSecurityI7IDTokensAndWrongTokenTypesRefused(t *testing.T) {
 		{"Cognito access token", "", with(p.claims(), "token_use", "access"), "", "unexpected token type"},
 		{"Keycloak ID token", "JWT", with(p.claims(), "typ", "ID"), "not an access token", "unexpected token type"},
 		{"Keycloak access token", "JWT", with(p.claims(), "typ", "Bearer"), "", "unexpected token type"},
+		{"Keycloak access token with the sign-in's nonce", "JWT", with(p.claims(), "typ", "Bearer", "nonce", "n-1"), "", "unexpected token type"},
+		{"Cognito access token with a nonce", "", with(p.claims(), "token_use", "access", "nonce", "n-1"), "", "unexpected token type"},
 		{"logout token", "logout+jwt", access, "unexpected token type", "unexpected token type"},
 		{"DPoP proof", "dpop+jwt", access, "unexpected token type", "unexpected token type"},
 		{"id_token+jwt", "id_token+jwt", access, "unexpected token type", "unexpected token type"},
