@@ -25,6 +25,7 @@ import (
 	"github.com/kitegate/kitegate/internal/discovery"
 	"github.com/kitegate/kitegate/internal/dynamotest"
 	"github.com/kitegate/kitegate/internal/policy"
+	"github.com/kitegate/kitegate/internal/policy/policyfile"
 	"github.com/kitegate/kitegate/internal/policy/policystore"
 	"github.com/kitegate/kitegate/internal/secrets"
 	"github.com/kitegate/kitegate/internal/tools"
@@ -79,7 +80,7 @@ func startWithDynamoDB(t testing.TB, endpoint string, env map[string]string) *dy
 	admin := dynamotest.Client(t)
 	e := &dynamoEnv{db: admin, tables: dynamotest.NewTables(t, admin), calls: &dynamotest.Counter{}, replay: &syncBuffer{}}
 	e.store = policystore.NewDynamoDB(admin, e.tables.Policy)
-	p, err := policy.ParseFile([]byte(testPolicy))
+	p, err := policyfile.Parse([]byte(testPolicy))
 	if err != nil {
 		t.Fatal(err)
 	}

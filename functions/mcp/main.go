@@ -291,9 +291,21 @@ func authenticator(ctx context.Context, cfg config.Config, logger *slog.Logger, 
 		}()
 		return a, nil
 	}
+	var tokens map[string]identity.Caller
+	if cfg.DevTokenFile != "" {
+		// The token file is local mode's: its reader is linked only there.
+		local, err := standalone.Local()
+		if err != nil {
+			return nil, err
+		}
+		if tokens, err = local.DevTokens(cfg.DevTokenFile); err != nil {
+			return nil, err
+		}
+	}
 	dev, err := identity.NewDev(identity.DevConfig{
-		Default:   identity.Caller{Subject: cfg.DevUser, Email: cfg.DevUser, Groups: cfg.DevGroups, Source: "dev"},
-		TokenFile: cfg.DevTokenFile,
+		Default: identity.Caller{Subject: cfg.DevUser, Email: cfg.DevUser, Groups: cfg.DevGroups, Source: "dev"},
+		Tokens:  tokens,
+		Source:  cfg.DevTokenFile,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("dev identity: %w", err)

@@ -22,6 +22,7 @@ import (
 	"github.com/kitegate/kitegate/internal/audit/auditstream"
 	"github.com/kitegate/kitegate/internal/discovery"
 	"github.com/kitegate/kitegate/internal/policy"
+	"github.com/kitegate/kitegate/internal/policy/policyfile"
 )
 
 // QueryAPI is the part of the DynamoDB client the audit commands call.
@@ -63,7 +64,7 @@ const conflictRetries = 3
 // it does not list keep their current state (new ones get default_state);
 // hash, class and scopes come from the catalog.
 func (a *Admin) Plan(ctx context.Context, file []byte) (cur, next policy.Policy, diff, conflicts []string, err error) {
-	desired, err := policy.ParseFile(file)
+	desired, err := policyfile.Parse(file)
 	if err != nil {
 		return cur, next, nil, nil, err
 	}

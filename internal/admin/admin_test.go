@@ -18,6 +18,7 @@ import (
 	"github.com/kitegate/kitegate/internal/audit"
 	"github.com/kitegate/kitegate/internal/dynamotest"
 	"github.com/kitegate/kitegate/internal/policy"
+	"github.com/kitegate/kitegate/internal/policy/policyfile"
 	"github.com/kitegate/kitegate/internal/policy/policystore"
 )
 
@@ -100,7 +101,7 @@ func TestOperatorCommands(t *testing.T) {
 	}
 	// The file wins for the tools it lists; one it does not list keeps
 	// the state an operator gave it.
-	inFile, err := policy.ParseFile(infra.DefaultPolicy)
+	inFile, err := policyfile.Parse(infra.DefaultPolicy)
 	if err != nil {
 		t.Fatal(err)
 	}

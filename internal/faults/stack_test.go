@@ -21,6 +21,7 @@ import (
 	"github.com/kitegate/kitegate/internal/identity"
 	"github.com/kitegate/kitegate/internal/mcpserver"
 	"github.com/kitegate/kitegate/internal/policy"
+	"github.com/kitegate/kitegate/internal/policy/policyfile"
 	"github.com/kitegate/kitegate/internal/policy/policystore"
 	"github.com/kitegate/kitegate/internal/secrets"
 	"github.com/kitegate/kitegate/internal/tools"
@@ -118,7 +119,7 @@ type stack struct {
 // seedPolicy is faultPolicy reconciled with the catalog of this build.
 func seedPolicy(t testing.TB, catalog *tools.Catalog) policy.Policy {
 	t.Helper()
-	p, err := policy.ParseFile([]byte(faultPolicy))
+	p, err := policyfile.Parse([]byte(faultPolicy))
 	if err != nil {
 		t.Fatal(err)
 	}

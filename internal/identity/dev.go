@@ -1,18 +1,14 @@
 package identity
 
 import (
-	"bytes"
 	"context"
 	"crypto/subtle"
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"unicode"
-
-	yaml "go.yaml.in/yaml/v3"
 )
 
 // DevConfig configures the local-mode authenticator.
@@ -20,13 +16,13 @@ type DevConfig struct {
 	// Default is the caller of every request when there is no token file,
 	// and of requests without a token when AllowAnonymous is set.
 	Default Caller
-	// TokenFile, if set, is a YAML file mapping bearer tokens to callers:
-	//
-	//	tokens:
-	//	  "<bearer>": {sub: alice, email: alice@example.com, groups: [admins]}
-	TokenFile string
+	// Tokens, if set, maps bearer tokens to callers: the dev token file
+	// (KITEGATE_DEV_TOKENS), read by identity/devtokens.
+	Tokens map[string]Caller
+	// Source names where Tokens came from (the file) in errors and warnings.
+	Source string
 	// AllowAnonymous lets a request without a token through as Default even
-	// when a token file is in use.
+	// when tokens are in use.
 	AllowAnonymous bool
 }
 
@@ -46,50 +42,27 @@ type devToken struct {
 
 var _ Authenticator = (*Dev)(nil)
 
-// NewDev reads cfg.TokenFile, if any, and returns the dev authenticator.
+// NewDev checks cfg and returns the dev authenticator.
 func NewDev(cfg DevConfig) (*Dev, error) {
-	d := &Dev{def: cfg.Default, anonymous: cfg.TokenFile == "" || cfg.AllowAnonymous}
+	d := &Dev{def: cfg.Default, anonymous: len(cfg.Tokens) == 0 || cfg.AllowAnonymous}
 	d.def.Source = SourceDev
 	if d.anonymous && d.def.Subject == "" {
 		return nil, errors.New("dev identity: the default caller needs a subject")
 	}
-	if cfg.TokenFile == "" {
-		return d, nil
-	}
-	data, err := os.ReadFile(cfg.TokenFile)
-	if err != nil {
-		return nil, fmt.Errorf("dev identity: %w", err)
-	}
-	var file struct {
-		Tokens map[string]struct {
-			Sub    string   `yaml:"sub"`
-			Email  string   `yaml:"email"`
-			Groups []string `yaml:"groups"`
-		} `yaml:"tokens"`
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&file); err != nil {
-		return nil, fmt.Errorf("dev identity: %s: %w", cfg.TokenFile, err)
-	}
-	if len(file.Tokens) == 0 {
-		return nil, fmt.Errorf("dev identity: %s: no tokens", cfg.TokenFile)
-	}
-	for token, u := range file.Tokens {
-		if token == "" || u.Sub == "" {
+	for token, u := range cfg.Tokens {
+		if token == "" || u.Subject == "" {
 			// The token itself is a secret: name the file, not the entry.
-			return nil, fmt.Errorf("dev identity: %s: every token needs a non-empty value and a sub", cfg.TokenFile)
+			return nil, fmt.Errorf("dev identity: %s: every token needs a non-empty value and a sub", cfg.Source)
 		}
 		if strings.IndexFunc(token, unicode.IsSpace) >= 0 {
 			// A bearer token cannot hold whitespace (RFC 6750 b64token),
 			// so this entry can never be used: say so at start, naming
 			// the sub, not the token.
-			d.warnings = append(d.warnings, fmt.Sprintf("%s: the token of sub %q contains whitespace and can never be sent as a bearer token", cfg.TokenFile, u.Sub))
+			d.warnings = append(d.warnings, fmt.Sprintf("%s: the token of sub %q contains whitespace and can never be sent as a bearer token", cfg.Source, u.Subject))
 		}
-		d.tokens = append(d.tokens, devToken{
-			token:  []byte(token),
-			caller: Caller{Subject: u.Sub, Email: u.Email, Groups: u.Groups, Source: SourceDev},
-		})
+		c := u.clone()
+		c.Source = SourceDev
+		d.tokens = append(d.tokens, devToken{token: []byte(token), caller: c})
 	}
 	return d, nil
 }
@@ -123,16 +96,6 @@ func (d *Dev) Authenticate(_ context.Context, r *http.Request) (Caller, error) {
 		return Caller{}, invalid("unknown token", nil)
 	}
 	return found.caller.clone(), nil
-}
-
-// Callers returns the users of the token file (make run-signin lets them
-// sign in at a dev login page instead).
-func (d *Dev) Callers() []Caller {
-	out := make([]Caller, 0, len(d.tokens))
-	for _, t := range d.tokens {
-		out = append(out, t.caller.clone())
-	}
-	return out
 }
 
 // clone keeps callers from changing the authenticator's copy of Groups.

@@ -3,32 +3,17 @@ package identity
 import (
 	"errors"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 )
 
-func writeFile(t *testing.T, name, content string) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 func TestDev(t *testing.T) {
-	const file = `
-tokens:
-  "alice-token": {sub: alice, email: alice@example.com, groups: [admins, builders]}
-  "bob-token":
-    sub: bob
-    groups: [readers]
-`
-	tokenFile := writeFile(t, "tokens.yaml", file)
+	tokens := map[string]Caller{
+		"alice-token": {Subject: "alice", Email: "alice@example.com", Groups: []string{"admins", "builders"}},
+		"bob-token":   {Subject: "bob", Groups: []string{"readers"}},
+	}
 	def := Caller{Subject: "dev", Email: "dev@localhost", Groups: []string{"dev"}}
 	wantDef := Caller{Subject: "dev", Email: "dev@localhost", Groups: []string{"dev"}, Source: "dev"}
 
@@ -41,14 +26,14 @@ tokens:
 	}{
 		{name: "no token file gives the default caller", cfg: DevConfig{Default: def}, want: wantDef},
 		{name: "no token file ignores a presented token", cfg: DevConfig{Default: def}, auth: "Bearer whatever", want: wantDef},
-		{name: "token file maps alice", cfg: DevConfig{Default: def, TokenFile: tokenFile}, auth: "Bearer alice-token",
+		{name: "token file maps alice", cfg: DevConfig{Default: def, Tokens: tokens}, auth: "Bearer alice-token",
 			want: Caller{Subject: "alice", Email: "alice@example.com", Groups: []string{"admins", "builders"}, Source: "dev"}},
-		{name: "token file maps bob", cfg: DevConfig{TokenFile: tokenFile}, auth: "bearer bob-token",
+		{name: "token file maps bob", cfg: DevConfig{Tokens: tokens}, auth: "bearer bob-token",
 			want: Caller{Subject: "bob", Groups: []string{"readers"}, Source: "dev"}},
-		{name: "unknown token", cfg: DevConfig{Default: def, TokenFile: tokenFile, AllowAnonymous: true}, auth: "Bearer mallory-token", wantErr: ErrInvalidToken},
-		{name: "missing token without anonymous", cfg: DevConfig{Default: def, TokenFile: tokenFile}, wantErr: ErrMissingToken},
-		{name: "missing token with anonymous", cfg: DevConfig{Default: def, TokenFile: tokenFile, AllowAnonymous: true}, want: wantDef},
-		{name: "other scheme is no token", cfg: DevConfig{Default: def, TokenFile: tokenFile}, auth: "Basic YWxpY2U6eA==", wantErr: ErrMissingToken},
+		{name: "unknown token", cfg: DevConfig{Default: def, Tokens: tokens, AllowAnonymous: true}, auth: "Bearer mallory-token", wantErr: ErrInvalidToken},
+		{name: "missing token without anonymous", cfg: DevConfig{Default: def, Tokens: tokens}, wantErr: ErrMissingToken},
+		{name: "missing token with anonymous", cfg: DevConfig{Default: def, Tokens: tokens, AllowAnonymous: true}, want: wantDef},
+		{name: "other scheme is no token", cfg: DevConfig{Default: def, Tokens: tokens}, auth: "Basic YWxpY2U6eA==", wantErr: ErrMissingToken},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -90,10 +75,8 @@ func TestNewDevErrors(t *testing.T) {
 		cfg  DevConfig
 	}{
 		{name: "default without subject", cfg: DevConfig{}},
-		{name: "missing file", cfg: DevConfig{TokenFile: filepath.Join(t.TempDir(), "nope.yaml")}},
-		{name: "no tokens", cfg: DevConfig{TokenFile: writeFile(t, "empty.yaml", "tokens: {}\n")}},
-		{name: "entry without sub", cfg: DevConfig{TokenFile: writeFile(t, "nosub.yaml", "tokens: {\"s3cret\": {email: a@b}}\n")}},
-		{name: "unknown field", cfg: DevConfig{TokenFile: writeFile(t, "typo.yaml", "tokens: {\"s3cret\": {sub: a, group: [x]}}\n")}},
+		{name: "entry without sub", cfg: DevConfig{Source: "tokens.yaml", Tokens: map[string]Caller{"s3cret": {Email: "a@b"}}}},
+		{name: "empty token", cfg: DevConfig{Source: "tokens.yaml", Tokens: map[string]Caller{"": {Subject: "a"}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -49,7 +48,7 @@ func FuzzAuthenticate(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	d, err := NewDev(DevConfig{Default: Caller{Subject: "dev"}, TokenFile: writeFuzzTokens(f)})
+	d, err := NewDev(DevConfig{Default: Caller{Subject: "dev"}, Tokens: map[string]Caller{"alice-token": {Subject: "alice"}}})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -72,12 +71,4 @@ func FuzzAuthenticate(f *testing.F) {
 			}
 		}
 	})
-}
-
-func writeFuzzTokens(f *testing.F) string {
-	p := f.TempDir() + "/tokens.yaml"
-	if err := os.WriteFile(p, []byte("tokens: {\"alice-token\": {sub: alice}}\n"), 0o600); err != nil {
-		f.Fatal(err)
-	}
-	return p
 }

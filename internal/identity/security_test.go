@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 
@@ -48,11 +47,7 @@ func TestSecurityM3EmailBindsOnlyWhenVerifiedTrue(t *testing.T) {
 // Finding I4: the dev token file accepted the key "dave token", which no
 // bearer header can carry, without a word at start.
 func TestSecurityI4DevTokenWithWhitespaceWarned(t *testing.T) {
-	f := t.TempDir() + "/tokens.yaml"
-	if err := os.WriteFile(f, []byte("tokens:\n  \"dave token\": {sub: dave}\n  alice-token: {sub: alice}\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	d, err := NewDev(DevConfig{TokenFile: f})
+	d, err := NewDev(DevConfig{Source: "tokens.yaml", Tokens: map[string]Caller{"dave token": {Subject: "dave"}, "alice-token": {Subject: "alice"}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,10 @@ import (
 	"github.com/kitegate/kitegate/internal/buildkitetest"
 	"github.com/kitegate/kitegate/internal/discovery"
 	"github.com/kitegate/kitegate/internal/egress"
+	"github.com/kitegate/kitegate/internal/identity"
+	"github.com/kitegate/kitegate/internal/identity/devtokens"
 	"github.com/kitegate/kitegate/internal/policy"
+	"github.com/kitegate/kitegate/internal/policy/policyfile"
 	"github.com/kitegate/kitegate/internal/policy/policystore"
 	"github.com/kitegate/kitegate/internal/standalone"
 )
@@ -69,9 +72,9 @@ func (Env) PolicyStore(ctx context.Context, o standalone.StoreOptions) (policy.S
 func Open(dir, file string) (*policystore.Embedded, error) {
 	seed := func() (policy.Policy, error) {
 		if file != "" {
-			return policy.LoadFile(file)
+			return policyfile.Load(file)
 		}
-		return policy.ParseFile(infra.DefaultPolicy)
+		return policyfile.Parse(infra.DefaultPolicy)
 	}
 	store, err := policystore.NewEmbedded(filepath.Clean(dir), seed)
 	if err != nil {
@@ -84,6 +87,11 @@ func Open(dir, file string) (*policystore.Embedded, error) {
 // is done, and returns its base URL, the token it accepts, and the egress
 // client that may fetch from its artifact store (https on 127.0.0.1, the
 // only loopback address a download may reach, and only here).
+// DevTokens reads the dev token file (internal/identity/devtokens).
+func (Env) DevTokens(path string) (map[string]identity.Caller, error) {
+	return devtokens.Read(path)
+}
+
 func (Env) Buildkite(ctx context.Context) (url, token string, downloads *egress.Client, err error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

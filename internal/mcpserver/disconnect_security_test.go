@@ -17,6 +17,7 @@ import (
 	"github.com/kitegate/kitegate/internal/discovery"
 	"github.com/kitegate/kitegate/internal/mcpserver"
 	"github.com/kitegate/kitegate/internal/policy"
+	"github.com/kitegate/kitegate/internal/policy/policyfile"
 	"github.com/kitegate/kitegate/internal/policy/policystore"
 	"github.com/kitegate/kitegate/internal/secrets"
 	"github.com/kitegate/kitegate/internal/tools"
@@ -66,7 +67,7 @@ func TestSecurityI6ClientDisconnectCancelsTheRunningTool(t *testing.T) {
 		}
 		cat := discovery.Catalog(c.Catalog)
 		st, err := policystore.NewEmbedded(filepath.Join(t.TempDir(), "state"), func() (policy.Policy, error) {
-			p, err := policy.ParseFile([]byte(longTools))
+			p, err := policyfile.Parse([]byte(longTools))
 			p, _ = discovery.Reconcile(p, cat, discovery.PendingReview, time.Now())
 			return p, err
 		})

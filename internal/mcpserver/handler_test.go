@@ -28,8 +28,10 @@ import (
 	"github.com/kitegate/kitegate/internal/buildkitetest"
 	"github.com/kitegate/kitegate/internal/discovery"
 	"github.com/kitegate/kitegate/internal/identity"
+	"github.com/kitegate/kitegate/internal/identity/devtokens"
 	"github.com/kitegate/kitegate/internal/mcpserver"
 	"github.com/kitegate/kitegate/internal/policy"
+	"github.com/kitegate/kitegate/internal/policy/policyfile"
 	"github.com/kitegate/kitegate/internal/policy/policystore"
 	"github.com/kitegate/kitegate/internal/secrets"
 	"github.com/kitegate/kitegate/internal/serve"
@@ -111,7 +113,7 @@ func newStack(t testing.TB, mutate func(*stack, *mcpserver.Config), simOpts ...b
 	}
 	cat := discovery.Catalog(catalog)
 	s.store, err = policystore.NewEmbedded(filepath.Join(dir, "state"), func() (policy.Policy, error) {
-		p, err := policy.ParseFile([]byte(testPolicy))
+		p, err := policyfile.Parse([]byte(testPolicy))
 		p, _ = discovery.Reconcile(p, cat, discovery.PendingReview, time.Now())
 		return p, err
 	})
@@ -122,7 +124,11 @@ func newStack(t testing.TB, mutate func(*stack, *mcpserver.Config), simOpts ...b
 	if err := os.WriteFile(tokenFile, []byte(devTokens), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	auth, err := identity.NewDev(identity.DevConfig{TokenFile: tokenFile})
+	tokens, err := devtokens.Read(tokenFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth, err := identity.NewDev(identity.DevConfig{Tokens: tokens, Source: tokenFile})
 	if err != nil {
 		t.Fatal(err)
 	}

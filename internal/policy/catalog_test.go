@@ -1,12 +1,5 @@
 package policy
 
-import (
-	"slices"
-	"testing"
-
-	"github.com/google/go-cmp/cmp"
-)
-
 // testCatalog is the tool catalog of buildkite-tools.md (54 tools, 38 read).
 func testCatalog() []Tool {
 	defs := []struct {
@@ -97,68 +90,4 @@ func withCatalog(p Policy, def State) Policy {
 		p.Tools[c.Name] = t
 	}
 	return p
-}
-
-func TestInfraPolicy(t *testing.T) {
-	p, err := LoadFile("../../infra/policy.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := mustSnapshot(t, withCatalog(p, StatePendingReview))
-	// The example policy approves every read tool of the catalog for
-	// everyone, and no write or sensitive one.
-	var wantRead []string
-	for _, c := range testCatalog() {
-		if c.Class == ClassRead {
-			wantRead = append(wantRead, c.Name)
-		}
-	}
-	slices.Sort(wantRead)
-	if len(wantRead) != 37 {
-		t.Fatalf("the test catalog has %d read tools, want 37 (38 read-only tools, get_job_env sensitive)", len(wantRead))
-	}
-	tests := []struct {
-		name string
-		sub  Subject
-		want []string
-	}{
-		{"any authenticated user", Subject{ID: "someone"}, wantRead},
-		{"engineering without a sub", Subject{Groups: []string{"engineering"}}, wantRead},
-		{"on-call: build operations are still pending review", Subject{ID: "x", Groups: []string{"platform-oncall"}}, wantRead},
-		{"unauthenticated", Subject{}, nil},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if diff := cmp.Diff(tt.want, s.Allowed(s.Profiles(tt.sub))); diff != "" {
-				t.Errorf("Allowed mismatch (-want +got):\n%s", diff)
-			}
-		})
-	}
-	if d := s.Decide(Subject{ID: "x", Groups: []string{"platform-oncall"}}, "create_build"); d.Reason != ReasonToolPendingReview {
-		t.Errorf("create_build: %+v, want pending review", d)
-	}
-	if d := s.Decide(Subject{ID: "x", Groups: []string{"platform-oncall"}}, "cancel_build"); d.Reason != ReasonToolPendingReview {
-		t.Errorf("cancel_build (not in the file, default state): %+v, want pending review", d)
-	}
-
-	// Once an admin approves the build operations, on-call gets them and nobody else does.
-	p2 := s.Policy()
-	for _, name := range []string{"create_build", "cancel_build", "retry_job"} {
-		tool := p2.Tools[name]
-		tool.State = StateApproved
-		p2.Tools[name] = tool
-	}
-	s2 := mustSnapshot(t, p2)
-	oncall := s2.Allowed(s2.Profiles(Subject{ID: "x", Groups: []string{"platform-oncall"}}))
-	wantOncall := append([]string{"cancel_build", "create_build", "retry_job"}, wantRead...)
-	slices.Sort(wantOncall)
-	if diff := cmp.Diff(wantOncall, oncall); diff != "" {
-		t.Errorf("on-call after approval mismatch (-want +got):\n%s", diff)
-	}
-	if d := s2.Decide(Subject{ID: "y", Groups: []string{"engineering"}}, "create_build"); d.Reason != ReasonNotInToolset {
-		t.Errorf("engineering create_build: %+v, want not_in_toolset", d)
-	}
-	if pr, _ := s2.Profile("builds-operator"); pr.CallsPerMinute != 30 {
-		t.Errorf("builds-operator calls_per_minute = %d, want 30", pr.CallsPerMinute)
-	}
 }

@@ -251,9 +251,9 @@ func (p Policy) Clone() Policy {
 	return out
 }
 
-// validToolName reports whether name is a tool name: lower-case letters,
+// ValidToolName reports whether name is a tool name: lower-case letters,
 // digits and underscores, starting with a letter, at most 64 bytes.
-func validToolName(name string) bool {
+func ValidToolName(name string) bool {
 	if name == "" || len(name) > 64 || name[0] < 'a' || name[0] > 'z' {
 		return false
 	}
@@ -266,10 +266,10 @@ func validToolName(name string) bool {
 	return true
 }
 
-// validSetName reports whether name is a toolset or profile name:
+// ValidSetName reports whether name is a toolset or profile name:
 // lower-case letters, digits, '-' and '_', starting with a letter or digit,
 // at most 64 bytes.
-func validSetName(name string) bool {
+func ValidSetName(name string) bool {
 	if name == "" || len(name) > 64 {
 		return false
 	}
@@ -283,9 +283,9 @@ func validSetName(name string) bool {
 	return true
 }
 
-// validSubjectEntry reports whether a user or group entry is usable: not
+// ValidSubjectEntry reports whether a user or group entry is usable: not
 // empty, no surrounding or control whitespace, at most 256 bytes.
-func validSubjectEntry(s string) bool {
+func ValidSubjectEntry(s string) bool {
 	if s == "" || len(s) > 256 {
 		return false
 	}
@@ -304,7 +304,7 @@ func (p Policy) validate() []error {
 	var errs []error
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 
-	if p.Settings.DefaultState != "" && !validDefaultState(p.Settings.DefaultState) {
+	if p.Settings.DefaultState != "" && !ValidDefaultState(p.Settings.DefaultState) {
 		add("settings: default_state %q is not one of pending_review, approved, disabled", p.Settings.DefaultState)
 	}
 	for _, k := range sortedKeys(p.Tools) {
@@ -312,13 +312,13 @@ func (p Policy) validate() []error {
 		if t.Name != k {
 			add("tool %q: stored under key %q", t.Name, k)
 		}
-		if !validToolName(k) {
+		if !ValidToolName(k) {
 			add("tool %q: name must be lower-case letters, digits and '_', starting with a letter, at most 64 bytes", k)
 		}
 		if !t.State.Valid() {
 			add("tool %q: state %q is not one of pending_review, approved, disabled, removed, unavailable", k, t.State)
 		}
-		if t.ResumeState != "" && !validDefaultState(t.ResumeState) {
+		if t.ResumeState != "" && !ValidDefaultState(t.ResumeState) {
 			add("tool %q: resume_state %q is not one of pending_review, approved, disabled", k, t.ResumeState)
 		}
 		if t.Class != "" && !t.Class.Valid() {
@@ -342,11 +342,11 @@ func (p Policy) validate() []error {
 		}
 		if k == ToolsetAllApproved || k == ToolsetReadOnly {
 			add("toolset %q: the name is reserved for an automatic toolset", k)
-		} else if !validSetName(k) {
+		} else if !ValidSetName(k) {
 			add("toolset %q: name must be lower-case letters, digits, '-' and '_', at most 64 bytes", k)
 		}
 		for _, name := range ts.Tools {
-			if !validToolName(name) {
+			if !ValidToolName(name) {
 				add("toolset %q: tool name %q is not a valid tool name", k, name)
 			}
 		}
@@ -356,7 +356,7 @@ func (p Policy) validate() []error {
 		if pr.Name != k {
 			add("profile %q: stored under key %q", pr.Name, k)
 		}
-		if !validSetName(k) {
+		if !ValidSetName(k) {
 			add("profile %q: name must be lower-case letters, digits, '-' and '_', at most 64 bytes", k)
 		}
 		for _, ts := range pr.Toolsets {
@@ -369,12 +369,12 @@ func (p Policy) validate() []error {
 			switch {
 			case u == GroupEveryone:
 				add("profile %q: user %q is not allowed; bind everyone with groups: [\"*\"]", k, u)
-			case !validSubjectEntry(u):
+			case !ValidSubjectEntry(u):
 				add("profile %q: user %q must be a non-empty sub or email without spaces", k, u)
 			}
 		}
 		for _, g := range pr.Groups {
-			if !validSubjectEntry(g) {
+			if !ValidSubjectEntry(g) {
 				add("profile %q: group %q must be non-empty and without spaces", k, g)
 			}
 		}
@@ -385,9 +385,9 @@ func (p Policy) validate() []error {
 	return errs
 }
 
-// validDefaultState reports whether s may be given to new tools: the system
+// ValidDefaultState reports whether s may be given to new tools: the system
 // states removed and unavailable may not.
-func validDefaultState(s State) bool {
+func ValidDefaultState(s State) bool {
 	return s == StatePendingReview || s == StateApproved || s == StateDisabled
 }
 

@@ -280,17 +280,6 @@ func TestAllowedMatchesDecide(t *testing.T) {
 		p.Settings.ServerDisabled = true
 		checkAllowedMatchesDecide(t, mustSnapshot(t, p), sampleSubjects())
 	})
-	t.Run("infra/policy.yaml with the catalog", func(t *testing.T) {
-		p, err := LoadFile("../../infra/policy.yaml")
-		if err != nil {
-			t.Fatal(err)
-		}
-		s := mustSnapshot(t, withCatalog(p, StatePendingReview))
-		checkAllowedMatchesDecide(t, s, []Subject{
-			{}, {ID: "u"}, {ID: "u", Groups: []string{"platform-oncall"}}, {Groups: []string{"platform-oncall"}},
-			{Groups: []string{"engineering"}},
-		})
-	})
 	// Random policies, so that large profile and tool counts (past one
 	// bitset word, past the inline buffers) are covered as well.
 	for seed := range uint64(40) {
@@ -453,45 +442,6 @@ func TestConcurrentDecide(t *testing.T) {
 		if diff := cmp.Diff(want, <-done); diff != "" {
 			t.Errorf("concurrent Decide mismatch (-want +got):\n%s", diff)
 		}
-	}
-}
-
-func BenchmarkDecide(b *testing.B) {
-	p, err := LoadFile("../../infra/policy.yaml")
-	if err != nil {
-		b.Fatal(err)
-	}
-	s := mustSnapshot(b, withCatalog(p, StatePendingReview))
-	cases := []struct {
-		name string
-		sub  Subject
-		tool string
-	}{
-		{"allowed", Subject{ID: "u1", Email: "Dev@Example.com", Groups: []string{"engineering", "platform-oncall"}}, "get_build"},
-		{"not_in_toolset", Subject{ID: "u1", Groups: []string{"engineering"}}, "cancel_build"},
-		{"pending", Subject{ID: "u1"}, "create_build"},
-	}
-	for _, c := range cases {
-		b.Run(c.name, func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				s.Decide(c.sub, c.tool)
-			}
-		})
-	}
-}
-
-func BenchmarkAllowed(b *testing.B) {
-	p, err := LoadFile("../../infra/policy.yaml")
-	if err != nil {
-		b.Fatal(err)
-	}
-	p.Tools = nil // approve the whole catalog for a realistic tools/list
-	s := mustSnapshot(b, withCatalog(p, StateApproved))
-	sub := Subject{ID: "u1", Groups: []string{"engineering", "platform-oncall"}}
-	b.ReportAllocs()
-	for b.Loop() {
-		s.Allowed(s.Profiles(sub))
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/kitegate/kitegate/internal/identity"
 	"github.com/kitegate/kitegate/internal/mcpserver"
 	"github.com/kitegate/kitegate/internal/policy"
+	"github.com/kitegate/kitegate/internal/policy/policyfile"
 	"github.com/kitegate/kitegate/internal/policy/policystore"
 	"github.com/kitegate/kitegate/internal/secrets"
 	"github.com/kitegate/kitegate/internal/secrets/secretstest"
@@ -129,7 +130,7 @@ func rotationDuringTraffic(t *testing.T, ttl time.Duration) {
 	}
 	cat := discovery.Catalog(catalog)
 	store, err := policystore.NewEmbedded(filepath.Join(t.TempDir(), "state"), func() (policy.Policy, error) {
-		p, err := policy.ParseFile([]byte(trafficPolicy))
+		p, err := policyfile.Parse([]byte(trafficPolicy))
 		p, _ = discovery.Reconcile(p, cat, discovery.PendingReview, time.Now())
 		return p, err
 	})

@@ -1,8 +1,8 @@
 // Package standalone is the seam between kitegate's functions and what
 // stands in for AWS and Buildkite when a function runs by hand (`make run`,
 // `make discover`): a policy store in a local folder, seeded from the
-// policy file and kept in step with the catalog by a discovery pass, and
-// the bundled Buildkite simulator.
+// policy file and kept in step with the catalog by a discovery pass, the
+// bundled Buildkite simulator, and the dev token file's reader.
 //
 // The stand-ins live in internal/local, which links the simulator and the
 // policy file built into the binary. Only builds with `-tags local` (each
@@ -18,6 +18,7 @@ import (
 
 	"github.com/kitegate/kitegate/internal/buildkite"
 	"github.com/kitegate/kitegate/internal/egress"
+	"github.com/kitegate/kitegate/internal/identity"
 	"github.com/kitegate/kitegate/internal/policy"
 	"github.com/kitegate/kitegate/internal/tools"
 )
@@ -54,6 +55,9 @@ type Env interface {
 	// ctx is done and returns its base URL, the token it accepts, and the
 	// egress client that may fetch from its artifact store.
 	Buildkite(ctx context.Context) (baseURL, token string, downloads *egress.Client, err error)
+	// DevTokens reads the dev token file at path (KITEGATE_DEV_TOKENS):
+	// the bearer tokens of local callers.
+	DevTokens(path string) (map[string]identity.Caller, error)
 }
 
 var local Env

@@ -29,7 +29,7 @@ import (
 	"github.com/kitegate/kitegate/internal/buildkite"
 	"github.com/kitegate/kitegate/internal/buildkitetest"
 	"github.com/kitegate/kitegate/internal/discovery"
-	"github.com/kitegate/kitegate/internal/policy"
+	"github.com/kitegate/kitegate/internal/policy/policyfile"
 	"github.com/kitegate/kitegate/internal/policy/policystore"
 	"github.com/kitegate/kitegate/internal/secrets"
 	"github.com/kitegate/kitegate/internal/secrets/secretstest"
@@ -90,7 +90,7 @@ func (s *Stack) CreateTables(ctx context.Context, endpoint string) error {
 	if err != nil {
 		return err
 	}
-	p, err := policy.ParseFile(infra.DefaultPolicy)
+	p, err := policyfile.Parse(infra.DefaultPolicy)
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/kitegate/kitegate/internal/policy"
+	"github.com/kitegate/kitegate/internal/policy/policyfile"
 )
 
 // samplePolicy (as internal/policy tests it) has one tool in every state, a read and a write tool
@@ -148,7 +149,7 @@ func TestEmbeddedSeed(t *testing.T) {
 	calls := 0
 	seed := func() (policy.Policy, error) {
 		calls++
-		p, err := policy.LoadFile("../../../infra/policy.yaml")
+		p, err := policyfile.Load("../../../infra/policy.yaml")
 		p.Version = 41 // ignored: a seeded store starts at version 1
 		return p, err
 	}

@@ -1,4 +1,4 @@
-package policy
+package policyfile
 
 import (
 	"os"
@@ -6,10 +6,12 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/kitegate/kitegate/internal/policy"
 )
 
 func TestParseFileInfraPolicy(t *testing.T) {
-	got, err := LoadFile("../../infra/policy.yaml")
+	got, err := Load("../../../infra/policy.yaml")
 	if err != nil {
 		t.Fatalf("LoadFile: %v", err)
 	}
@@ -23,24 +25,24 @@ func TestParseFileInfraPolicy(t *testing.T) {
 		"list_tests", "get_test", "list_tests_for_build", "list_test_runs", "get_test_run", "get_failed_executions",
 		"list_skills", "load_skill",
 	}
-	tools := map[string]Tool{
-		"create_build": {Name: "create_build", State: StatePendingReview, Note: "Starts builds with the shared token; review before approving."},
-		"get_job_env":  {Name: "get_job_env", State: StatePendingReview, Note: "Returns the job's environment, secrets included; approve only for a narrow profile."},
+	tools := map[string]policy.Tool{
+		"create_build": {Name: "create_build", State: policy.StatePendingReview, Note: "Starts builds with the shared token; review before approving."},
+		"get_job_env":  {Name: "get_job_env", State: policy.StatePendingReview, Note: "Returns the job's environment, secrets included; approve only for a narrow profile."},
 	}
 	for _, name := range approved {
-		tools[name] = Tool{Name: name, State: StateApproved}
+		tools[name] = policy.Tool{Name: name, State: policy.StateApproved}
 	}
-	tools["access_token"] = Tool{Name: "access_token", State: StateApproved, Note: "Shows the token's scopes and expiry, never the token itself."}
-	want := Policy{
+	tools["access_token"] = policy.Tool{Name: "access_token", State: policy.StateApproved, Note: "Shows the token's scopes and expiry, never the token itself."}
+	want := policy.Policy{
 		Tools: tools,
-		Toolsets: map[string]Toolset{
+		Toolsets: map[string]policy.Toolset{
 			"build-operations": {Name: "build-operations", Tools: []string{"create_build", "cancel_build", "rebuild_build", "retry_job", "unblock_job"}},
 		},
-		Profiles: map[string]Profile{
-			"everyone-read-only": {Name: "everyone-read-only", Toolsets: []string{ToolsetReadOnly}, Groups: []string{"engineering", GroupEveryone}},
-			"builds-operator":    {Name: "builds-operator", Toolsets: []string{ToolsetReadOnly, "build-operations"}, Groups: []string{"platform-oncall"}, CallsPerMinute: 30},
+		Profiles: map[string]policy.Profile{
+			"everyone-read-only": {Name: "everyone-read-only", Toolsets: []string{policy.ToolsetReadOnly}, Groups: []string{"engineering", policy.GroupEveryone}},
+			"builds-operator":    {Name: "builds-operator", Toolsets: []string{policy.ToolsetReadOnly, "build-operations"}, Groups: []string{"platform-oncall"}, CallsPerMinute: 30},
 		},
-		Settings: Settings{DefaultState: StatePendingReview},
+		Settings: policy.Settings{DefaultState: policy.StatePendingReview},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("infra/policy.yaml mismatch (-want +got):\n%s", diff)
@@ -51,12 +53,12 @@ func TestParseFile(t *testing.T) {
 	tests := []struct {
 		name string
 		in   string
-		want Policy
+		want policy.Policy
 	}{
 		{
 			name: "minimal",
 			in:   "tools: []\n",
-			want: Policy{Tools: map[string]Tool{}, Toolsets: map[string]Toolset{}, Profiles: map[string]Profile{}, Settings: Settings{DefaultState: StatePendingReview}},
+			want: policy.Policy{Tools: map[string]policy.Tool{}, Toolsets: map[string]policy.Toolset{}, Profiles: map[string]policy.Profile{}, Settings: policy.Settings{DefaultState: policy.StatePendingReview}},
 		},
 		{
 			name: "server disabled with a reason",
@@ -65,14 +67,14 @@ server:
   state: disabled
   reason: incident 42
 `,
-			want: Policy{Tools: map[string]Tool{}, Toolsets: map[string]Toolset{}, Profiles: map[string]Profile{},
-				Settings: Settings{ServerDisabled: true, DisabledReason: "incident 42", DefaultState: StateApproved}},
+			want: policy.Policy{Tools: map[string]policy.Tool{}, Toolsets: map[string]policy.Toolset{}, Profiles: map[string]policy.Profile{},
+				Settings: policy.Settings{ServerDisabled: true, DisabledReason: "incident 42", DefaultState: policy.StateApproved}},
 		},
 		{
 			name: "server disabled, short form",
 			in:   "server: disabled\n",
-			want: Policy{Tools: map[string]Tool{}, Toolsets: map[string]Toolset{}, Profiles: map[string]Profile{},
-				Settings: Settings{ServerDisabled: true, DefaultState: StatePendingReview}},
+			want: policy.Policy{Tools: map[string]policy.Tool{}, Toolsets: map[string]policy.Toolset{}, Profiles: map[string]policy.Profile{},
+				Settings: policy.Settings{ServerDisabled: true, DefaultState: policy.StatePendingReview}},
 		},
 		{
 			name: "users and a disabled profile",
@@ -84,17 +86,17 @@ profiles:
     users: [sub-1, Root@Example.com]
     disabled: true
 `,
-			want: Policy{
-				Tools:    map[string]Tool{"get_build": {Name: "get_build", State: StateDisabled}},
-				Toolsets: map[string]Toolset{},
-				Profiles: map[string]Profile{"admins": {Name: "admins", Toolsets: []string{ToolsetAllApproved}, Users: []string{"sub-1", "Root@Example.com"}, Disabled: true}},
-				Settings: Settings{DefaultState: StatePendingReview},
+			want: policy.Policy{
+				Tools:    map[string]policy.Tool{"get_build": {Name: "get_build", State: policy.StateDisabled}},
+				Toolsets: map[string]policy.Toolset{},
+				Profiles: map[string]policy.Profile{"admins": {Name: "admins", Toolsets: []string{policy.ToolsetAllApproved}, Users: []string{"sub-1", "Root@Example.com"}, Disabled: true}},
+				Settings: policy.Settings{DefaultState: policy.StatePendingReview},
 			},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := ParseFile([]byte(tt.in))
+			got, err := Parse([]byte(tt.in))
 			if err != nil {
 				t.Fatalf("ParseFile: %v", err)
 			}
@@ -147,7 +149,7 @@ func TestParseFileErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := ParseFile([]byte(tt.in))
+			_, err := Parse([]byte(tt.in))
 			if err == nil {
 				t.Fatalf("ParseFile succeeded, want an error containing %q", tt.want)
 			}
@@ -161,31 +163,31 @@ func TestParseFileErrors(t *testing.T) {
 }
 
 func TestLoadFileMissing(t *testing.T) {
-	if _, err := LoadFile(t.TempDir() + "/nope.yaml"); err == nil {
+	if _, err := Load(t.TempDir() + "/nope.yaml"); err == nil {
 		t.Fatal("LoadFile of a missing file succeeded")
 	}
 }
 
 func FuzzParseFile(f *testing.F) {
-	if data, err := os.ReadFile("../../infra/policy.yaml"); err == nil {
+	if data, err := os.ReadFile("../../../infra/policy.yaml"); err == nil {
 		f.Add(data)
 	}
 	f.Add([]byte("server:\n  state: disabled\n  reason: x\n"))
 	f.Add([]byte("tools:\n  - {name: a, state: approved}\nprofiles:\n  - {name: p, toolsets: [all-approved], users: [A@B.c], groups: ['*']}\n"))
 	f.Add([]byte("toolsets:\n  - &x {name: a}\n  - *x\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		p, err := ParseFile(data)
+		p, err := Parse(data)
 		if err != nil {
 			return
 		}
 		// A parsed file always makes a snapshot, and Decide holds on it.
-		s, err := NewSnapshot(p)
+		s, err := policy.NewSnapshot(p)
 		if err != nil {
-			t.Fatalf("ParseFile accepted a policy NewSnapshot rejects: %v", err)
+			t.Fatalf("ParseFile accepted a policy policy.NewSnapshot rejects: %v", err)
 		}
 		for name := range p.Tools {
-			d := s.Decide(Subject{ID: "x", Email: "x@example.com", Groups: []string{"g"}}, name)
-			if d.Allowed && p.Tools[name].State != StateApproved {
+			d := s.Decide(policy.Subject{ID: "x", Email: "x@example.com", Groups: []string{"g"}}, name)
+			if d.Allowed && p.Tools[name].State != policy.StateApproved {
 				t.Fatalf("tool %q in state %q allowed", name, p.Tools[name].State)
 			}
 		}

@@ -1,4 +1,8 @@
-package policy
+// Package policyfile is the admin policy file format (infra/policy.yaml):
+// YAML parsed strictly into a policy.Policy. Apart from internal/policy so
+// that what reads the policy from its table (the mcp function) links no
+// YAML.
+package policyfile
 
 import (
 	"bytes"
@@ -9,13 +13,15 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/kitegate/kitegate/internal/policy"
 )
 
 // The admin policy file (infra/policy.yaml) in YAML. Tools, toolsets and
 // profiles are lists so that every item carries its name and a duplicate is
 // an error, not a silent overwrite.
 type fileDoc struct {
-	DefaultState State         `yaml:"default_state"`
+	DefaultState policy.State  `yaml:"default_state"`
 	Server       fileServer    `yaml:"server"`
 	Tools        []fileTool    `yaml:"tools"`
 	Toolsets     []fileToolset `yaml:"toolsets"`
@@ -23,9 +29,9 @@ type fileDoc struct {
 }
 
 type fileTool struct {
-	Name  string `yaml:"name"`
-	State State  `yaml:"state"`
-	Note  string `yaml:"note"`
+	Name  string       `yaml:"name"`
+	State policy.State `yaml:"state"`
+	Note  string       `yaml:"note"`
 }
 
 type fileToolset struct {
@@ -91,45 +97,45 @@ func (s *fileServer) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
-// LoadFile reads and parses the policy file at path (see ParseFile).
-func LoadFile(path string) (Policy, error) {
+// Load reads and parses the policy file at path (see Parse).
+func Load(path string) (policy.Policy, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return Policy{}, fmt.Errorf("policy file: %w", err)
+		return policy.Policy{}, fmt.Errorf("policy file: %w", err)
 	}
-	p, err := ParseFile(data)
+	p, err := Parse(data)
 	if err != nil {
-		return Policy{}, fmt.Errorf("%s: %w", path, err)
+		return policy.Policy{}, fmt.Errorf("%s: %w", path, err)
 	}
 	return p, nil
 }
 
-// ParseFile parses the admin policy file format (YAML, see
-// infra/policy.yaml) into a Policy with Version 0. It is strict: unknown
+// Parse parses the admin policy file format (YAML, see
+// infra/policy.yaml) into a policy.Policy with Version 0. It is strict: unknown
 // fields are rejected with their line, and every problem (bad name, state,
 // duplicate, reserved or unknown toolset) is reported naming its item and
-// line. Tool states in the file may be pending_review, approved or disabled;
+// line. policy.Tool states in the file may be pending_review, approved or disabled;
 // removed and unavailable are set by reconciliation. The file gives only
 // names, states and notes of tools: hash, class and scopes come from the
-// catalog (Reconcile). A successfully parsed Policy always passes
+// catalog (Reconcile). A successfully parsed policy.Policy always passes
 // NewSnapshot.
-func ParseFile(data []byte) (Policy, error) {
+func Parse(data []byte) (policy.Policy, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	var doc fileDoc
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
-			return Policy{}, errors.New("policy file is empty")
+			return policy.Policy{}, errors.New("policy file is empty")
 		}
-		return Policy{}, fmt.Errorf("policy file: %w", plainTypeErrors(err))
+		return policy.Policy{}, fmt.Errorf("policy file: %w", plainTypeErrors(err))
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		return Policy{}, errors.New("policy file: holds more than one YAML document")
+		return policy.Policy{}, errors.New("policy file: holds more than one YAML document")
 	}
 	var root yaml.Node // the same document again, for line numbers
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return Policy{}, fmt.Errorf("policy file: %w", err)
+		return policy.Policy{}, fmt.Errorf("policy file: %w", err)
 	}
 	lines := fileLines{root: &root}
 
@@ -145,20 +151,20 @@ func ParseFile(data []byte) (Policy, error) {
 		errs = append(errs, fmt.Errorf("%s: %s", where, fmt.Sprintf(format, args...)))
 	}
 
-	p := Policy{
-		Tools:    make(map[string]Tool, len(doc.Tools)),
-		Toolsets: make(map[string]Toolset, len(doc.Toolsets)),
-		Profiles: make(map[string]Profile, len(doc.Profiles)),
-		Settings: Settings{
+	p := policy.Policy{
+		Tools:    make(map[string]policy.Tool, len(doc.Tools)),
+		Toolsets: make(map[string]policy.Toolset, len(doc.Toolsets)),
+		Profiles: make(map[string]policy.Profile, len(doc.Profiles)),
+		Settings: policy.Settings{
 			ServerDisabled: doc.Server.disabled,
 			DisabledReason: doc.Server.reason,
 			DefaultState:   doc.DefaultState,
 		},
 	}
 	if p.Settings.DefaultState == "" {
-		p.Settings.DefaultState = StatePendingReview
+		p.Settings.DefaultState = policy.StatePendingReview
 	}
-	if !validDefaultState(p.Settings.DefaultState) {
+	if !policy.ValidDefaultState(p.Settings.DefaultState) {
 		errs = append(errs, fmt.Errorf("default_state %q is not one of pending_review, approved, disabled", doc.DefaultState))
 	}
 
@@ -167,7 +173,7 @@ func ParseFile(data []byte) (Policy, error) {
 		case t.Name == "":
 			add("tools", i, "", "name is missing")
 			continue
-		case !validToolName(t.Name):
+		case !policy.ValidToolName(t.Name):
 			add("tools", i, t.Name, "name must be lower-case letters, digits and '_', starting with a letter")
 			continue
 		}
@@ -178,12 +184,12 @@ func ParseFile(data []byte) (Policy, error) {
 		switch {
 		case t.State == "":
 			add("tools", i, t.Name, "state is missing (pending_review, approved or disabled)")
-		case t.State == StateRemoved || t.State == StateUnavailable:
+		case t.State == policy.StateRemoved || t.State == policy.StateUnavailable:
 			add("tools", i, t.Name, "state %q is set by reconciliation, not by the policy file (use pending_review, approved or disabled)", t.State)
-		case !validDefaultState(t.State):
+		case !policy.ValidDefaultState(t.State):
 			add("tools", i, t.Name, "state %q is not one of pending_review, approved, disabled", t.State)
 		}
-		p.Tools[t.Name] = Tool{Name: t.Name, State: t.State, Note: t.Note}
+		p.Tools[t.Name] = policy.Tool{Name: t.Name, State: t.State, Note: t.Note}
 	}
 
 	for i, ts := range doc.Toolsets {
@@ -191,10 +197,10 @@ func ParseFile(data []byte) (Policy, error) {
 		case ts.Name == "":
 			add("toolsets", i, "", "name is missing")
 			continue
-		case ts.Name == ToolsetAllApproved || ts.Name == ToolsetReadOnly:
+		case ts.Name == policy.ToolsetAllApproved || ts.Name == policy.ToolsetReadOnly:
 			add("toolsets", i, ts.Name, "the name is reserved for an automatic toolset")
 			continue
-		case !validSetName(ts.Name):
+		case !policy.ValidSetName(ts.Name):
 			add("toolsets", i, ts.Name, "name must be lower-case letters, digits, '-' and '_', at most 64 bytes")
 			continue
 		}
@@ -205,14 +211,14 @@ func ParseFile(data []byte) (Policy, error) {
 		seen := make(map[string]bool, len(ts.Tools))
 		for _, tool := range ts.Tools {
 			switch {
-			case !validToolName(tool):
+			case !policy.ValidToolName(tool):
 				add("toolsets", i, ts.Name, "tool name %q is not a valid tool name", tool)
 			case seen[tool]:
 				add("toolsets", i, ts.Name, "tool %q listed more than once", tool)
 			}
 			seen[tool] = true
 		}
-		p.Toolsets[ts.Name] = Toolset{Name: ts.Name, Tools: ts.Tools}
+		p.Toolsets[ts.Name] = policy.Toolset{Name: ts.Name, Tools: ts.Tools}
 	}
 
 	for i, pr := range doc.Profiles {
@@ -220,7 +226,7 @@ func ParseFile(data []byte) (Policy, error) {
 		case pr.Name == "":
 			add("profiles", i, "", "name is missing")
 			continue
-		case !validSetName(pr.Name):
+		case !policy.ValidSetName(pr.Name):
 			add("profiles", i, pr.Name, "name must be lower-case letters, digits, '-' and '_', at most 64 bytes")
 			continue
 		}
@@ -233,7 +239,7 @@ func ParseFile(data []byte) (Policy, error) {
 		}
 		for _, ts := range pr.Toolsets {
 			_, stored := p.Toolsets[ts]
-			if !stored && ts != ToolsetAllApproved && ts != ToolsetReadOnly {
+			if !stored && ts != policy.ToolsetAllApproved && ts != policy.ToolsetReadOnly {
 				add("profiles", i, pr.Name, "unknown toolset %q", ts)
 			}
 		}
@@ -242,21 +248,21 @@ func ParseFile(data []byte) (Policy, error) {
 		}
 		for _, u := range pr.Users {
 			switch {
-			case u == GroupEveryone:
+			case u == policy.GroupEveryone:
 				add("profiles", i, pr.Name, "user %q is not allowed; bind everyone with groups: [\"*\"]", u)
-			case !validSubjectEntry(u):
+			case !policy.ValidSubjectEntry(u):
 				add("profiles", i, pr.Name, "user %q must be a non-empty sub or email without spaces", u)
 			}
 		}
 		for _, g := range pr.Groups {
-			if !validSubjectEntry(g) {
+			if !policy.ValidSubjectEntry(g) {
 				add("profiles", i, pr.Name, "group %q must be non-empty and without spaces", g)
 			}
 		}
 		if pr.CallsPerMinute < 0 {
 			add("profiles", i, pr.Name, "calls_per_minute %d must not be negative", pr.CallsPerMinute)
 		}
-		p.Profiles[pr.Name] = Profile{
+		p.Profiles[pr.Name] = policy.Profile{
 			Name:           pr.Name,
 			Toolsets:       pr.Toolsets,
 			Users:          pr.Users,
@@ -267,12 +273,12 @@ func ParseFile(data []byte) (Policy, error) {
 	}
 
 	if len(errs) > 0 {
-		return Policy{}, fmt.Errorf("policy file: %w", errors.Join(errs...))
+		return policy.Policy{}, fmt.Errorf("policy file: %w", errors.Join(errs...))
 	}
 	// The file checks above are the friendly version of NewSnapshot's; this
 	// keeps the promise that a parsed file always makes a snapshot.
-	if _, err := NewSnapshot(p); err != nil {
-		return Policy{}, fmt.Errorf("policy file: %w", err)
+	if _, err := policy.NewSnapshot(p); err != nil {
+		return policy.Policy{}, fmt.Errorf("policy file: %w", err)
 	}
 	return p, nil
 }
@@ -285,17 +291,17 @@ func plainTypeErrors(err error) error {
 		return err
 	}
 	r := strings.NewReplacer(
-		"in type policy.fileDoc", "at the top level",
-		"in type policy.fileTool", "in a tool",
-		"in type policy.fileToolset", "in a toolset",
-		"in type policy.fileProfile", "in a profile",
-		"into []policy.fileTool", "into the tools list",
-		"into []policy.fileToolset", "into the toolsets list",
-		"into []policy.fileProfile", "into the profiles list",
-		"into policy.fileDoc", "into the policy file (want a mapping)",
-		"into policy.fileTool", "into a tool (want a mapping)",
-		"into policy.fileToolset", "into a toolset (want a mapping)",
-		"into policy.fileProfile", "into a profile (want a mapping)",
+		"in type policyfile.fileDoc", "at the top level",
+		"in type policyfile.fileTool", "in a tool",
+		"in type policyfile.fileToolset", "in a toolset",
+		"in type policyfile.fileProfile", "in a profile",
+		"into []policyfile.fileTool", "into the tools list",
+		"into []policyfile.fileToolset", "into the toolsets list",
+		"into []policyfile.fileProfile", "into the profiles list",
+		"into policyfile.fileDoc", "into the policy file (want a mapping)",
+		"into policyfile.fileTool", "into a tool (want a mapping)",
+		"into policyfile.fileToolset", "into a toolset (want a mapping)",
+		"into policyfile.fileProfile", "into a profile (want a mapping)",
 		"into policy.State", "into a state",
 	)
 	out := &yaml.TypeError{Errors: make([]string, len(te.Errors))}
