@@ -45,12 +45,18 @@ func Chromium(t testing.TB) string {
 	if p := os.Getenv(ChromiumEnv); p != "" {
 		return p
 	}
-	const why = ChromiumEnv + " is not set: run the tests with `make test` (infra/local/chromium.sh installs Debian's chromium)"
+	missing(t, ChromiumEnv+" is not set: run the tests with `make test` (infra/local/chromium.sh installs Debian's chromium)")
+	return ""
+}
+
+// missing ends a test whose dependency is not there: it fails in CI
+// (CI=true) and skips, saying why, elsewhere.
+func missing(t testing.TB, why string) {
+	t.Helper()
 	if os.Getenv("CI") == "true" {
 		t.Fatal(why)
 	}
 	t.Skip(why)
-	return ""
 }
 
 // Dir returns the folder of the sign-in scripts and their node_modules.
@@ -61,11 +67,7 @@ func Dir(t testing.TB) string {
 	if dir != "" && node != "" {
 		return dir
 	}
-	const why = SignInDirEnv + " is not set: run the tests with `make test` (infra/local/signin.sh installs Node 22, oidc-provider and the MCP TypeScript SDK)"
-	if os.Getenv("CI") == "true" {
-		t.Fatal(why)
-	}
-	t.Skip(why)
+	missing(t, SignInDirEnv+" is not set: run the tests with `make test` (infra/local/signin.sh installs Node 22, oidc-provider and the MCP TypeScript SDK)")
 	return ""
 }
 
