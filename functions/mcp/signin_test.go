@@ -161,6 +161,7 @@ type clientRun struct {
 	SignInRequests    map[string]int    `json:"signin_requests"`
 	ConsentListsTools bool              `json:"consent_lists_tools"`
 	RegisterCalls     int               `json:"register_calls"`
+	ConsentNamesDoc   bool              `json:"consent_names_document"`
 	Error             string            `json:"error"`
 }
 
@@ -367,6 +368,9 @@ func TestSignInTypeScriptSDKMetadataDocument(t *testing.T) {
 		t.Errorf("the client registered %d times, want none", r.RegisterCalls)
 	}
 	g.signedIn(t, r, docURL, "kitegate metadata client")
+	if !r.ConsentNamesDoc {
+		t.Error("the consent page does not name the metadata document the client's name comes from")
+	}
 	if n := fetches.Load(); n != 1 {
 		t.Errorf("kitegate fetched the document %d times, want once (kept for its max-age)", n)
 	}

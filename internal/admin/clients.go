@@ -192,7 +192,8 @@ func redirectHosts(uris []string) []string {
 // disabled in the registry (its refresh tokens and new sign-ins are
 // refused at once) and in the policy (its access tokens are refused within
 // the policy TTL, through the snapshot every call already reads; the change
-// is audited like any policy change). Enabling undoes both.
+// is audited like any policy change). Enabling undoes both (a
+// pre-registered client keeps its enabled policy item).
 func (a *Admin) SetClientDisabled(ctx context.Context, id string, disabled bool, note string) error {
 	if id == "" {
 		return errors.New("name one client (make clients lists them)")
@@ -205,11 +206,12 @@ func (a *Admin) SetClientDisabled(ctx context.Context, id string, disabled bool,
 		state, verb = authz.ClientDisabled, "disabled"
 	}
 	var name string
+	var preregistered bool
 	if a.Clients != nil {
 		c, err := a.Clients.SetClientState(ctx, id, state)
 		switch {
 		case err == nil:
-			name = c.Name
+			name, preregistered = c.Name, c.Source == authz.SourcePreregistered
 		case errors.Is(err, authz.ErrNotFound):
 			fmt.Fprintf(a.Out, "client %s is not in the registry; switching it %s in the policy only\n", id, map[bool]string{true: "off", false: "on"}[disabled])
 		default:
@@ -226,9 +228,12 @@ func (a *Admin) SetClientDisabled(ctx context.Context, id string, disabled bool,
 		}
 		if disabled {
 			p.Clients[id] = policy.Client{Name: name, Disabled: true, Note: note, ChangedBy: a.Actor, ChangedAt: time.Now().UTC()}
-		} else if listed {
-			cur.Disabled, cur.Note, cur.ChangedBy, cur.ChangedAt = false, note, a.Actor, time.Now().UTC()
+		} else if preregistered {
+			// A pre-registered client stays listed, enabled.
+			cur.Disabled, cur.Note, cur.ChangedBy, cur.ChangedAt = false, "pre-registered, enabled again", a.Actor, time.Now().UTC()
 			p.Clients[id] = cur
+		} else if listed {
+			delete(p.Clients, id)
 		}
 		changed = true
 		return true

@@ -14,6 +14,7 @@ var consentPage = template.Must(template.New("consent").Parse(`<!doctype html>
 <style>body{font:16px system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem}button{font:inherit;padding:.5rem 1rem;margin-right:1rem}code{font-size:.9em}</style>
 </head><body>
 <h1>Allow <em>{{.Client}}</em> to use kitegate as {{.User}}?</h1>
+{{if .Document}}<p>It describes itself in the document at <code>{{.Document}}</code>; its name is its own claim.</p>{{end}}
 <p>The application will be sent back to <code>{{.Redirect}}</code>.</p>
 {{if .Tools}}<p>It would be able to call these Buildkite tools for you, as the current policy allows:</p>
 <ul>{{range .Tools}}<li><code>{{.}}</code></li>{{end}}</ul>{{else if .ToolsKnown}}<p>The current policy gives you no tools yet.</p>{{end}}
@@ -72,7 +73,7 @@ func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
 		h.Set("Content-Security-Policy", consentCSP(req.RedirectURI))
 		h.Set("Content-Type", "text/html; charset=utf-8")
 		_ = consentPage.Execute(w, map[string]any{
-			"Client": name, "User": user, "Redirect": redirect, "Tools": tools, "ToolsKnown": known,
+			"Client": name, "Document": map[bool]string{true: c.ID}[c.Source == SourceMetadata], "User": user, "Redirect": redirect, "Tools": tools, "ToolsKnown": known,
 			"Action": s.cfg.Issuer + pathConsent, "ID": req.ID, "CSRF": req.CSRF,
 		})
 	case http.MethodPost:

@@ -178,7 +178,8 @@ type Settings struct {
 
 // Client is an OAuth client an administrator switched off (gateway mode's
 // kill switch, make client-disable): its tokens stop working within the
-// policy TTL, without any per-call lookup. Only disabled clients are listed.
+// policy TTL, without any per-call lookup. Only disabled and pre-registered
+// (make client-add) clients are listed.
 type Client struct {
 	Name      string    `json:"name,omitempty"`
 	Disabled  bool      `json:"disabled"`
@@ -206,7 +207,8 @@ type Policy struct {
 	Toolsets map[string]Toolset `json:"toolsets,omitempty"`
 	Profiles map[string]Profile `json:"profiles,omitempty"`
 	Settings Settings           `json:"settings"`
-	// Clients are the OAuth clients switched off, by client id.
+	// Clients are the OAuth clients switched off or pre-registered, by
+	// client id.
 	Clients map[string]Client `json:"clients,omitempty"`
 	// Users are the people switched off, by sub or lower-case email.
 	Users map[string]User `json:"users,omitempty"`

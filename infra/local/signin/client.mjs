@@ -71,6 +71,7 @@ async function browse(url) {
     if (url.includes('/oauth/consent')) {
       step('kitegate consent page');
       out.consent_lists_tools = html.includes('<code>list_builds</code>');
+      out.consent_names_document = mode === '--metadata-url' && html.includes(`<code>${modeArg}</code>`);
     }
     url = new URL(unescape(attr(form[1], 'action')), url).toString();
     method = 'POST';
