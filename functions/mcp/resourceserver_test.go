@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -29,8 +30,9 @@ func TestResourceServerOpaqueTokensAndIssuerMismatch(t *testing.T) {
 		"KITEGATE_OIDC_INTROSPECTION_URL":           idp.Issuer + "/token/introspection",
 		"KITEGATE_OIDC_INTROSPECTION_CLIENT_ID":     idp.ClientID,
 		"KITEGATE_OIDC_INTROSPECTION_CLIENT_SECRET": idp.Secret,
+		"KITEGATE_OIDC_SCOPES":                      "mcp offline_access",
 	})
-	call := func(token string) (int, string) {
+	call := func(token string) (int, string, http.Header) {
 		req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Accept", "application/json, text/event-stream")
@@ -42,14 +44,30 @@ func TestResourceServerOpaqueTokensAndIssuerMismatch(t *testing.T) {
 		defer resp.Body.Close()
 		var b strings.Builder
 		_, _ = io.Copy(&b, resp.Body)
-		return resp.StatusCode, b.String()
+		return resp.StatusCode, b.String(), resp.Header
 	}
 	token := idp.Token(t, "alice")
-	if status, body := call(token); status != http.StatusOK || !strings.Contains(body, `"list_builds"`) {
+	if status, body, _ := call(token); status != http.StatusOK || !strings.Contains(body, `"list_builds"`) {
 		t.Errorf("alice's opaque token: %d %.300s", status, body)
 	}
-	if status, _ := call("made-up-opaque-token-0123456789"); status != http.StatusUnauthorized {
-		t.Errorf("a made-up token: %d, want 401", status)
+	// The normal 401 names the metadata and the scopes to ask for, and the
+	// metadata names the IdP and the scopes (RFC 9728; MCP authorization).
+	status, _, h := call("made-up-opaque-token-0123456789")
+	if challenge := h.Get("WWW-Authenticate"); status != http.StatusUnauthorized || !strings.Contains(challenge, `scope="mcp offline_access"`) || !strings.Contains(challenge, "resource_metadata=") {
+		t.Errorf("a made-up token: %d, challenge %q, want 401 with the scope hint", status, challenge)
+	}
+	var meta struct {
+		Servers []string `json:"authorization_servers"`
+		Scopes  []string `json:"scopes_supported"`
+	}
+	resp, err := http.Get(strings.TrimSuffix(url, "/mcp") + "/.well-known/oauth-protected-resource/mcp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&meta)
+	resp.Body.Close()
+	if strings.Join(meta.Servers, " ") != idp.Issuer || strings.Join(meta.Scopes, " ") != "mcp offline_access" {
+		t.Errorf("protected-resource metadata %+v, want the IdP and the scopes", meta)
 	}
 	if strings.Contains(logs.String(), "configuration error") {
 		t.Errorf("a configuration error reported for a right configuration:\n%s", logs.String())
