@@ -21,18 +21,18 @@ func (s *Store) RevokeUser(ctx context.Context, who string) (int, error) {
 	if who == "" {
 		return 0, errors.New("revoke user: no sub or email given")
 	}
+	// DynamoDB cannot compare ignoring case, and the IdP's email keeps the
+	// case it was given in while the kill switch names it in lower case:
+	// the sub and email are compared here, as the policy's USER item is
+	// (policy.Snapshot.UserDisabled).
 	in := &dynamodb.ScanInput{
-		TableName:        aws.String(s.table),
-		FilterExpression: aws.String("begins_with(#k, :p) AND (#u.#sub = :w OR #u.#email = :w OR #u.#email = :lw)"),
-		ExpressionAttributeNames: map[string]string{
-			"#k": tables.AuthKey, "#u": "user", "#sub": "sub", "#email": "email", "#f": "family",
-		},
+		TableName:                aws.String(s.table),
+		FilterExpression:         aws.String("begins_with(#k, :p)"),
+		ExpressionAttributeNames: map[string]string{"#k": tables.AuthKey, "#u": "user", "#f": "family"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":p":  &types.AttributeValueMemberS{Value: kindRefresh},
-			":w":  &types.AttributeValueMemberS{Value: who},
-			":lw": &types.AttributeValueMemberS{Value: strings.ToLower(who)},
+			":p": &types.AttributeValueMemberS{Value: kindRefresh},
 		},
-		ProjectionExpression: aws.String("#f"),
+		ProjectionExpression: aws.String("#f, #u"),
 	}
 	families := map[string]bool{}
 	for page := 0; ; page++ {
@@ -46,8 +46,12 @@ func (s *Store) RevokeUser(ctx context.Context, who string) (int, error) {
 		for _, item := range out.Items {
 			var rt struct {
 				Family string `dynamodbav:"family"`
+				User   User   `dynamodbav:"user"`
 			}
-			if err := attributevalue.UnmarshalMap(item, &rt); err == nil && rt.Family != "" {
+			if err := attributevalue.UnmarshalMap(item, &rt); err != nil || rt.Family == "" {
+				continue
+			}
+			if rt.User.Subject == who || (rt.User.Email != "" && strings.ToLower(rt.User.Email) == strings.ToLower(who)) {
 				families[rt.Family] = true
 			}
 		}

@@ -51,3 +51,31 @@ func TestUserKillSwitch(t *testing.T) {
 		t.Errorf("bob's sign-in while alice is disabled: %+v", b2)
 	}
 }
+
+// The IdP's email keeps the case the person was given it in, but the user
+// kill switch writes and looks up emails in lower case (make user-disable
+// lowercases what the operator typed): RevokeUser must still find the
+// families of Carol@Example.com when given carol@example.com, or they
+// would come back to life at make user-enable (docs/signin.md: revoked
+// refresh tokens stay revoked).
+func TestSecurityRevokeUserFindsAMixedCaseEmail(t *testing.T) {
+	t.Setenv("IDP_USERS", `{"carol":{"email":"Carol@Example.com","email_verified":true,"groups":[]},"bob":{"email":"bob@example.com","email_verified":true,"groups":[]}}`)
+	e := newEnv(t)
+	clientID := e.newClient(t)
+	p1, p2 := newPKCE(), newPKCE()
+	c := e.exchange(t, clientID, e.signIn(t, "carol", clientID, p1), p1)
+	b := e.exchange(t, clientID, e.signIn(t, "bob", clientID, p2), p2)
+	if c.Refresh == "" || b.Refresh == "" {
+		t.Fatalf("sign-ins: %+v %+v", c, b)
+	}
+	n, err := e.store.RevokeUser(context.Background(), "carol@example.com")
+	if err != nil || n != 1 {
+		t.Fatalf("RevokeUser(carol@example.com): %d %v, want carol's 1 family (her IdP email is Carol@Example.com)", n, err)
+	}
+	if got := e.refresh(t, clientID, c.Refresh); got.Error != "invalid_grant" {
+		t.Errorf("carol's refresh after revocation: %+v", got)
+	}
+	if got := e.refresh(t, clientID, b.Refresh); got.status != 200 {
+		t.Errorf("bob's refresh: %+v, want it untouched", got)
+	}
+}
