@@ -32,6 +32,7 @@ import (
 	"github.com/kitegate/kitegate/internal/secrets"
 	"github.com/kitegate/kitegate/internal/serve"
 	"github.com/kitegate/kitegate/internal/signing"
+	"github.com/kitegate/kitegate/internal/standalone"
 	"github.com/kitegate/kitegate/internal/version"
 )
 
@@ -117,6 +118,7 @@ func run(ctx context.Context, lookup func(string) (string, bool)) error {
 	return serve.Run(ctx, s.Handler(http.NotFoundHandler()), lookup, serve.Options{
 		Addr:   cfg.Addr,
 		Logger: logger,
+		Local:  standalone.Serve,
 		Ready: func(a net.Addr) {
 			logger.Info("kitegate: serving the authorization server", "url", "http://"+a.String()+"/.well-known/oauth-authorization-server")
 		},

@@ -4,6 +4,10 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	// The tests run the function by hand, with its local server, whatever
+	// the build tags.
+	_ "github.com/kitegate/kitegate/internal/local"
 )
 
 func TestRunRefusesBadConfig(t *testing.T) {

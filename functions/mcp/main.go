@@ -166,6 +166,7 @@ func run(ctx context.Context, lookup func(string) (string, bool)) error {
 	return serve.Run(ctx, h, lookup, serve.Options{
 		Addr:   cfg.Addr,
 		Logger: logger,
+		Local:  standalone.Serve,
 		Ready: func(a net.Addr) {
 			logger.Info("kitegate: serving MCP", "url", "http://"+a.String()+"/mcp", "policy_ttl", cfg.PolicyTTL.String())
 		},

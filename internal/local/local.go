@@ -24,6 +24,7 @@ import (
 	"github.com/kitegate/kitegate/internal/policy"
 	"github.com/kitegate/kitegate/internal/policy/policyfile"
 	"github.com/kitegate/kitegate/internal/policy/policystore"
+	"github.com/kitegate/kitegate/internal/serve"
 	"github.com/kitegate/kitegate/internal/standalone"
 )
 
@@ -87,6 +88,11 @@ func Open(dir, file string) (*policystore.Embedded, error) {
 // is done, and returns its base URL, the token it accepts, and the egress
 // client that may fetch from its artifact store (https on 127.0.0.1, the
 // only loopback address a download may reach, and only here).
+// Serve serves h as a local HTTP server (serve.Local).
+func (Env) Serve(ctx context.Context, h http.Handler, o serve.Options) error {
+	return serve.Local(ctx, h, o)
+}
+
 // DevTokens reads the dev token file (internal/identity/devtokens).
 func (Env) DevTokens(path string) (map[string]identity.Caller, error) {
 	return devtokens.Read(path)

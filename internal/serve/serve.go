@@ -27,6 +27,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Ready, if set, receives the bound address once the server listens.
 	Ready func(addr net.Addr)
+	// Local serves h off Lambda: standalone.Serve, which reaches Local
+	// below only in local builds, so that a Lambda build links no HTTP
+	// server. Nil: this binary serves only on Lambda.
+	Local func(ctx context.Context, h http.Handler, opts Options) error
 }
 
 // OnLambda reports whether the process runs inside the Lambda runtime.
@@ -54,13 +58,16 @@ func RequestID(r *http.Request) string {
 }
 
 // Run serves h until ctx is done: on Lambda when lookup finds the runtime
-// API, locally otherwise.
+// API, through opts.Local otherwise.
 func Run(ctx context.Context, h http.Handler, lookup func(string) (string, bool), opts Options) error {
 	if OnLambda(lookup) {
 		lambda.StartHandlerFunc(APIGatewayV2(h), lambda.WithContext(ctx))
 		return nil
 	}
-	return Local(ctx, h, opts)
+	if opts.Local == nil {
+		return errors.New("serve: not on Lambda (AWS_LAMBDA_RUNTIME_API is not set), and this binary has no local server")
+	}
+	return opts.Local(ctx, h, opts)
 }
 
 // Local serves h on opts.Addr with timeouts suited to short JSON requests,

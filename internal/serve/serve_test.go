@@ -56,7 +56,7 @@ func TestRunLocalUntilCanceled(t *testing.T) {
 	ready := make(chan net.Addr, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, echo(), func(string) (string, bool) { return "", false }, Options{Addr: "127.0.0.1:0", Ready: func(a net.Addr) { ready <- a }})
+		done <- Run(ctx, echo(), func(string) (string, bool) { return "", false }, Options{Addr: "127.0.0.1:0", Ready: func(a net.Addr) { ready <- a }, Local: Local})
 	}()
 	addr := <-ready
 	c := &http.Client{Timeout: 5 * time.Second}
@@ -72,6 +72,15 @@ func TestRunLocalUntilCanceled(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("Run after cancel: %v", err)
+	}
+}
+
+// Off Lambda, a binary without a local server (a Lambda build) says so
+// instead of serving.
+func TestRunWithoutLocalServer(t *testing.T) {
+	err := Run(context.Background(), echo(), func(string) (string, bool) { return "", false }, Options{Addr: "127.0.0.1:0"})
+	if err == nil || !strings.Contains(err.Error(), "no local server") {
+		t.Errorf("Run off Lambda without Options.Local: %v, want an error saying there is no local server", err)
 	}
 }
 

@@ -2,7 +2,8 @@
 // stands in for AWS and Buildkite when a function runs by hand (`make run`,
 // `make discover`): a policy store in a local folder, seeded from the
 // policy file and kept in step with the catalog by a discovery pass, the
-// bundled Buildkite simulator, and the dev token file's reader.
+// bundled Buildkite simulator, the dev token file's reader and the local
+// HTTP server.
 //
 // The stand-ins live in internal/local, which links the simulator and the
 // policy file built into the binary. Only builds with `-tags local` (each
@@ -15,11 +16,13 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 
 	"github.com/kitegate/kitegate/internal/buildkite"
 	"github.com/kitegate/kitegate/internal/egress"
 	"github.com/kitegate/kitegate/internal/identity"
 	"github.com/kitegate/kitegate/internal/policy"
+	"github.com/kitegate/kitegate/internal/serve"
 	"github.com/kitegate/kitegate/internal/tools"
 )
 
@@ -58,12 +61,25 @@ type Env interface {
 	// DevTokens reads the dev token file at path (KITEGATE_DEV_TOKENS):
 	// the bearer tokens of local callers.
 	DevTokens(path string) (map[string]identity.Caller, error)
+	// Serve serves h as a local HTTP server until ctx is done (serve.Local).
+	Serve(ctx context.Context, h http.Handler, o serve.Options) error
 }
 
 var local Env
 
 // Register makes e the local Env. internal/local calls it from init.
 func Register(e Env) { local = e }
+
+// Serve serves h as a local HTTP server until ctx is done: the function's
+// serve.Options.Local. Without local mode it returns ErrNotBuilt, so a
+// Lambda build links no HTTP server.
+func Serve(ctx context.Context, h http.Handler, o serve.Options) error {
+	e, err := Local()
+	if err != nil {
+		return err
+	}
+	return e.Serve(ctx, h, o)
+}
 
 // Local returns the registered Env, or ErrNotBuilt.
 func Local() (Env, error) {
