@@ -179,7 +179,17 @@ func (o *OIDC) introspected(ctx context.Context, token string) (Caller, error) {
 			return Caller{}, err
 		}
 	}
-	if aud, ok := claims["aud"]; ok {
+	aud, ok := claims["aud"]
+	if !ok {
+		// RFC 7662 lets the answer leave aud out (oidc-provider does for
+		// a token requested without a resource): then only a token issued
+		// to kitegate's own client at the IdP is kitegate's. Any other
+		// application's token is not for this resource (no token
+		// passthrough), whoever it names.
+		if cid, _ := claims["client_id"].(string); cid == "" || cid != o.introspect.cfg.ClientID {
+			return Caller{}, invalid("token not issued for this resource", fmt.Errorf("introspection: no aud, client_id %q", clip(cid)))
+		}
+	} else {
 		var auds []string
 		switch v := aud.(type) {
 		case string:

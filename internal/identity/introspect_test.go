@@ -145,3 +145,43 @@ func revoke(t *testing.T, u, token, id, secret string) {
 		t.Fatal(err)
 	}
 }
+
+// An opaque token the company IdP issued to another of its applications is
+// not kitegate's: RFC 7662 lets the introspection answer leave out aud, and
+// oidc-provider does for a token requested without a resource, so kitegate
+// must not take an answer without an audience naming it for a token issued
+// to it (MCP authorization: a server accepts only tokens issued for it; no
+// token passthrough). A token issued to kitegate's own client at the IdP is
+// still accepted, and one issued for kitegate's resource too.
+func TestSecurityIntrospectedTokenOfAnotherApplicationRefused(t *testing.T) {
+	authztest.Dir(t)
+	const clientID, secret, redirect = "kitegate-rs", "introspection-secret", "http://127.0.0.1:9/callback"
+	idp := authztest.IdP(t, clientID, secret, redirect, "IDP_INTROSPECTION=1", "IDP_OTHER_CLIENT=other-app")
+	var meta struct {
+		Introspection string `json:"introspection_endpoint"`
+	}
+	getJSON(t, idp+"/.well-known/openid-configuration", &meta)
+	o, err := identity.NewOIDC(t.Context(), identity.OIDCConfig{
+		Issuer: idp, Audience: "https://kitegate.example.com/mcp",
+		Introspection: &identity.IntrospectionConfig{
+			URL: meta.Introspection, ClientID: clientID,
+			ClientSecret: func(context.Context) (string, error) { return secret, nil },
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth := func(token string) (identity.Caller, error) {
+		r := httptest.NewRequest(http.MethodPost, "/mcp", nil)
+		r.Header.Set("Authorization", "Bearer "+token)
+		return o.Authenticate(t.Context(), r)
+	}
+	other := authztest.IdPToken(t, idp, "other-app", secret, redirect, "alice")
+	if c, err := auth(other); !errors.Is(err, identity.ErrInvalidToken) {
+		t.Errorf("alice's token issued to other-app: %+v, %v; want it refused as not kitegate's", c, err)
+	}
+	own := authztest.IdPToken(t, idp, clientID, secret, redirect, "alice")
+	if c, err := auth(own); err != nil || c.Subject != "alice" {
+		t.Errorf("alice's token issued to kitegate's client: %+v, %v; want accepted", c, err)
+	}
+}

@@ -23,14 +23,16 @@ const server = http.createServer();
 server.listen(0, '127.0.0.1', () => {
   const issuer = `http://127.0.0.1:${server.address().port}`;
   const provider = new Provider(issuer, {
-    clients: [{
-      client_id: process.env.IDP_CLIENT_ID,
+    // IDP_OTHER_CLIENT names a second client (same secret and redirect):
+    // another application of the company whose tokens are not kitegate's.
+    clients: [process.env.IDP_CLIENT_ID, process.env.IDP_OTHER_CLIENT].filter(Boolean).map((id) => ({
+      client_id: id,
       client_secret: process.env.IDP_CLIENT_SECRET,
       redirect_uris: [process.env.IDP_REDIRECT_URI],
       grant_types: ['authorization_code'],
       response_types: ['code'],
       token_endpoint_auth_method: 'client_secret_basic',
-    }],
+    })),
     claims: { openid: ['sub'], email: ['email', 'email_verified'], groups: ['groups'] },
     conformIdTokenClaims: false, // the ID token carries the granted claims
     pkce: { required: () => true },
