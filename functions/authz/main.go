@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
@@ -73,7 +74,8 @@ func run(ctx context.Context, lookup func(string) (string, bool)) error {
 	// The policy the mcp function reads, from the same table: the consent
 	// page names the tools the user would get, and a user switched off
 	// cannot sign in.
-	cache := policy.NewCache(policystore.NewDynamoDB(db, cfg.PolicyTable), cfg.PolicyTTL, nil)
+	policies := policystore.NewDynamoDB(db, cfg.PolicyTable)
+	cache := policy.NewCache(policies, cfg.PolicyTTL, nil)
 	// Client ID Metadata Documents are fetched through egress: https,
 	// public addresses only, bounded in size and time.
 	metadata, err := authz.NewMetadataFetcher()
@@ -101,7 +103,11 @@ func run(ctx context.Context, lookup func(string) (string, bool)) error {
 		AccessTokenTTL:  cfg.AccessTokenTTL,
 		SignInTTL:       cfg.SignInTTL,
 		ClientIdleClose: cfg.ClientIdleClose,
-		ClientAllow:     cfg.ClientAllow,
+		// A client closed after going unused is a policy change, audited.
+		ClientClosed: func(ctx context.Context, c authz.Client) error {
+			return policy.CloseClient(ctx, policies, c.ID, c.Name, cfg.ClientIdleClose, time.Now())
+		},
+		ClientAllow: cfg.ClientAllow,
 		Tools: func(ctx context.Context, u authz.User) ([]string, error) {
 			snap, err := cache.Snapshot(ctx)
 			if err != nil {

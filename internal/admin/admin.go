@@ -51,7 +51,10 @@ type Admin struct {
 	// Clients is gateway mode's AI-client registry (nil without an
 	// authorization table).
 	Clients ClientRegistry
-	Out     io.Writer
+	// ClientIdleClose is the deployment's KITEGATE_CLIENT_IDLE_CLOSE: make
+	// clients shows an active client unused for longer as idle (0: never).
+	ClientIdleClose time.Duration
+	Out             io.Writer
 }
 
 // conflictRetries bounds how often a read-modify-write is retried when

@@ -264,8 +264,16 @@ func newAdmin(ctx context.Context, env Env, cmd string) (*Admin, *dynamodb.Clien
 	} else if cmd == "clients" || cmd == "client-add" {
 		return nil, nil, errors.New("KITEGATE_AUTH_TABLE is not set (the AuthTableName output of the stack)")
 	}
+	// make clients shows a client past the deployment's idle time as
+	// idle; the same variable and default as the authz function.
+	idleClose := 90 * 24 * time.Hour
+	if v := get("KITEGATE_CLIENT_IDLE_CLOSE"); v != "" {
+		if idleClose, err = time.ParseDuration(v); err != nil || idleClose < 0 {
+			return nil, nil, fmt.Errorf("KITEGATE_CLIENT_IDLE_CLOSE: %q is not a duration (0 never closes)", v)
+		}
+	}
 	return &Admin{
-		Store: store, Discovered: discovered, Catalog: catalog, Actor: actor, Clients: registry,
+		Store: store, Discovered: discovered, Catalog: catalog, Actor: actor, Clients: registry, ClientIdleClose: idleClose,
 		Audit: db, AuditTable: get("KITEGATE_AUDIT_TABLE"), AuditFile: localAuditFile(get), Rollups: db, Out: env.Stdout,
 	}, db, nil
 }

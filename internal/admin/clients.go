@@ -109,30 +109,10 @@ func (a *Admin) AddClient(ctx context.Context, id, name string, redirectURIs []s
 	return nil
 }
 
-// changePolicy applies change to the policy (its clients or users) and stores it,
-// retrying on a concurrent change, and returns the new policy version;
-// change returns false when there is nothing to do.
+// changePolicy applies change to the policy (its clients or users) as the
+// administrator and returns the new policy version.
 func (a *Admin) changePolicy(ctx context.Context, change func(p *policy.Policy) bool) (int64, error) {
-	for attempt := 1; ; attempt++ {
-		p, err := a.Store.Load(ctx)
-		if err != nil {
-			return 0, err
-		}
-		if p.Clients == nil {
-			p.Clients = map[string]policy.Client{}
-		}
-		if !change(&p) {
-			return p.Version, nil
-		}
-		stored, err := a.Store.Apply(ctx, p, a.Actor)
-		if errors.Is(err, policy.ErrConflict) && attempt < conflictRetries {
-			continue
-		}
-		if err != nil {
-			return 0, err
-		}
-		return stored.Version, nil
-	}
+	return policy.Modify(ctx, a.Store, a.Actor, change)
 }
 
 // ListClients prints the registry: each client with its software, where it
@@ -155,10 +135,17 @@ func (a *Admin) ListClients(ctx context.Context) error {
 	slices.SortFunc(cs, func(x, y authz.Client) int { return y.Created.Compare(x.Created) })
 	tw := tabwriter.NewWriter(a.Out, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "CLIENT\tNAME\tSOFTWARE\tSOURCE\tSTATE\tUSERS\tCREATED\tLAST USED\tREDIRECTS TO\n")
+	now := time.Now()
 	for _, c := range cs {
 		state := c.State
-		if pc, ok := p.Clients[c.ID]; ok && pc.Disabled {
+		switch pc, ok := p.Clients[c.ID]; {
+		case c.State == authz.ClientClosed:
+		case ok && pc.Closed:
+			state = authz.ClientClosed
+		case ok && pc.Disabled:
 			state = authz.ClientDisabled
+		case authz.Idle(c, a.ClientIdleClose, now):
+			state = clientIdle
 		}
 		software := strings.TrimSpace(c.SoftwareID + " " + c.SoftwareVersion)
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", c.ID, orDash(c.Name), orDash(software), c.Source, state,
@@ -167,6 +154,11 @@ func (a *Admin) ListClients(ctx context.Context) error {
 	fmt.Fprintf(tw, "(%d clients)\n", len(cs))
 	return tw.Flush()
 }
+
+// clientIdle is the state make clients shows for an active client unused
+// for longer than KITEGATE_CLIENT_IDLE_CLOSE: the authorization server
+// closes it (and revokes its refresh tokens) when it is next presented.
+const clientIdle = "idle (closes when next presented)"
 
 func day(t time.Time) string {
 	if t.IsZero() {
@@ -230,7 +222,7 @@ func (a *Admin) SetClientDisabled(ctx context.Context, id string, disabled bool,
 			p.Clients[id] = policy.Client{Name: name, Disabled: true, Note: note, ChangedBy: a.Actor, ChangedAt: time.Now().UTC()}
 		} else if preregistered {
 			// A pre-registered client stays listed, enabled.
-			cur.Disabled, cur.Note, cur.ChangedBy, cur.ChangedAt = false, "pre-registered, enabled again", a.Actor, time.Now().UTC()
+			cur.Disabled, cur.Closed, cur.Note, cur.ChangedBy, cur.ChangedAt = false, false, "pre-registered, enabled again", a.Actor, time.Now().UTC()
 			p.Clients[id] = cur
 		} else if listed {
 			delete(p.Clients, id)

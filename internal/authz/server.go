@@ -66,6 +66,10 @@ type Config struct {
 	ClientMetadata MetadataFetcher
 	// ClientIdleClose closes a client unused for this long (0: never).
 	ClientIdleClose time.Duration
+	// ClientClosed, if set, records a client just closed after going
+	// unused (policy.CloseClient: a policy change, audited like every
+	// client change). A failure is logged; the client stays closed.
+	ClientClosed func(ctx context.Context, c Client) error
 	// ClientAllow is the software allow-list ("software_id:pattern",
 	// "client_name:pattern", "metadata_host:pattern"); empty admits all.
 	ClientAllow []string

@@ -18,10 +18,17 @@ import (
 )
 
 // idle says whether an active client has gone unused for longer than the
-// deployment allows: since its last sign-in or refresh, its creation, or
-// an administrator's last change of its state, whichever is latest.
+// deployment allows.
 func (s *Server) idle(c Client) bool {
-	if s.cfg.ClientIdleClose <= 0 || c.State != ClientActive {
+	return Idle(c, s.cfg.ClientIdleClose, s.now())
+}
+
+// Idle says whether an active client has gone unused for longer than
+// idleClose (0: never) at now: since its last sign-in or refresh, its
+// creation, or an administrator's last change of its state, whichever is
+// latest. Such a client is closed when it is next presented.
+func Idle(c Client, idleClose time.Duration, now time.Time) bool {
+	if idleClose <= 0 || c.State != ClientActive {
 		return false
 	}
 	since := c.Created
@@ -30,7 +37,7 @@ func (s *Server) idle(c Client) bool {
 			since = t
 		}
 	}
-	return s.now().Sub(since) > s.cfg.ClientIdleClose
+	return now.Sub(since) > idleClose
 }
 
 // closeIdle closes a client found idle: its state becomes closed and every
@@ -59,6 +66,11 @@ func (s *Server) closeIdle(ctx context.Context, c Client) error {
 		return fmt.Errorf("close idle client: %w", err)
 	}
 	s.log.WarnContext(ctx, "authz: client closed after going unused; its refresh tokens are revoked", "client_id", c.ID, "client_name", c.Name, "idle_close", s.cfg.ClientIdleClose)
+	if s.cfg.ClientClosed != nil {
+		if err := s.cfg.ClientClosed(ctx, c); err != nil {
+			s.log.ErrorContext(ctx, "authz: a closed client could not be recorded in the policy (not audited)", "client_id", c.ID, "err", err)
+		}
+	}
 	return nil
 }
 

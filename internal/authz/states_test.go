@@ -8,17 +8,36 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/kitegate/kitegate/internal/audit/auditstream"
 	"github.com/kitegate/kitegate/internal/authz"
+	"github.com/kitegate/kitegate/internal/dynamotest"
+	"github.com/kitegate/kitegate/internal/policy"
+	"github.com/kitegate/kitegate/internal/policy/policystore"
+	"github.com/kitegate/kitegate/internal/tables"
 )
 
 // A client unused for longer than ClientIdleClose is closed when it is
-// next presented: refused, its refresh tokens revoked for good; an
-// administrator can open it again, and only new sign-ins work then.
+// next presented: refused, its refresh tokens revoked for good, and the
+// close recorded in the policy as a client change (audited through the
+// policy stream like client-disable); an administrator can open it again,
+// and only new sign-ins work then.
 func TestIdleClientClosed(t *testing.T) {
 	var offset atomic.Int64
+	db := dynamotest.Client(t)
+	policyTable := dynamotest.NewTable(t, db, tables.Policy)
+	policies := policystore.NewDynamoDB(db, policyTable)
+	var closed atomic.Int32
 	e := newEnv(t, func(c *authz.Config) {
 		c.ClientIdleClose = time.Hour
 		c.Now = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+		c.ClientClosed = func(ctx context.Context, cl authz.Client) error {
+			closed.Add(1)
+			return policy.CloseClient(ctx, policies, cl.ID, cl.Name, time.Hour, c.Now())
+		}
 	})
 	clientID := e.newClient(t)
 	p := newPKCE()
@@ -38,6 +57,23 @@ func TestIdleClientClosed(t *testing.T) {
 	}
 	if status, body := e.authorizeStatus(t, clientID); status != http.StatusBadRequest || !strings.Contains(body, "closed") {
 		t.Errorf("authorize for a closed client: %d %q", status, body)
+	}
+	if n := closed.Load(); n != 1 {
+		t.Errorf("the close was recorded %d times, want once", n)
+	}
+	p0, err := policies.Load(context.Background())
+	if pc := p0.Clients[clientID]; err != nil || !pc.Closed || !pc.Disabled || pc.ChangedBy != policy.ClosedBy || p0.Version != 1 {
+		t.Fatalf("policy after the idle close: version %d, %+v, %v", p0.Version, pc, err)
+	}
+	item, err := db.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: aws.String(policyTable), Key: map[string]types.AttributeValue{
+		tables.PolicyPK: &types.AttributeValueMemberS{Value: tables.PolicyPartition},
+		tables.PolicySK: &types.AttributeValueMemberS{Value: tables.PolicyClientPrefix + clientID},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ch := auditstream.DescribePolicyChange("INSERT", tables.PolicyClientPrefix+clientID, nil, item.Item); ch.Kind != auditstream.ChangeClientClosed || ch.ChangedBy != policy.ClosedBy {
+		t.Errorf("the audit's reading of the close: %+v, want %s by %q", ch, auditstream.ChangeClientClosed, policy.ClosedBy)
 	}
 
 	// make client-enable opens it again: the old refresh token stays dead,

@@ -181,8 +181,11 @@ type Settings struct {
 // policy TTL, without any per-call lookup. Only disabled and pre-registered
 // (make client-add) clients are listed.
 type Client struct {
-	Name      string    `json:"name,omitempty"`
-	Disabled  bool      `json:"disabled"`
+	Name     string `json:"name,omitempty"`
+	Disabled bool   `json:"disabled"`
+	// Closed says the authorization server closed the client after it
+	// went unused (KITEGATE_CLIENT_IDLE_CLOSE); it is also Disabled.
+	Closed    bool      `json:"closed,omitempty"`
 	Note      string    `json:"note,omitempty"`
 	ChangedBy string    `json:"changed_by,omitempty"`
 	ChangedAt time.Time `json:"changed_at,omitzero"`
@@ -417,3 +420,57 @@ type Store interface {
 
 // ErrConflict is returned by Apply when the policy changed since it was loaded.
 var ErrConflict = errors.New("policy changed since it was loaded")
+
+// conflictRetries bounds how often Modify retries when another change
+// landed between its load and its apply.
+const conflictRetries = 3
+
+// Modify applies change to the current policy and stores it as actor,
+// retrying on a concurrent change, and returns the new policy version;
+// change returns false when there is nothing to do (nothing is stored).
+func Modify(ctx context.Context, store Store, actor string, change func(p *Policy) bool) (int64, error) {
+	for attempt := 1; ; attempt++ {
+		p, err := store.Load(ctx)
+		if err != nil {
+			return 0, err
+		}
+		if p.Clients == nil {
+			p.Clients = map[string]Client{}
+		}
+		if !change(&p) {
+			return p.Version, nil
+		}
+		stored, err := store.Apply(ctx, p, actor)
+		if errors.Is(err, ErrConflict) && attempt < conflictRetries {
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		return stored.Version, nil
+	}
+}
+
+// ClosedBy is who a client closed after going unused was closed by, in the
+// policy and so in the audit (changed_by).
+const ClosedBy = "kitegate (client unused for longer than KITEGATE_CLIENT_IDLE_CLOSE)"
+
+// CloseClient records in the policy that the authorization server closed a
+// client after it went unused for idle: a CLIENT item, closed and disabled,
+// so the change is audited like every client change (the policy stream)
+// and the client's access tokens stop working within the policy TTL.
+// make client-enable opens it again. A client already disabled stays as
+// it is.
+func CloseClient(ctx context.Context, store Store, id, name string, idle time.Duration, now time.Time) error {
+	_, err := Modify(ctx, store, ClosedBy, func(p *Policy) bool {
+		if p.Clients[id].Disabled {
+			return false
+		}
+		p.Clients[id] = Client{Name: name, Disabled: true, Closed: true, Note: fmt.Sprintf("closed after going unused for %s", idle), ChangedBy: ClosedBy, ChangedAt: now.UTC()}
+		return true
+	})
+	if err != nil {
+		return fmt.Errorf("record the closed client %s in the policy: %w", id, err)
+	}
+	return nil
+}

@@ -59,10 +59,11 @@ var functions = map[string]function{
 		grants: map[string][]string{
 			// The IdP client secret, read once; the authorization
 			// server's own items; the signing key; the policy, read
-			// (the consent page's tools).
+			// (the consent page's tools); a client closed after going
+			// unused, written into the policy (PutItem inside Apply).
 			"secretsmanager:GetSecretValue": {"!Ref IdpClientSecret"},
 			"dynamodb:GetItem":              {"!GetAtt AuthTable.Arn"},
-			"dynamodb:PutItem":              {"!GetAtt AuthTable.Arn"},
+			"dynamodb:PutItem":              {"!GetAtt AuthTable.Arn", "!GetAtt PolicyTable.Arn"},
 			"dynamodb:UpdateItem":           {"!GetAtt AuthTable.Arn"},
 			"dynamodb:DeleteItem":           {"!GetAtt AuthTable.Arn"},
 			"dynamodb:Query":                {"!GetAtt PolicyTable.Arn"},

@@ -28,6 +28,7 @@ const (
 	ChangeProfileChanged  = "profile_changed"
 	ChangeKillSwitch      = "kill_switch_flipped" // server_disabled, or a profile's disabled
 	ChangeClientAdded     = "client_added"        // a pre-registered OAuth client (make client-add)
+	ChangeClientClosed    = "client_closed"       // closed by the authorization server after going unused
 	ChangeSettingsChanged = "settings_changed"
 	ChangeSettingsDeleted = "settings_deleted"
 	ChangeVersionBumped   = "version_bumped"
@@ -53,6 +54,7 @@ const (
 	policySKUserPrefix     = tables.PolicyUserPrefix
 	policyAttrState        = "state"
 	policyAttrDisabled     = "disabled"
+	policyAttrClosed       = "closed"
 	policyAttrServerOff    = "server_disabled"
 	policyAttrVersion      = tables.PolicyVersion
 	streamInsert           = "INSERT"
@@ -170,6 +172,9 @@ func policyKind(op, sk string, old, new map[string]types.AttributeValue) (kind, 
 		target = "client " + strings.TrimPrefix(sk, policySKClientPrefix)
 		if op == streamInsert && !boolean(new, policyAttrDisabled) {
 			return ChangeClientAdded, target, "pre-registered"
+		}
+		if op != streamRemove && boolean(new, policyAttrClosed) {
+			return ChangeClientClosed, target, "closed after going unused (its refresh tokens are revoked, its tokens stop working)"
 		}
 		if op != streamRemove && boolean(new, policyAttrDisabled) {
 			return ChangeKillSwitch, target, "disabled (kill switch on: its tokens stop working)"
