@@ -86,7 +86,11 @@ func (p *provider) serve(w http.ResponseWriter, r *http.Request) {
 			{Key: p.ec.Public(), KeyID: "ec-1", Algorithm: "ES256", Use: "sig"},
 		}})
 	default:
-		p.t.Errorf("provider: unexpected request %s %s", r.Method, r.URL)
+		// Not an error: the provider's loopback port is the kernel's to
+		// reuse, and a client of another test process (the TypeScript SDK
+		// probing RFC 8414 metadata at a server that has closed) can reach
+		// it. What the verifier fetches is asserted by path counts.
+		p.t.Logf("provider: request for a path it does not serve: %s %s", r.Method, r.URL)
 		http.NotFound(w, r)
 	}
 }
