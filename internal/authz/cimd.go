@@ -30,7 +30,19 @@ const (
 	metadataMaxTTL     = 24 * time.Hour
 	metadataDefaultTTL = time.Hour
 	metadataTimeout    = 5 * time.Second
+	// A document that failed (unreachable, refused, invalid) is refused
+	// again without a fetch for a minute; the most recent failures are
+	// kept, a bounded number per instance.
+	metadataFailureTTL     = time.Minute
+	metadataFailureEntries = 1024
 )
+
+// failedDoc is a metadata document's last failure: why, and until when it
+// is refused without a fetch.
+type failedDoc struct {
+	why   string
+	until time.Time
+}
 
 // MetadataFetcher fetches a client's metadata document. *egress.Client made
 // by NewMetadataFetcher is the one kitegate uses.
@@ -103,11 +115,16 @@ func (s *Server) metadataClient(ctx context.Context, id string) (Client, error) 
 	if s.hostOnlyRefused(id) {
 		return Client{}, errNotAllowed()
 	}
+	if f, ok := s.failedDocs.Get(id); ok && s.now().Before(f.until) {
+		return Client{}, oidc.ErrInvalidClient().WithDescription("the client's metadata document %s cannot be used: %s (it failed less than %s ago)", id, f.why, metadataFailureTTL)
+	}
 	doc, ttl, err := s.fetchMetadata(ctx, id)
 	if err != nil {
 		s.log.InfoContext(ctx, "authz: client metadata document refused", "client_id", id, "err", err)
+		s.failedDocs.Add(id, failedDoc{why: err.Error(), until: s.now().Add(metadataFailureTTL)})
 		return Client{}, oidc.ErrInvalidClient().WithDescription("the client's metadata document %s cannot be used: %v", id, err)
 	}
+	s.failedDocs.Remove(id)
 	now := s.now().UTC()
 	fresh := Client{
 		ID: id, Name: doc.ClientName, URI: doc.ClientURI, SoftwareID: doc.SoftwareID, SoftwareVersion: doc.SoftwareVersion,

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/kitegate/kitegate/internal/authz"
 	"github.com/kitegate/kitegate/internal/authz/authztest"
@@ -204,4 +205,45 @@ func TestMetadataDocumentRefused(t *testing.T) {
 		t.Errorf("authorize with metadata documents off: %d %q", status, body)
 	}
 	_ = authztest.Dir
+}
+
+// A metadata document that failed is not fetched again for a minute: a
+// broken or hostile client_id cannot make kitegate fetch on every
+// /authorize. After the minute it is fetched again, and a fixed document
+// works.
+func TestMetadataDocumentFailureCached(t *testing.T) {
+	d := newDocServer(t)
+	id := d.add("/flaky.json", "not a document")
+	other := d.add("/other.json", "neither")
+	var offset atomic.Int64
+	e := newEnv(t, func(c *authz.Config) {
+		c.ClientMetadata = d.fetcher(t)
+		c.Now = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	})
+	for i := range 5 {
+		if status, body := e.authorizeStatus(t, id); status != http.StatusBadRequest || !strings.Contains(body, "not a JSON object") {
+			t.Fatalf("authorize %d with a broken document: %d %q", i, status, body)
+		}
+	}
+	if n := d.hits["/flaky.json"].Load(); n != 1 {
+		t.Errorf("a broken document was fetched %d times for 5 authorizations, want 1", n)
+	}
+	// Another document is remembered on its own.
+	e.authorizeStatus(t, other)
+	e.authorizeStatus(t, other)
+	if n := d.hits["/other.json"].Load(); n != 1 {
+		t.Errorf("a second broken document was fetched %d times, want 1", n)
+	}
+
+	// Fixed within the minute: still refused without a fetch.
+	d.docs["/flaky.json"] = strings.ReplaceAll(goodDoc, "{id}", id)
+	offset.Store(int64(30 * time.Second))
+	if status, _ := e.authorizeStatus(t, id); status != http.StatusBadRequest || d.hits["/flaky.json"].Load() != 1 {
+		t.Errorf("within the minute: %d after %d fetches, want 400 after 1", status, d.hits["/flaky.json"].Load())
+	}
+	// After the minute it is fetched again and works.
+	offset.Store(int64(61 * time.Second))
+	if status, body := e.authorizeStatus(t, id); status != http.StatusFound || d.hits["/flaky.json"].Load() != 2 {
+		t.Errorf("after the minute: %d %q after %d fetches, want a redirect to sign in after 2", status, body, d.hits["/flaky.json"].Load())
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
@@ -95,6 +96,9 @@ type Server struct {
 	// scratch is what op signs with; serveToken signs again with KMS.
 	scratch scratchKey
 	allow   []allowRule
+	// failedDocs remembers metadata documents that failed, so a broken or
+	// hostile client_id is fetched at most once a metadataFailureTTL.
+	failedDocs *lru.Cache[string, failedDoc]
 }
 
 // New checks cfg and builds the server. It makes no network call.
@@ -144,7 +148,11 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("authz: %w", err)
 	}
-	s := &Server{cfg: cfg, store: cfg.Store, up: up, log: cfg.Logger, now: cfg.Now, secure: !insecure, scratch: scratch, allow: allow}
+	failedDocs, err := lru.New[string, failedDoc](metadataFailureEntries)
+	if err != nil {
+		return nil, fmt.Errorf("authz: %w", err)
+	}
+	s := &Server{cfg: cfg, store: cfg.Store, up: up, log: cfg.Logger, now: cfg.Now, secure: !insecure, scratch: scratch, allow: allow, failedDocs: failedDocs}
 	s.store.now = cfg.Now
 	opts := []op.Option{
 		op.WithCustomAuthEndpoint(op.NewEndpoint(strings.TrimPrefix(pathAuthorize, "/"))),
