@@ -12,7 +12,7 @@ LDFLAGS    = -s -w -X github.com/kitegate/kitegate/internal/version.version=$(VE
 BIN        = bin
 
 .DEFAULT_GOAL := help
-.PHONY: coldstart help run run-aws run-signin test test-short test-security guard vet lint fmt fuzz bench e2e build build-arm64 build-amd64 bootstrap build-McpFunction build-RotationFunction build-AuditFunction build-DiscoveryFunction build-AuthzFunction discover rotate-token deploy deploy-prod clean policy-diff policy-apply tools status who-can approve disable clients client-add client-disable client-enable user-disable user-enable audit-user audit-tool audit-replay audit-log usage-user usage-tool version
+.PHONY: coldstart help run run-aws run-signin test test-short test-security guard vet lint fmt fuzz bench e2e build build-arm64 build-amd64 bootstrap build-McpFunction build-RotationFunction build-AuditFunction build-DiscoveryFunction build-AuthzFunction discover rotate-token deploy deploy-prod clean policy-diff policy-apply tools status who-can approve disable clients client-add client-remove client-disable client-enable user-disable user-enable audit-user audit-tool audit-replay audit-log usage-user usage-tool version
 
 help: ## List the targets.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -107,6 +107,9 @@ client-disable: ## Kill switch for one AI client: make client-disable CLIENT=id 
 
 client-enable: ## Undo client-disable: make client-enable CLIENT=id.
 	$(ADMIN) client-enable "$(CLIENT)"
+
+client-remove: ## Remove a pre-registered client (refresh tokens revoked, audited): make client-remove CLIENT=id [NOTE=...].
+	$(ADMIN) client-remove "$(CLIENT)" -note "$(NOTE)"
 
 user-disable: ## Kill switch for one person: make user-disable USER=sub-or-email [NOTE="..."] (calls denied within the policy TTL, refresh tokens revoked).
 	@[ "$(origin USER)" = "command line" ] || { echo 'name the person: make user-disable USER=<sub or email> (the shell'"'"'s $$USER is not used)' >&2; exit 2; }

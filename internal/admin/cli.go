@@ -45,6 +45,7 @@ const usage = `usage: kitegate-admin COMMAND [flags]
   clients                                             list the AI-client registry (gateway mode)
   client-disable CLIENT [-note TEXT]                  kill switch: refuse a client's tokens and sign-ins
   client-enable CLIENT                                undo client-disable
+  client-remove CLIENT [-note TEXT]                   remove a pre-registered client (its tokens revoked)
   client-add CLIENT -name NAME -redirects "URI ..."   pre-register a client with a fixed id and redirect URIs
   user-disable USER [-note TEXT]                      kill switch for a person (sub or email): calls denied, refresh tokens revoked
   user-enable USER                                    undo user-disable
@@ -157,6 +158,11 @@ func Run(ctx context.Context, args []string, env Env) error {
 			return errors.New("client-add: name one client id")
 		}
 		return a.AddClient(ctx, pos[0], *name, strings.Fields(*redirects))
+	case "client-remove":
+		if len(pos) != 1 {
+			return errors.New("client-remove: name one client id")
+		}
+		return a.RemoveClient(ctx, pos[0], *note)
 	case "user-disable", "user-enable":
 		if len(pos) != 1 {
 			return fmt.Errorf("%s: name one user (their sub or email)", cmd)
@@ -219,7 +225,7 @@ func Run(ctx context.Context, args []string, env Env) error {
 
 func newAdmin(ctx context.Context, env Env, cmd string) (*Admin, *dynamodb.Client, error) {
 	get := func(k string) string { v, _ := env.Lookup(k); return v }
-	needPolicy := cmd == "policy-apply" || cmd == "tools" || cmd == "approve" || cmd == "disable" || cmd == "status" || cmd == "who-can" || cmd == "client-disable" || cmd == "client-enable" || cmd == "client-add" || cmd == "user-disable" || cmd == "user-enable"
+	needPolicy := cmd == "policy-apply" || cmd == "tools" || cmd == "approve" || cmd == "disable" || cmd == "status" || cmd == "who-can" || cmd == "client-disable" || cmd == "client-enable" || cmd == "client-add" || cmd == "client-remove" || cmd == "user-disable" || cmd == "user-enable"
 	needAudit := cmd == "audit" || cmd == "audit-replay" || cmd == "usage"
 	if cmd == "audit-replay" && get("KITEGATE_AUDIT_TABLE") == "" {
 		return nil, nil, errors.New("KITEGATE_AUDIT_TABLE is not set (the AuditTableName output of the stack)")
@@ -261,7 +267,7 @@ func newAdmin(ctx context.Context, env Env, cmd string) (*Admin, *dynamodb.Clien
 	var registry ClientRegistry
 	if table := get("KITEGATE_AUTH_TABLE"); table != "" {
 		registry = authz.NewStore(db, table)
-	} else if cmd == "clients" || cmd == "client-add" {
+	} else if cmd == "clients" || cmd == "client-add" || cmd == "client-remove" {
 		return nil, nil, errors.New("KITEGATE_AUTH_TABLE is not set (the AuthTableName output of the stack)")
 	}
 	// make clients shows a client past the deployment's idle time as

@@ -21,6 +21,7 @@ type ClientRegistry interface {
 	SetClientState(ctx context.Context, id, state string) (authz.Client, error)
 	AddClient(ctx context.Context, c authz.Client) error
 	RevokeUser(ctx context.Context, who string) (int, error)
+	RemoveClient(ctx context.Context, id string) (authz.Client, error)
 }
 
 // SetUserDisabled is the user kill switch, by OIDC sub or email. Disabling
@@ -106,6 +107,38 @@ func (a *Admin) AddClient(ctx context.Context, id, name string, redirectURIs []s
 		return err
 	}
 	fmt.Fprintf(a.Out, "client %s (%s) is pre-registered by %s; redirect URIs: %s\n", id, name, a.Actor, strings.Join(redirectURIs, " "))
+	return nil
+}
+
+// RemoveClient removes a pre-registered client: out of the registry (its
+// refresh tokens stop working at once) and, in the policy, its CLIENT item
+// becomes a disabled one marked removed (its access tokens stop working
+// within the policy TTL; the change is audited as client_removed). make
+// client-add may add the id again, with new redirect URIs; the old
+// refresh tokens stay dead. A registered or metadata client is disabled
+// instead (it could come back by registering or being presented again).
+func (a *Admin) RemoveClient(ctx context.Context, id, note string) error {
+	if a.Clients == nil || a.Store == nil {
+		return errors.New("client-remove: needs KITEGATE_AUTH_TABLE and KITEGATE_POLICY_TABLE (the stack's AuthTableName and PolicyTableName outputs)")
+	}
+	if id == "" {
+		return errors.New("client-remove: name one client (make clients lists them)")
+	}
+	c, err := a.Clients.RemoveClient(ctx, id)
+	if err != nil {
+		return fmt.Errorf("client-remove %s: %w", id, err)
+	}
+	if note == "" {
+		note = "removed"
+	}
+	version, err := a.changePolicy(ctx, func(p *policy.Policy) bool {
+		p.Clients[id] = policy.Client{Name: c.Name, Disabled: true, Removed: true, Note: note, ChangedBy: a.Actor, ChangedAt: time.Now().UTC()}
+		return true
+	})
+	if err != nil {
+		return fmt.Errorf("client-remove %s: out of the registry, but the policy was not changed (its access tokens work until they expire): %w", id, err)
+	}
+	fmt.Fprintf(a.Out, "client %s (%s) is removed (policy version %d, by %s); its refresh tokens are revoked\n", id, orDash(c.Name), version, a.Actor)
 	return nil
 }
 

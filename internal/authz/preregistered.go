@@ -7,6 +7,9 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/kitegate/kitegate/internal/tables"
@@ -35,11 +38,47 @@ func Preregistered(id, name string, redirectURIs []string, now time.Time) (Clien
 	if err := reg.check(); err != nil {
 		return Client{}, err
 	}
+	// TokensBefore: a client added again under the id of a removed one
+	// (make client-remove) never honours the old one's refresh tokens.
 	return Client{
 		ID: id, Name: name, RedirectURIs: redirectURIs, Source: SourcePreregistered,
-		State: ClientActive, Created: now.UTC(),
+		State: ClientActive, Created: now.UTC(), TokensBefore: now.Unix(),
 	}, nil
 }
+
+// RemoveClient deletes a pre-registered client from the registry and
+// returns it: its refresh tokens stop working at once (their client is
+// gone, and one added again under the id refuses older tokens). Only
+// pre-registered clients are removed (ErrNotPreregistered): a dynamic or
+// metadata client could come back by registering or being presented
+// again, so it is disabled instead. ErrNotFound when there is no such
+// client.
+func (s *Store) RemoveClient(ctx context.Context, id string) (Client, error) {
+	out, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName:                           aws.String(s.table),
+		Key:                                 key(kindClient, id),
+		ConditionExpression:                 aws.String("attribute_exists(#k) AND #src = :pre"),
+		ExpressionAttributeNames:            map[string]string{"#k": tables.AuthKey, "#src": "source"},
+		ExpressionAttributeValues:           map[string]types.AttributeValue{":pre": &types.AttributeValueMemberS{Value: SourcePreregistered}},
+		ReturnValues:                        types.ReturnValueAllOld,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	if ccf, ok := errors.AsType[*types.ConditionalCheckFailedException](err); ok {
+		if len(ccf.Item) == 0 {
+			return Client{}, ErrNotFound
+		}
+		return Client{}, ErrNotPreregistered
+	}
+	if err != nil {
+		return Client{}, fmt.Errorf("remove client: %w", err)
+	}
+	var c Client
+	err = attributevalue.UnmarshalMap(out.Attributes, &c)
+	return c, err
+}
+
+// ErrNotPreregistered refuses to remove a client that registered itself.
+var ErrNotPreregistered = errors.New("only a pre-registered client can be removed; disable a registered or metadata client (make client-disable)")
 
 // AddClient puts a new client into the registry; ErrExists when its id is
 // taken.

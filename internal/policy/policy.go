@@ -185,7 +185,11 @@ type Client struct {
 	Disabled bool   `json:"disabled"`
 	// Closed says the authorization server closed the client after it
 	// went unused (KITEGATE_CLIENT_IDLE_CLOSE); it is also Disabled.
-	Closed    bool      `json:"closed,omitempty"`
+	Closed bool `json:"closed,omitempty"`
+	// Removed says an administrator removed the pre-registered client
+	// (make client-remove); it is also Disabled, so tokens issued to it
+	// stop working within the policy TTL.
+	Removed   bool      `json:"removed,omitempty"`
 	Note      string    `json:"note,omitempty"`
 	ChangedBy string    `json:"changed_by,omitempty"`
 	ChangedAt time.Time `json:"changed_at,omitzero"`

@@ -29,6 +29,7 @@ const (
 	ChangeKillSwitch      = "kill_switch_flipped" // server_disabled, or a profile's disabled
 	ChangeClientAdded     = "client_added"        // a pre-registered OAuth client (make client-add)
 	ChangeClientClosed    = "client_closed"       // closed by the authorization server after going unused
+	ChangeClientRemoved   = "client_removed"      // a pre-registered OAuth client removed (make client-remove)
 	ChangeSettingsChanged = "settings_changed"
 	ChangeSettingsDeleted = "settings_deleted"
 	ChangeVersionBumped   = "version_bumped"
@@ -55,6 +56,7 @@ const (
 	policyAttrState        = "state"
 	policyAttrDisabled     = "disabled"
 	policyAttrClosed       = "closed"
+	policyAttrRemoved      = "removed"
 	policyAttrServerOff    = "server_disabled"
 	policyAttrVersion      = tables.PolicyVersion
 	streamInsert           = "INSERT"
@@ -170,8 +172,11 @@ func policyKind(op, sk string, old, new map[string]types.AttributeValue) (kind, 
 	case strings.HasPrefix(sk, policySKClientPrefix):
 		// An OAuth client's kill switch (make client-disable, client-enable).
 		target = "client " + strings.TrimPrefix(sk, policySKClientPrefix)
-		if op == streamInsert && !boolean(new, policyAttrDisabled) {
+		if (op == streamInsert || boolean(old, policyAttrRemoved)) && op != streamRemove && !boolean(new, policyAttrDisabled) {
 			return ChangeClientAdded, target, "pre-registered"
+		}
+		if op != streamRemove && boolean(new, policyAttrRemoved) {
+			return ChangeClientRemoved, target, "removed (its refresh tokens are revoked, its tokens stop working)"
 		}
 		if op != streamRemove && boolean(new, policyAttrClosed) {
 			return ChangeClientClosed, target, "closed after going unused (its refresh tokens are revoked, its tokens stop working)"

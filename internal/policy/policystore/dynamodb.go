@@ -109,6 +109,7 @@ type (
 		Name      string `dynamodbav:"name,omitempty"`
 		Disabled  bool   `dynamodbav:"disabled"`
 		Closed    bool   `dynamodbav:"closed,omitempty"`
+		Removed   bool   `dynamodbav:"removed,omitempty"`
 		Note      string `dynamodbav:"note,omitempty"`
 		ChangedBy string `dynamodbav:"changed_by,omitempty"`
 		ChangedAt string `dynamodbav:"changed_at,omitempty"`
@@ -218,7 +219,7 @@ func decodePolicy(items map[string]map[string]types.AttributeValue) (policy.Poli
 				if p.Clients == nil {
 					p.Clients = map[string]policy.Client{}
 				}
-				p.Clients[name] = policy.Client{Name: c.Name, Disabled: c.Disabled, Closed: c.Closed, Note: c.Note, ChangedBy: c.ChangedBy, ChangedAt: at}
+				p.Clients[name] = policy.Client{Name: c.Name, Disabled: c.Disabled, Closed: c.Closed, Removed: c.Removed, Note: c.Note, ChangedBy: c.ChangedBy, ChangedAt: at}
 			}
 		case skUserPrefix:
 			var c clientItem
@@ -425,7 +426,7 @@ func encodePolicy(p policy.Policy) (map[string]map[string]types.AttributeValue, 
 		put(skToolsetPrefix+name, toolsetItem{Tools: ts.Tools})
 	}
 	for id, c := range p.Clients {
-		it := clientItem{Name: c.Name, Disabled: c.Disabled, Closed: c.Closed, Note: c.Note, ChangedBy: c.ChangedBy}
+		it := clientItem{Name: c.Name, Disabled: c.Disabled, Closed: c.Closed, Removed: c.Removed, Note: c.Note, ChangedBy: c.ChangedBy}
 		if !c.ChangedAt.IsZero() {
 			it.ChangedAt = c.ChangedAt.UTC().Format(time.RFC3339Nano)
 		}
