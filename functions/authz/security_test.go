@@ -3,12 +3,15 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -186,5 +189,52 @@ func TestSecurityM2LibraryLogsGoThroughRedaction(t *testing.T) {
 	}
 	if strings.Contains(out, token) {
 		t.Errorf("the token reached the log:\n%s", out)
+	}
+}
+
+// The metadata fetcher the function builds (no test seam: the production
+// egress rules) refuses a Client ID Metadata Document on a loopback
+// address, by IP and by a name resolving to loopback, before any request
+// reaches it; the function advertises metadata documents.
+func TestRunRefusesLoopbackMetadataDocument(t *testing.T) {
+	var hits atomic.Int64
+	docs := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"client_id":"https://`+r.Host+r.URL.Path+`","client_name":"Loopback","redirect_uris":["http://127.0.0.1/callback"],"token_endpoint_auth_method":"none"}`)
+	}))
+	t.Cleanup(docs.Close)
+	port := docs.URL[strings.LastIndex(docs.URL, ":"):]
+	g := startAuthz(t, map[string]string{"KITEGATE_LOG_LEVEL": "error"})
+
+	resp, err := http.Get(g.url + "/.well-known/oauth-authorization-server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var meta map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&meta)
+	resp.Body.Close()
+	if meta["client_id_metadata_document_supported"] != true {
+		t.Errorf("metadata documents are not advertised: %v", meta["client_id_metadata_document_supported"])
+	}
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, id := range []string{"https://127.0.0.1" + port + "/client.json", "https://localhost" + port + "/client.json", "https://[::1]" + port + "/client.json"} {
+		q := url.Values{
+			"response_type": {"code"}, "client_id": {id}, "scope": {"mcp"}, "state": {"s"},
+			"redirect_uri":   {"http://127.0.0.1/callback"},
+			"code_challenge": {"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"}, "code_challenge_method": {"S256"},
+		}
+		resp, err := noRedirect.Get(g.url + "/oauth/authorize?" + q.Encode())
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "loopback") {
+			t.Errorf("authorize with the metadata document %s: %d %q, want 400 saying loopback", id, resp.StatusCode, body)
+		}
+	}
+	if n := hits.Load(); n != 0 {
+		t.Errorf("the loopback document server was reached %d times", n)
 	}
 }
