@@ -2,7 +2,9 @@
 // Runtime Interface Emulator: it builds the deployable bootstrap, starts it
 // under a fresh emulator -runs times, and reports the median init duration,
 // the first and warm invocation latencies, the binary sizes (amd64, arm64)
-// and the bootstrap's peak resident memory. Everything listens on 127.0.0.1.
+// and the bootstrap's peak resident memory; beside it, run for run, the
+// authz function's init (gateway mode's authorization server, answering
+// its metadata). Everything listens on 127.0.0.1.
 //
 //	infra/local/dynamodb.sh go run ./internal/lambdatest/coldstart -runs 7 [-base 6c45cdd]
 //
@@ -47,6 +49,7 @@ import (
 
 const (
 	pkg         = "github.com/kitegate/kitegate/functions/mcp"
+	authzPkg    = "github.com/kitegate/kitegate/functions/authz"
 	baselinePkg = "github.com/kitegate/kitegate/internal/lambdatest/coldstart/baseline"
 )
 
@@ -117,6 +120,25 @@ func run(ctx context.Context, runs, warm int, testdata, base string) error {
 	if err != nil {
 		return err
 	}
+	// Gateway mode's authorization server, its own function: cold-started
+	// run for run beside the mcp function, answering its metadata.
+	authzSizes := map[string]int64{}
+	var authzBin string
+	for _, arch := range []string{"amd64", "arm64"} {
+		p, err := b.Bootstrap(ctx, authzPkg, arch)
+		if err != nil {
+			return err
+		}
+		fi, err := os.Stat(p)
+		if err != nil {
+			return err
+		}
+		authzSizes[arch] = fi.Size()
+		if arch == runtime.GOARCH {
+			authzBin = p
+		}
+	}
+	metadata := authzMetadataEvent(list)
 	var baseBin string
 	baseSizes := map[string]int64{}
 	if base != "" {
@@ -142,7 +164,7 @@ func run(ctx context.Context, runs, warm int, testdata, base string) error {
 
 	// Run for run: this tree, the base, the floor, so that a change in the
 	// machine's load falls on all three alike.
-	var samples, baseSamples []sample
+	var samples, baseSamples, authzSamples []sample
 	var floors []time.Duration
 	for i := range runs {
 		s, err := coldStart(ctx, rie, native, filepath.Join(dir, "state-"+strconv.Itoa(i)), list, call, warm, nil)
@@ -163,6 +185,12 @@ func run(ctx context.Context, runs, warm int, testdata, base string) error {
 			baseSamples = append(baseSamples, bs)
 			fmt.Printf("run %d, base %s: init %s, first invocation %s\n", i+1, base, ms(bs.init), ms(bs.first))
 		}
+		as, err := authzColdStart(ctx, rie, authzBin, metadata)
+		if err != nil {
+			return fmt.Errorf("authz run %d: %w", i+1, err)
+		}
+		authzSamples = append(authzSamples, as)
+		fmt.Printf("run %d, authz function: init %s, first invocation %s\n", i+1, ms(as.init), ms(as.first))
 		d, err := baselineInit(ctx, rie, floorBin, list)
 		if err != nil {
 			return fmt.Errorf("floor: %w", err)
@@ -198,6 +226,11 @@ func run(ctx context.Context, runs, warm int, testdata, base string) error {
 			fmt.Printf("  kitegate's share of init, this tree / base %s: %.2f   target <= 0.50\n", base, float64(share)/float64(baseShare))
 		}
 	}
+
+	authzInits := collect(authzSamples, func(s sample) time.Duration { return s.init })
+	authzFirsts := collect(authzSamples, func(s sample) time.Duration { return s.first })
+	fmt.Printf("  authz function (gateway mode's authorization server), same run: init median %s (min %s, max %s); its share of init: %s; first invocation (metadata) median %s; bootstrap linux/amd64 %s, linux/arm64 %s\n",
+		ms(median(authzInits)), ms(authzInits[0]), ms(authzInits[len(authzInits)-1]), ms(median(authzInits)-median(floors)), ms(median(authzFirsts)), mb(authzSizes["amd64"]), mb(authzSizes["arm64"]))
 
 	// One more, unmeasured start with the Go runtime's package-init trace,
 	// to show how much of init is package initialization and where it goes.
@@ -301,6 +334,51 @@ func coldStart(ctx context.Context, rie, bootstrap, stateDir string, list, call 
 		return s, err
 	}
 	s.peakRSS, err = lambdatest.PeakRSS(pid)
+	return s, err
+}
+
+// authzMetadataEvent is list made into GET /.well-known/oauth-authorization-server
+// without a token: what a client asks the authorization server first.
+func authzMetadataEvent(list events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPRequest {
+	ev := list
+	const path = "/.well-known/oauth-authorization-server"
+	ev.RouteKey, ev.RawPath, ev.Body = "GET "+path, path, ""
+	ev.Headers = map[string]string{"accept": "application/json", "host": list.Headers["host"]}
+	ev.RequestContext.RouteKey = ev.RouteKey
+	ev.RequestContext.HTTP.Method, ev.RequestContext.HTTP.Path = "GET", path
+	return ev
+}
+
+// authzColdStart starts the authz function cold, as deployed but for its
+// AWS endpoints (nothing it does at init or for its metadata calls AWS:
+// the key set, the tables and the IdP secret are read on first use), asks
+// for its metadata and returns its init duration and that first answer's
+// client-observed time.
+func authzColdStart(ctx context.Context, rie, bootstrap string, ev events.APIGatewayV2HTTPRequest) (s sample, err error) {
+	env := map[string]string{
+		"KITEGATE_RESOURCE_URL":       "https://" + ev.Headers["host"] + "/mcp",
+		"KITEGATE_UPSTREAM_ISSUER":    "https://idp.example.com",
+		"KITEGATE_UPSTREAM_CLIENT_ID": "kitegate",
+		"KITEGATE_UPSTREAM_SECRET_ID": "arn:aws:secretsmanager:us-east-1:111122223333:secret:kitegate-idp",
+		"KITEGATE_AUTH_TABLE":         "kitegate-auth",
+		"KITEGATE_POLICY_TABLE":       "kitegate-policy",
+		"KITEGATE_SIGNING_KEYS":       "arn:aws:kms:us-east-1:111122223333:key/00000000-0000-0000-0000-000000000000",
+		"AWS_REGION":                  "us-east-1",
+		"AWS_ACCESS_KEY_ID":           "coldstart",
+		"AWS_SECRET_ACCESS_KEY":       "coldstart",
+		"AWS_ENDPOINT_URL":            "http://127.0.0.1:1", // never reached
+	}
+	emu, err := lambdatest.StartEmulator(ctx, rie, bootstrap, lambdatest.Options{Env: env, Timeout: 29 * time.Second, MemoryMB: 128})
+	if err != nil {
+		return s, err
+	}
+	defer emu.Stop()
+	start := time.Now()
+	if err := expectOK(emu.InvokeHTTP(ctx, ev)); err != nil {
+		return s, fmt.Errorf("metadata: %w\n%s", err, emu.Logs())
+	}
+	s.first = time.Since(start)
+	s.init, err = initDuration(ctx, emu)
 	return s, err
 }
 
