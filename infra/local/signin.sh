@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs a command with what the sign-in tests need: Node 22 (node.sh), and
-# the pinned npm packages oidc-provider (the company IdP stand-in) and the
+# Runs a command with what the sign-in tests need: Node 22 and, through
+# node.sh --npm, the pinned npm packages oidc-provider (the company IdP stand-in) and the
 # MCP TypeScript SDK (the OAuth client), installed into .local/signin
 # (gitignored). Exports KITEGATE_TEST_SIGNIN_DIR (this folder's scripts, with
 # node_modules beside them) and KITEGATE_TEST_NODE.
@@ -15,7 +15,7 @@ cd "$(dirname "$0")/../.."
 if [ -n "${KITEGATE_TEST_SIGNIN_DIR:-}" ]; then
 	exec "$@"
 fi
-exec infra/local/node.sh bash -c '
+exec infra/local/node.sh --npm .local/signin "oidc-provider@9.13.3 @modelcontextprotocol/sdk@1.32.2 puppeteer-core@25.16.0" bash -c '
 set -euo pipefail
 prefix=.local/signin
 fail() {
@@ -25,12 +25,7 @@ fail() {
 	exec "${@:2}"
 }
 [ -n "${KITEGATE_TEST_NODE:-}" ] || fail "Node 22 is not installed" "$@"
-want="oidc-provider@9.13.3 @modelcontextprotocol/sdk@1.32.2 puppeteer-core@25.16.0"
-have=$(cd "$prefix" 2>/dev/null && "$KITEGATE_TEST_NODE" -p "[\"oidc-provider\",\"@modelcontextprotocol/sdk\",\"puppeteer-core\"].map(p=>p+\"@\"+require(\"./node_modules/\"+p+\"/package.json\").version).join(\" \")" 2>/dev/null || true)
-if [ "$have" != "$want" ]; then
-	mkdir -p "$prefix"
-	npm install --prefix "$prefix" --no-audit --no-fund --no-save --loglevel=error $want >&2 || fail "npm install $want failed" "$@"
-fi
+[ -n "${KITEGATE_NODE_MODULES:-}" ] || fail "its npm packages are not installed" "$@"
 # The scripts are run from the install folder so they resolve its node_modules.
 cp infra/local/signin/*.mjs "$prefix/"
 export KITEGATE_TEST_SIGNIN_DIR="$PWD/$prefix"
