@@ -247,6 +247,7 @@ func (h *Handler) serveMCP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
+			h.rejectedUnread(r, nil, http.StatusRequestEntityTooLarge)
 			rpcError(w, http.StatusRequestEntityTooLarge, jsonrpc.CodeInvalidRequest, fmt.Sprintf("request body exceeds %d bytes", h.cfg.MaxBodyBytes))
 			return
 		}
@@ -259,9 +260,11 @@ func (h *Handler) serveMCP(w http.ResponseWriter, r *http.Request) {
 		rpcError(w, http.StatusBadRequest, jsonrpc.CodeInvalidRequest, "empty request body")
 		return
 	case trimmed[0] == '[':
+		h.rejectedUnread(r, trimmed, http.StatusBadRequest)
 		rpcError(w, http.StatusBadRequest, jsonrpc.CodeInvalidRequest, "JSON-RPC batches are not supported: send one message per request")
 		return
 	case !json.Valid(trimmed):
+		h.rejectedUnread(r, nil, http.StatusBadRequest)
 		rpcError(w, http.StatusBadRequest, jsonrpc.CodeParseError, "malformed JSON")
 		return
 	}
@@ -282,21 +285,7 @@ func (h *Handler) serveMCP(w http.ResponseWriter, r *http.Request) {
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 
-	caller, _ := identity.FromContext(r.Context())
-	req := &request{
-		caller:   caller,
-		subject:  policy.Subject{ID: caller.Subject, Email: caller.Email, Groups: caller.Groups, ClientID: caller.ClientID},
-		id:       h.requestID(r),
-		callerID: audit.Clip(r.Header.Get("X-Request-Id"), maxCallerRequestID),
-		protocol: r.Header.Get("Mcp-Protocol-Version"),
-		carrier:  r.Context(),
-	}
-	req.snapshot, err = h.cfg.Policy.Snapshot(r.Context())
-	if err != nil {
-		// Fail closed: no policy, no tools; calls are denied and audited.
-		h.logger.ErrorContext(r.Context(), "mcp: policy unavailable", "err", err, "request_id", req.id)
-		req.snapshot = nil
-	}
+	req := h.newRequest(r)
 	if f := msg.refusal; f != nil {
 		// Refused before the SDK reads it: an id it would misread, a
 		// missing id, a wrong version tag, JSON nested too deeply.
@@ -315,6 +304,58 @@ func (h *Handler) serveMCP(w http.ResponseWriter, r *http.Request) {
 	// nothing, but it was received: it is audited all the same.
 	if msg.method == "tools/call" && !req.audited.Load() {
 		h.recordRejected(r.Context(), req, trimmed, a.code)
+	}
+}
+
+// newRequest is a request's state as far as the HTTP request says it: the
+// caller, the ids, the policy snapshot.
+func (h *Handler) newRequest(r *http.Request) *request {
+	caller, _ := identity.FromContext(r.Context())
+	req := &request{
+		caller:   caller,
+		subject:  policy.Subject{ID: caller.Subject, Email: caller.Email, Groups: caller.Groups, ClientID: caller.ClientID},
+		id:       h.requestID(r),
+		callerID: audit.Clip(r.Header.Get("X-Request-Id"), maxCallerRequestID),
+		protocol: r.Header.Get("Mcp-Protocol-Version"),
+		carrier:  r.Context(),
+	}
+	snap, err := h.cfg.Policy.Snapshot(r.Context())
+	if err != nil {
+		// Fail closed: no policy, no tools; calls are denied and audited.
+		h.logger.ErrorContext(r.Context(), "mcp: policy unavailable", "err", err, "request_id", req.id)
+		snap = nil
+	}
+	req.snapshot = snap
+	return req
+}
+
+// maxBatchAudits caps the events a refused batch makes: a 1 MiB batch of
+// small tools/calls must not become thousands of audit writes.
+const maxBatchAudits = 10
+
+// rejectedUnread audits the tools/calls of a request refused before it
+// was read as one message, which were received all the same: each
+// tools/call of a batch (the first maxBatchAudits), or, for a body too large or not JSON, the call
+// its Mcp-Method header names. Nothing ran.
+func (h *Handler) rejectedUnread(r *http.Request, batch []byte, status int) {
+	var calls [][]byte
+	if batch != nil {
+		var elems []json.RawMessage
+		_ = json.Unmarshal(batch, &elems) // a malformed batch: none read
+		for _, e := range elems {
+			if msg, ok := readMessage(e); ok && msg.method == "tools/call" && len(calls) < maxBatchAudits {
+				calls = append(calls, e)
+			}
+		}
+	} else if r.Header.Get("Mcp-Method") == "tools/call" {
+		calls = [][]byte{nil}
+	}
+	if len(calls) == 0 {
+		return
+	}
+	req := h.newRequest(r)
+	for _, c := range calls {
+		h.recordRejected(r.Context(), req, c, status)
 	}
 }
 

@@ -196,3 +196,46 @@ func TestSecurityL1EveryToolsCallAuditedEvenWhenTheSDKRefusesIt(t *testing.T) {
 		t.Errorf("a normal call made %d events, want 1", n-len(cases))
 	}
 }
+
+// A tools/call refused before it is read as one message was received all
+// the same: each tools/call of a batch, and a body too large or not JSON
+// whose Mcp-Method header says tools/call, is audited as request_rejected
+// (nothing ran); a batch makes at most 10 events. A refused body that
+// names no tools/call adds no event.
+func TestSecurityToolsCallRefusedBeforeReadingIsAudited(t *testing.T) {
+	s := newStack(t, nil)
+	call := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"create_build","arguments":{}}}`
+	tooLarge := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"create_build","arguments":{"x":"` + strings.Repeat("a", 1<<20) + `"}}}`
+	header := map[string]string{"Mcp-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": "create_build"}
+	cases := []struct {
+		name   string
+		body   string
+		hdr    map[string]string
+		events int
+	}{
+		{"a batch of two tools/calls and a tools/list", `[` + call + `,{"jsonrpc":"2.0","id":2,"method":"tools/list"},` + strings.Replace(call, `"id":1`, `"id":3`, 1) + `]`, nil, 2},
+		{"a batch of tools/list only", `[{"jsonrpc":"2.0","id":2,"method":"tools/list"}]`, nil, 0},
+		{"a batch of 500 tools/calls", `[` + strings.TrimSuffix(strings.Repeat(call+",", 500), ",") + `]`, nil, 10},
+		{"a body over the limit, header tools/call", tooLarge, header, 1},
+		{"a byte order mark, header tools/call", "\ufeff" + call, header, 1},
+		{"trailing data, header tools/call", call + ` x`, header, 1},
+		{"malformed, no header", call + ` x`, nil, 0},
+	}
+	before := 0
+	for _, c := range cases {
+		resp, _ := post(t, s, http.MethodPost, c.body, c.hdr)
+		if resp.StatusCode < 400 {
+			t.Errorf("%s: HTTP %d, want refused", c.name, resp.StatusCode)
+		}
+		events := s.auditEvents(t)
+		if got := len(events) - before; got != c.events {
+			t.Errorf("%s: %d audit events, want %d", c.name, got, c.events)
+		}
+		for _, e := range events[before:] {
+			if e.Decision != audit.Denied || e.Reason != mcpserver.ReasonRequestRejected {
+				t.Errorf("%s: audited %s/%s, want denied/request_rejected", c.name, e.Decision, e.Reason)
+			}
+		}
+		before = len(events)
+	}
+}
