@@ -147,7 +147,9 @@ func TestRunServesMetadataAndKeys(t *testing.T) {
 // request whole, redirect_uri included. The authz function (op's only
 // home) makes its redacting logger the default: op's line is in the
 // function's log, and the token-shaped value the refused request carried
-// is not.
+// is not. (The request is one kitegate's own checks let through — the
+// redirect URI is the registered one — and op refuses: prompt "none"
+// beside another prompt.)
 func TestSecurityM2LibraryLogsGoThroughRedaction(t *testing.T) {
 	logs := &syncBuffer{}
 	logOutput = logs
@@ -155,8 +157,10 @@ func TestSecurityM2LibraryLogsGoThroughRedaction(t *testing.T) {
 	t.Cleanup(func() { logOutput = nil; slog.SetDefault(prev) })
 	g := startAuthz(t, map[string]string{"KITEGATE_LOG_LEVEL": "warn"})
 
+	const token = "bkua_0123456789abcdefghijklmnopqrstuvwxyzAB"
+	redirect := "http://127.0.0.1:9/callback?stolen=" + token
 	resp, err := http.Post(g.url+"/oauth/register", "application/json", strings.NewReader(
-		`{"client_name":"Log Test","redirect_uris":["http://127.0.0.1:9/callback"],"token_endpoint_auth_method":"none","grant_types":["authorization_code","refresh_token"]}`))
+		`{"client_name":"Log Test","redirect_uris":["`+redirect+`"],"token_endpoint_auth_method":"none","grant_types":["authorization_code","refresh_token"]}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,10 +172,9 @@ func TestSecurityM2LibraryLogsGoThroughRedaction(t *testing.T) {
 	if reg.ClientID == "" {
 		t.Fatalf("register: %d", resp.StatusCode)
 	}
-	const token = "bkua_0123456789abcdefghijklmnopqrstuvwxyzAB"
 	q := url.Values{
 		"response_type": {"code"}, "client_id": {reg.ClientID}, "scope": {"mcp"}, "state": {"s"},
-		"redirect_uri":   {"https://attacker.example/cb?stolen=" + token},
+		"redirect_uri": {redirect}, "prompt": {"none login"},
 		"code_challenge": {"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"}, "code_challenge_method": {"S256"},
 	}
 	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -180,11 +183,11 @@ func TestSecurityM2LibraryLogsGoThroughRedaction(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusBadRequest {
-		t.Fatalf("authorize with an unregistered redirect_uri: %d, want 400", resp.StatusCode)
+	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusFound || !strings.Contains(loc, "error=invalid_request") {
+		t.Fatalf("authorize with prompt \"none login\": %d to %q, want op's invalid_request redirect", resp.StatusCode, loc)
 	}
 	out := logs.String()
-	if !strings.Contains(out, "auth request: not redirecting") {
+	if !strings.Contains(out, "auth request") || !strings.Contains(out, "redirect_uri") {
 		t.Fatalf("op's log line is not in the function's log (it went around the redacting logger):\n%s", out)
 	}
 	if strings.Contains(out, token) {

@@ -180,8 +180,7 @@ func checkRedirectURI(raw string) error {
 	}
 	switch scheme := strings.ToLower(u.Scheme); scheme {
 	case "http":
-		host := u.Hostname()
-		if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) {
+		if loopbackHost(u.Hostname()) {
 			return nil
 		}
 		return fmt.Errorf("redirect URI %q: http is allowed only on a loopback address (RFC 8252 §7.3); use https", raw)
@@ -195,6 +194,40 @@ func checkRedirectURI(raw string) error {
 	default:
 		return nil // a desktop client's own scheme (cursor://, vscode://, com.example.app:/)
 	}
+}
+
+// redirectMatches says whether redirect, as sent to the authorization
+// endpoint, is one of the registered URIs: the same string or, for a
+// registered http loopback URI, the same scheme, host, path and query on
+// another port (RFC 8252 §7.3: the port is picked at run time). No user
+// information and no fragment, ever.
+func redirectMatches(registered []string, redirect string) bool {
+	if redirect == "" || strings.Contains(redirect, "#") {
+		return false
+	}
+	if slices.Contains(registered, redirect) {
+		return true
+	}
+	u, err := url.Parse(redirect)
+	if err != nil || u.Scheme != "http" || u.User != nil || u.Opaque != "" {
+		return false
+	}
+	for _, raw := range registered {
+		reg, err := url.Parse(raw)
+		if err != nil || reg.Scheme != "http" || !loopbackHost(reg.Hostname()) {
+			continue
+		}
+		if u.Host != reg.Host && u.Hostname() == reg.Hostname() && u.EscapedPath() == reg.EscapedPath() && u.RawQuery == reg.RawQuery {
+			return true
+		}
+	}
+	return false
+}
+
+// loopbackHost is localhost or a loopback IP literal.
+func loopbackHost(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "localhost" || (ip != nil && ip.IsLoopback())
 }
 
 // handleRegister is RFC 7591 dynamic client registration for public clients.

@@ -2,11 +2,65 @@ package authz_test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/kitegate/kitegate/internal/authz/authztest"
 )
+
+// The review of this session's surface: for a client registered with a
+// loopback redirect URI, op's native-app rule let /authorize send the code
+// to another loopback host, over https, with user information or a
+// fragment. Only the port may differ now (RFC 8252 §7.3); every sign-in of
+// these tests goes through another port than the one registered.
+func TestSecurityLoopbackRedirectOnlyThePortMayDiffer(t *testing.T) {
+	e := newEnv(t)
+	withPort := e.newClient(t) // registered: http://127.0.0.1:9/callback
+	status, out := e.register(t, `{"client_name":"No Port","redirect_uris":["http://127.0.0.1/callback"],"token_endpoint_auth_method":"none"}`)
+	if status != http.StatusCreated {
+		t.Fatalf("register: %d %v", status, out)
+	}
+	for _, clientID := range []string{withPort, out["client_id"].(string)} {
+		refusesAllButThePort(t, e, clientID)
+	}
+}
+
+func refusesAllButThePort(t *testing.T, e *env, clientID string) {
+	p := newPKCE()
+	for _, redirect := range []string{
+		"https://127.0.0.1:43210/callback",
+		"http://127.0.0.2:43210/callback",
+		"http://localhost:43210/callback",
+		"http://[::1]:43210/callback",
+		"http://evil@127.0.0.1:43210/callback",
+		"http://127.0.0.1:43210/callback#x",
+		"http://127.0.0.1:43210/callback?next=https://evil.example",
+		"http://127.0.0.1:43210/callback/",
+		"http://127.0.0.1:43210/CALLBACK",
+		"",
+	} {
+		t.Run(redirect, func(t *testing.T) {
+			b := authztest.NewBrowser("alice", "http://127.0.0.1:43210")
+			_, err := b.Visit(e.authorizeURL(clientID, redirect, p, nil))
+			pe, ok := err.(*authztest.PageError)
+			if !ok {
+				t.Fatalf("got %v, want kitegate's error page", err)
+			}
+			if pe.Status != http.StatusBadRequest || !strings.Contains(pe.Body, "redirect_uri") || !strings.HasPrefix(pe.URL, e.base) {
+				t.Errorf("page %s %d %q, want 400 about redirect_uri on kitegate", pe.URL, pe.Status, pe.Body)
+			}
+		})
+	}
+	// The registered URI itself and its port at run time are the client's.
+	for _, redirect := range []string{"http://127.0.0.1:43210/callback", "http://127.0.0.1:9/callback"} {
+		if _, err := authztest.NewBrowser("alice", redirect).Visit(e.authorizeURL(clientID, redirect, p, nil)); err != nil {
+			t.Errorf("sign-in through %s: %v", redirect, err)
+		}
+	}
+}
 
 // Finding I7 (token type): kitegate's own tokens said typ JWT, as an ID
 // token does, and typ was not required. They are RFC 9068 access tokens

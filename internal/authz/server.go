@@ -292,13 +292,21 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	// The client is looked up here too, so that a refused one (unknown,
 	// switched off, a metadata document kitegate will not use) is told why;
 	// op would say only "unable to retrieve client by id".
-	if _, err := s.client(r.Context(), form.Get("client_id")); err != nil {
+	c, err := s.client(r.Context(), form.Get("client_id"))
+	if err != nil {
 		if oe, ok := errors.AsType[*oidc.Error](err); ok {
 			plainError(w, http.StatusBadRequest, string(oe.ErrorType), oe.Description)
 			return
 		}
 		s.log.ErrorContext(r.Context(), "authz: look up client", "err", err)
 		plainError(w, http.StatusInternalServerError, "server_error", "the client could not be looked up")
+		return
+	}
+	// op's rule for native apps takes a loopback redirect URI on https for
+	// one registered on http; kitegate's is RFC 8252's, checked before op
+	// sees the request.
+	if !redirectMatches(c.RedirectURIs, form.Get("redirect_uri")) {
+		plainError(w, http.StatusBadRequest, "invalid_request", "redirect_uri is not one this client registered (only a loopback redirect URI's port may differ)")
 		return
 	}
 	// Every client gets a refresh token: ask for it on the client's behalf.
