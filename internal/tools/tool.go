@@ -154,6 +154,18 @@ type argument struct {
 // output schema is inferred from Out and announced, and results carry
 // structured content that conforms to it.
 func Define[In, Out any](spec Spec, fn func(ctx context.Context, in In) (Out, error)) (*Tool, error) {
+	return define(spec, reflect.TypeFor[In](), reflect.TypeFor[Out](), func(ctx context.Context, b *built, args Arguments) (any, error) {
+		var in In
+		if err := b.decode(spec.Name, args, &in); err != nil {
+			return nil, err
+		}
+		return fn(ctx, in)
+	})
+}
+
+// define is Define's part that does not depend on the tool's types, so
+// the binary holds one copy of it rather than one per pair of types.
+func define(spec Spec, in, out reflect.Type, call func(ctx context.Context, b *built, args Arguments) (any, error)) (*Tool, error) {
 	if spec.Name == "" || spec.Description == "" {
 		return nil, errors.New("define tool: name and description are required")
 	}
@@ -162,20 +174,13 @@ func Define[In, Out any](spec Spec, fn func(ctx context.Context, in In) (Out, er
 	default:
 		return nil, fmt.Errorf("define tool %s: unknown kind %q", spec.Name, spec.Kind)
 	}
-	t := &Tool{spec: spec}
-	t.build = func() (*built, error) { return buildTool[In, Out](spec) }
-	t.call = func(ctx context.Context, b *built, args Arguments) (any, error) {
-		var in In
-		if err := b.decode(spec.Name, args, &in); err != nil {
-			return nil, err
-		}
-		return fn(ctx, in)
-	}
+	t := &Tool{spec: spec, call: call}
+	t.build = func() (*built, error) { return buildTool(spec, in, out) }
 	return t, nil
 }
 
-func buildTool[In, Out any](spec Spec) (*built, error) {
-	schema, err := jsonschema.For[In](argumentSchemaOptions)
+func buildTool(spec Spec, in, out reflect.Type) (*built, error) {
+	schema, err := jsonschema.ForType(in, argumentSchemaOptions)
 	if err != nil {
 		return nil, fmt.Errorf("define tool %s: input schema: %w", spec.Name, err)
 	}
@@ -227,17 +232,17 @@ func buildTool[In, Out any](spec Spec) (*built, error) {
 	if t.def.InputSchema, err = encodeSchema(schema); err != nil {
 		return nil, fmt.Errorf("define tool %s: %w", spec.Name, err)
 	}
-	if reflect.TypeFor[Out]().Kind() != reflect.Interface {
-		out, err := jsonschema.For[Out](outputSchemaOptions)
+	if out.Kind() != reflect.Interface {
+		os, err := jsonschema.ForType(out, outputSchemaOptions)
 		if err != nil {
 			return nil, fmt.Errorf("define tool %s: output schema: %w", spec.Name, err)
 		}
-		if out.Type != "object" {
+		if os.Type != "object" {
 			return nil, fmt.Errorf("define tool %s: output must be a struct or map (structured content is an object)", spec.Name)
 		}
-		portable(out)
-		t.output = out
-		if t.outputJSON, err = encodeSchema(out); err != nil {
+		portable(os)
+		t.output = os
+		if t.outputJSON, err = encodeSchema(os); err != nil {
 			return nil, fmt.Errorf("define tool %s: %w", spec.Name, err)
 		}
 	}
