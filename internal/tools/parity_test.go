@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kitegate/kitegate/internal/buildkitetest"
 	"github.com/kitegate/kitegate/internal/tools"
@@ -190,7 +191,13 @@ type parityCall struct {
 
 func TestParityUpstreamShapedCalls(t *testing.T) {
 	// More calls than one token user may make in a minute.
-	e := newMCP(t, buildkitetest.WithUserRateLimit(1000), buildkitetest.WithOrgRateLimit(1000))
+	// The simulator's clock is pinned beside its seed (the newest seeded
+	// build is from 2026-11-24): a period such as 7days counts back from
+	// that clock, and on the wall clock the seeded test runs fall out of
+	// the window a week after the seed.
+	seedDay := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	e := newMCP(t, buildkitetest.WithUserRateLimit(1000), buildkitetest.WithOrgRateLimit(1000),
+		buildkitetest.WithClock(func() time.Time { return seedDay }))
 	org, pipe := buildkitetest.SeedOrg, buildkitetest.SeedPipeline
 	failed := jsonInt(buildkitetest.FailedBuild)
 	b := func(n string, extra ...any) map[string]any {
