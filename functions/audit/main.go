@@ -11,10 +11,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -28,19 +25,9 @@ import (
 )
 
 func main() {
-	if done, err := version.Command("audit", "kitegate's audit function: turn the audit and policy tables' stream records into audit log lines and usage rollups (a batch on stdin by hand)", os.Args[1:], os.Stdout); done {
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(2)
-		}
-		return
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.LookupEnv, os.Stdin, os.Stdout, os.Stderr); err != nil {
-		slog.Error("audit: exiting", "err", err)
-		os.Exit(1)
-	}
+	version.Main("audit", "kitegate's audit function: turn the audit and policy tables' stream records into audit log lines and usage rollups (a batch on stdin by hand)", func(ctx context.Context) error {
+		return run(ctx, os.LookupEnv, os.Stdin, os.Stdout, os.Stderr)
+	})
 }
 
 // awsOptions is the seam tests use to point the AWS config at DynamoDB Local.

@@ -16,8 +16,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -38,19 +36,9 @@ import (
 )
 
 func main() {
-	if done, err := version.Command("authz", "kitegate's authorization server (gateway mode): OAuth sign-in at the company IdP, tokens signed by KMS", os.Args[1:], os.Stdout); done {
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(2)
-		}
-		return
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.LookupEnv); err != nil {
-		slog.Error("authz: exiting", "err", err)
-		os.Exit(1)
-	}
+	version.Main("authz", "kitegate's authorization server (gateway mode): OAuth sign-in at the company IdP, tokens signed by KMS", func(ctx context.Context) error {
+		return run(ctx, os.LookupEnv)
+	})
 }
 
 func run(ctx context.Context, lookup func(string) (string, bool)) error {

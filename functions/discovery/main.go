@@ -13,8 +13,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -36,19 +34,9 @@ import (
 )
 
 func main() {
-	if done, err := version.Command("discovery", "kitegate's discovery function: reconcile the tool catalog with the policy and check the Buildkite token (make discover)", os.Args[1:], os.Stdout); done {
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(2)
-		}
-		return
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.LookupEnv, os.Stdout); err != nil {
-		slog.Error("discovery: exiting", "err", err)
-		os.Exit(1)
-	}
+	version.Main("discovery", "kitegate's discovery function: reconcile the tool catalog with the policy and check the Buildkite token (make discover)", func(ctx context.Context) error {
+		return run(ctx, os.LookupEnv, os.Stdout)
+	})
 }
 
 // config is the discovery function's configuration.

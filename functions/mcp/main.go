@@ -11,9 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/signal"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -41,19 +39,9 @@ import (
 )
 
 func main() {
-	if done, err := version.Command("mcp", "kitegate's MCP function: Streamable HTTP on Lambda behind API Gateway, or a local server (make run)", os.Args[1:], os.Stdout); done {
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(2)
-		}
-		return
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.LookupEnv); err != nil {
-		slog.Error("mcp: exiting", "err", err)
-		os.Exit(1)
-	}
+	version.Main("mcp", "kitegate's MCP function: Streamable HTTP on Lambda behind API Gateway, or a local server (make run)", func(ctx context.Context) error {
+		return run(ctx, os.LookupEnv)
+	})
 }
 
 func run(ctx context.Context, lookup func(string) (string, bool)) error {

@@ -9,11 +9,8 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -32,19 +29,9 @@ import (
 )
 
 func main() {
-	if done, err := version.Command("rotation", "kitegate's Secrets Manager rotation function for the Buildkite token (a rotation event on stdin by hand)", os.Args[1:], os.Stdout); done {
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(2)
-		}
-		return
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.LookupEnv, os.Stdin, os.Stdout); err != nil {
-		slog.Error("rotation: exiting", "err", err)
-		os.Exit(1)
-	}
+	version.Main("rotation", "kitegate's Secrets Manager rotation function for the Buildkite token (a rotation event on stdin by hand)", func(ctx context.Context) error {
+		return run(ctx, os.LookupEnv, os.Stdin, os.Stdout)
+	})
 }
 
 // config is the rotation function's configuration.

@@ -8,11 +8,16 @@
 package version
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+	"os"
+	"os/signal"
 	"runtime/debug"
+	"syscall"
 )
 
 // version is set by the linker; empty in an unstamped build.
@@ -71,4 +76,24 @@ func Command(name, usage string, args []string, stdout io.Writer) (done bool, er
 		return true, nil
 	}
 	return false, nil
+}
+
+// Main is every function binary's main: the command line (Command), then
+// run until it returns or SIGINT/SIGTERM cancels its context; an error is
+// logged and exits 1.
+func Main(name, usage string, run func(ctx context.Context) error) {
+	if done, err := Command(name, usage, os.Args[1:], os.Stdout); done {
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		return
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx); err != nil {
+		slog.Error(name+": exiting", "err", err)
+		stop()
+		os.Exit(1)
+	}
 }
